@@ -1,0 +1,5 @@
+import Coordinator
+import EventLog
+
+/// Replay of recorded logs (issue 5).
+public enum ReplayPlaceholder {}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages servha needs to build and test, when they are missing.
+# Usage: scripts/install-deps.sh [build|test]
+set -euo pipefail
+
+needed=(liblz4-dev pkg-config lz4 iproute2)
+if [[ "${1:-build}" == "test" ]]; then
+    needed+=(e2fsprogs util-linux)
+fi
+
+missing=()
+for package in "${needed[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$package")
+    fi
+done
+
+if ((${#missing[@]} == 0)); then
+    exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null; then
+        SUDO=sudo
+    else
+        echo "servha: missing packages ${missing[*]}; run this as root or install them with apt-get" >&2
+        exit 1
+    fi
+else
+    SUDO=
+fi
+
+echo "servha: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
