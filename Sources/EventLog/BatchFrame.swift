@@ -113,8 +113,14 @@ public enum BatchFrame {
     public static func parse(_ buffer: UnsafeRawBufferPointer, at offset: Int, dataEnd: Int) -> Parse {
         let available = buffer.count - offset
         if offset >= dataEnd { return .end }
-        if available < 16 {
-            return .torn("only \(available) bytes of a frame header before the end of the file")
+        if available < 16 || dataEnd <= offset + 16 {
+            // A write cut short inside the first 16 bytes: what is there must be the start of the magic.
+            let present = min(dataEnd - offset, 4)
+            let magicBytes = withUnsafeBytes(of: magic.littleEndian) { Array($0) }
+            if Array(buffer[offset..<(offset + present)]) == Array(magicBytes[0..<present]) {
+                return .torn("frame header cut short (\(dataEnd - offset) bytes written)")
+            }
+            return .damaged("bad bytes where a frame header should start")
         }
         let first = buffer.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
         let length = Int(UInt32(littleEndian: buffer.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)))
