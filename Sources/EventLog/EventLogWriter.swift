@@ -109,7 +109,7 @@ public final class EventLogWriter: Sendable {
     @discardableResult
     public func appendDurable(_ draft: RecordDraft) async throws -> UInt64 {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<UInt64, Error>) in
-            let result: Result<UInt64, EventLogError> = state.withLock { s in
+            let result: Result<Bool, EventLogError> = state.withLock { s in
                 do {
                     let (sequence, _) = try draft.payload.withUnsafeBytes { (payload) in
                         try s.append(
@@ -121,15 +121,17 @@ public final class EventLogWriter: Sendable {
                             batchBytes: options.batchBytes
                         )
                     }
+                    if s.waiters.isEmpty { s.firstWaiterAt = monotonicNow() }
                     s.waiters.append(DurabilityWaiter(sequence: sequence, continuation: continuation))
                     s.syncRequested = true
-                    return .success(sequence)
+                    // While a sync lingers for its group, only the first and the last arrival wake the flusher.
+                    return .success(s.waiters.count == 1 || s.waiters.count >= s.groupTarget)
                 } catch {
                     return .failure(EventLogError.wrap(error))
                 }
             }
             switch result {
-            case .success: wakeup.signal()
+            case .success(let wake): if wake { wakeup.signal() }
             case .failure(let error): continuation.resume(throwing: error)
             }
         }
@@ -142,6 +144,7 @@ public final class EventLogWriter: Sendable {
                 if let failure = s.failure { return .failure(failure) }
                 let last = s.nextSequence - 1
                 if last <= s.durableThrough { return .success(last) }
+                if s.waiters.isEmpty { s.firstWaiterAt = monotonicNow() }
                 s.waiters.append(DurabilityWaiter(sequence: last, continuation: continuation))
                 s.syncRequested = true
                 return .success(nil)
@@ -193,10 +196,17 @@ public final class EventLogWriter: Sendable {
         var scratch: [UInt8] = []
         var lastSync = monotonicNow()
         var unsynced = false
+        var groupSizes = GroupSizeWindow()
         flushing: while true {
             let now = monotonicNow()
+            let groupTarget = groupSizes.recentMaximum
             let step = state.withLock { s -> Step in
                 if s.failure != nil { return .exit }
+                if s.syncRequested, !s.closing, s.waiters.count < groupTarget,
+                    let since = s.firstWaiterAt, now < since &+ options.syncLingerNanos
+                {
+                    return .wait(until: since &+ options.syncLingerNanos)
+                }
                 let overdue = s.bufferedSince.map { now >= $0 &+ options.maxBufferDelayNanos } ?? false
                 if !s.building.isEmpty && (s.syncRequested || s.closing || overdue || !s.pending.isEmpty) {
                     s.sealBuilding()
@@ -226,16 +236,27 @@ public final class EventLogWriter: Sendable {
                 wakeup.wait(until: deadline)
             case .work(var bodies, let sync):
                 do {
+                    let t0 = monotonicNow()
                     let written = try write(&bodies, scratch: &scratch)
+                    let t1 = monotonicNow()
+                    var t2 = t1
                     if sync {
                         try active.withLock { (segment) in try segment?.file.syncData() }
-                        lastSync = monotonicNow()
+                        t2 = monotonicNow()
+                        lastSync = t2
                         unsynced = false
                     } else if !bodies.isEmpty {
                         unsynced = true
                     }
                     let ready = state.withLock { s in
-                        s.completeRound(bodies: &bodies, written: written, synced: sync)
+                        s.counters.writeNanos += t1 - t0
+                        s.counters.syncNanos += t2 - t1
+                        return s.completeRound(bodies: &bodies, written: written, synced: sync)
+                    }
+                    if sync && !ready.isEmpty {
+                        groupSizes.record(ready.count)
+                        let target = groupSizes.recentMaximum
+                        state.withLock { $0.groupTarget = target }
                     }
                     for waiter in ready { waiter.continuation.resume(returning: waiter.sequence) }
                     if !bodies.isEmpty || written.batches > 0 { onBatchesWritten?() }
@@ -324,6 +345,19 @@ struct WrittenRound {
     var lastSequence: UInt64?
 }
 
+/// How many durable appends recent syncs carried: a sync lingers briefly until about that many have joined.
+struct GroupSizeWindow {
+    private var sizes = [Int](repeating: 1, count: 32)
+    private var next = 0
+    private(set) var recentMaximum = 1
+
+    mutating func record(_ size: Int) {
+        sizes[next] = size
+        next = (next + 1) % sizes.count
+        recentMaximum = sizes.max() ?? 1
+    }
+}
+
 /// A producer waiting for its record to be durable.
 struct DurabilityWaiter: Sendable {
     var sequence: UInt64
@@ -341,6 +375,10 @@ struct WriterState: Sendable {
     var syncRequested = false
     /// When the batch being built got its first record (monotonic ns).
     var bufferedSince: UInt64?
+    /// When the oldest durability waiter started waiting (monotonic ns).
+    var firstWaiterAt: UInt64?
+    /// How many durability waiters recent syncs carried (the flusher's `GroupSizeWindow`).
+    var groupTarget = 1
     var failure: EventLogError?
     var closing = false
     var counters = WriterCounters()
@@ -423,6 +461,7 @@ struct WriterState: Sendable {
             }
             return false
         }
+        firstWaiterAt = waiters.isEmpty ? nil : monotonicNow()
         return ready
     }
 }

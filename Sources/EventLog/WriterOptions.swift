@@ -8,6 +8,10 @@ public struct WriterOptions: Sendable {
     public var maxBufferDelayNanos: UInt64 = 5_000_000
     /// Buffered records are fdatasync'ed at most this long after they reach the file, even if nobody asks.
     public var syncIntervalNanos: UInt64 = 1_000_000_000
+    /// How long a sync may wait for more durable appends to join it, while fewer producers are waiting than
+    /// joined recent syncs. Producers woken by one sync need a moment to append again; without this wait they
+    /// miss the next sync, and each sync carries half of them.
+    public var syncLingerNanos: UInt64 = 60_000
     /// Compress batches with LZ4 when that makes them smaller.
     public var compress = true
     /// The active segment is zero-filled this far ahead of the writer, so that a data sync does not have to
@@ -36,6 +40,10 @@ public struct WriterCounters: Sendable {
     public var records: UInt64 = 0
     public var batches: UInt64 = 0
     public var syncs: UInt64 = 0
+    /// Time spent in fdatasync, in nanoseconds.
+    public var syncNanos: UInt64 = 0
+    /// Time spent framing, compressing and writing, in nanoseconds.
+    public var writeNanos: UInt64 = 0
     public var bytesWritten: UInt64 = 0
     public var uncompressedBytes: UInt64 = 0
     public var segmentsSealed: UInt64 = 0

@@ -7,10 +7,27 @@ struct Servha: AsyncParsableCommand {
         commandName: "servha",
         abstract: "High-availability coordinator for a pair of Linux hosts, with an event-sourced log.",
         version: ServhaVersion.current,
-        subcommands: []
+        subcommands: [LogCommand.self, BenchCommand.self]
     )
 }
 
 enum ServhaVersion {
     static let current = "0.1.0"
+}
+
+/// Prints `servha: <message>` to standard error and exits with `code`: the one way commands report failure.
+func fail(_ message: String, code: Int32 = 1) -> ExitCode {
+    printError("servha: \(message)")
+    return ExitCode(code)
+}
+
+func printError(_ message: String) {
+    var stderr = StandardError()
+    print(message, to: &stderr)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        FileHandleWriter.write(string, to: 2)
+    }
 }

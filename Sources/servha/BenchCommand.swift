@@ -1,0 +1,9 @@
+import ArgumentParser
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure servha on this machine (use a release build: swift build -c release).",
+        subcommands: [LogBenchmark.self]
+    )
+}

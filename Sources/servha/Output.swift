@@ -1,0 +1,102 @@
+import EventLog
+import Glibc
+
+/// Unbuffered writes to a file descriptor (stdout is buffered separately by `print`).
+enum FileHandleWriter {
+    static func write(_ string: String, to descriptor: Int32) {
+        var bytes = Array(string.utf8)
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.write(descriptor, $0.baseAddress! + done, $0.count - done) }
+            if n <= 0 { return }
+            done += n
+        }
+        bytes.removeAll()
+    }
+}
+
+/// Builds one JSON object on one line, without Foundation's encoder (and with keys in the order given).
+struct JSONLine {
+    private var parts: [String] = []
+
+    mutating func add(_ key: String, _ value: String) { parts.append("\(quote(key)):\(quote(value))") }
+    mutating func add(_ key: String, _ value: Int) { parts.append("\(quote(key)):\(value)") }
+    mutating func add(_ key: String, _ value: UInt64) { parts.append("\(quote(key)):\(value)") }
+    mutating func add(_ key: String, _ value: Int64) { parts.append("\(quote(key)):\(value)") }
+    mutating func add(_ key: String, _ value: Bool) { parts.append("\(quote(key)):\(value)") }
+    mutating func add(_ key: String, _ value: Double, decimals: Int = 3) {
+        parts.append("\(quote(key)):\(value.isFinite ? fixed(value, decimals) : "null")")
+    }
+    mutating func add(_ key: String, raw json: String) { parts.append("\(quote(key)):\(json)") }
+    mutating func addNull(_ key: String) { parts.append("\(quote(key)):null") }
+
+    var text: String { "{" + parts.joined(separator: ",") + "}" }
+}
+
+func quote(_ string: String) -> String {
+    var out = "\""
+    for scalar in string.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where scalar.value < 0x20:
+            let hexValue = String(scalar.value, radix: 16)
+            out += "\\u" + String(repeating: "0", count: 4 - hexValue.count) + hexValue
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
+}
+
+/// `value` with exactly `decimals` digits after the point.
+func fixed(_ value: Double, _ decimals: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<decimals { scale *= 10 }
+    let negative = value < 0
+    let scaled = (abs(value) * scale).rounded()
+    guard scaled < 9e18 else { return String(value) }
+    let integer = UInt64(scaled)
+    let whole = integer / UInt64(scale)
+    var fraction = String(integer % UInt64(scale))
+    fraction = String(repeating: "0", count: max(0, decimals - fraction.count)) + fraction
+    return (negative && integer != 0 ? "-" : "") + String(whole) + (decimals > 0 ? "." + fraction : "")
+}
+
+/// Wall-clock nanoseconds as RFC 3339 UTC with nanoseconds: `2026-11-26T13:22:30.123456789Z`.
+func rfc3339(_ wallNanos: Int64) -> String {
+    var seconds = time_t(wallNanos >= 0 ? wallNanos / 1_000_000_000 : (wallNanos - 999_999_999) / 1_000_000_000)
+    let nanos = wallNanos - Int64(seconds) * 1_000_000_000
+    var parts = tm()
+    gmtime_r(&seconds, &parts)
+    func pad(_ v: Int32, _ width: Int) -> String {
+        let s = String(v)
+        return String(repeating: "0", count: max(0, width - s.count)) + s
+    }
+    let frac = String(nanos)
+    return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+        + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))."
+        + String(repeating: "0", count: 9 - frac.count) + frac + "Z"
+}
+
+/// A duration in nanoseconds for people: `1h 02m 03.456s`, `850.2ms`.
+func humanDuration(_ nanos: Int64) -> String {
+    let value = abs(nanos)
+    if value < 1_000_000 { return fixed(Double(nanos) / 1000, 1) + "µs" }
+    if value < 1_000_000_000 { return fixed(Double(nanos) / 1_000_000, 1) + "ms" }
+    let totalSeconds = Double(nanos) / 1e9
+    if value < 60_000_000_000 { return fixed(totalSeconds, 3) + "s" }
+    let minutes = Int(value / 60_000_000_000)
+    let seconds = Double(value % 60_000_000_000) / 1e9
+    if minutes < 60 { return "\(minutes)m \(fixed(seconds, 3))s" }
+    return "\(minutes / 60)h \(minutes % 60)m \(fixed(seconds, 3))s"
+}
+
+func humanBytes(_ bytes: Int) -> String {
+    if bytes < 1024 { return "\(bytes) B" }
+    if bytes < 1 << 20 { return fixed(Double(bytes) / 1024, 1) + " KiB" }
+    if bytes < 1 << 30 { return fixed(Double(bytes) / 1048576, 1) + " MiB" }
+    return fixed(Double(bytes) / 1073741824, 2) + " GiB"
+}
