@@ -14,13 +14,16 @@ struct ActiveSegment: ~Copyable {
     var batchCount: Int
     var lastDigest: ChainDigest
     var nextSequence: UInt64
+    /// Block-aligned direct writes, when the filesystem supports them and the options allow.
+    var direct: DirectAppender?
 
     /// Creates a new open segment continuing from `previous`, durably (file and directory synced).
     static func create(
         directory: String,
         identity: LogIdentity,
         firstSequence: UInt64,
-        previous: ChainDigest
+        previous: ChainDigest,
+        directIO: Bool
     ) throws -> ActiveSegment {
         let path = directory + "/" + SegmentName.open(firstSequence)
         let file = try SystemFile.open(path, flags: O_RDWR | O_CREAT | O_EXCL)
@@ -42,27 +45,48 @@ struct ActiveSegment: ~Copyable {
             preallocatedEnd: header.count,
             batchCount: 0,
             lastDigest: previous,
-            nextSequence: firstSequence
+            nextSequence: firstSequence,
+            direct: directIO ? DirectAppender(path: path, tail: header) : nil
         )
     }
 
     /// Writes frames (already encoded, back to back) at the end, zero-filling ahead first when needed.
-    mutating func append(_ frames: [UInt8], batches: Int, lastDigest: ChainDigest, nextSequence: UInt64, preallocation: Int)
-        throws
-    {
+    /// Returns true when the frames are already durable (a direct write-through was asked for and done).
+    @discardableResult
+    mutating func append(
+        _ frames: [UInt8],
+        batches: Int,
+        lastDigest: ChainDigest,
+        nextSequence: UInt64,
+        preallocation: Int,
+        durable: Bool
+    ) throws -> Bool {
         let end = writeOffset + frames.count
-        if end > preallocatedEnd && preallocation > 0 {
-            let target = max(end, preallocatedEnd + preallocation)
+        let blockEnd = (end + DirectAppender.blockSize - 1) / DirectAppender.blockSize * DirectAppender.blockSize
+        let needed = direct == nil ? end : blockEnd
+        var wroteDurably = false
+        if needed > preallocatedEnd {
+            let target = max(needed, preallocatedEnd + preallocation)
             let zeros = [UInt8](repeating: 0, count: target - preallocatedEnd)
             try file.write(zeros, at: preallocatedEnd)
             preallocatedEnd = target
+            if direct != nil {
+                // The new size must be durable before direct write-throughs can be trusted, and the zero pages
+                // must be clean so that direct writes do not have to flush them first.
+                try file.syncData()
+            }
         }
-        try file.write(frames, at: writeOffset)
+        if direct != nil {
+            try direct!.write(frames, at: writeOffset, durable: durable)
+            wroteDurably = durable
+        } else {
+            try file.write(frames, at: writeOffset)
+        }
         writeOffset = end
-        preallocatedEnd = max(preallocatedEnd, end)
         batchCount += batches
         self.lastDigest = lastDigest
         self.nextSequence = nextSequence
+        return wroteDurably
     }
 
     /// Trims the zero fill, syncs, and renames the file to its sealed name (then syncs the directory).

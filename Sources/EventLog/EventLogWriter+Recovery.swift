@@ -5,14 +5,24 @@ extension EventLogWriter {
     ///
     /// Only the last segment is scanned (by checksum); the reader checks the whole chain. A new segment is
     /// started when the last one is sealed, or when it was written under another servha version or config.
-    static func recover(directory: String, identity: LogIdentity, report: inout RecoveryReport) throws -> ActiveSegment {
+    static func recover(
+        directory: String,
+        identity: LogIdentity,
+        directIO: Bool,
+        report: inout RecoveryReport
+    ) throws -> ActiveSegment {
         let listing = try LogDirectory(directory)
         report.segments = listing.segments.count
         guard var last = listing.segments.last else {
-            let segment = try ActiveSegment.create(directory: directory, identity: identity, firstSequence: 1, previous: .zero)
+            let segment = try ActiveSegment.create(
+                directory: directory,
+                identity: identity,
+                firstSequence: 1,
+                previous: .zero,
+                directIO: directIO
+            )
             return segment
         }
-        var previousScan: SegmentScan?
         if last.isOpen, try removeIfHeaderNeverWritten(last) {
             // A crash between creating a segment and syncing its header: it holds no records.
             report.bytesCut = SystemDirectory.fileSize(last.path) ?? 0
@@ -24,7 +34,8 @@ extension EventLogWriter {
                     directory: directory,
                     identity: identity,
                     firstSequence: 1,
-                    previous: .zero
+                    previous: .zero,
+                    directIO: directIO
                 )
                 return segment
             }
@@ -49,7 +60,6 @@ extension EventLogWriter {
                 throw EventLogError(.io, "\(error)", path: last.path)
             }
         }
-        previousScan = scan
         let owner = scan.header.identity
         guard owner.cluster == identity.cluster, owner.nodeName == identity.nodeName, owner.node == identity.node else {
             throw EventLogError(
@@ -71,10 +81,13 @@ extension EventLogWriter {
                 directory: directory,
                 identity: identity,
                 firstSequence: scan.nextSequence,
-                previous: scan.lastDigest
+                previous: scan.lastDigest,
+                directIO: directIO
             )
             return segment
         }
+        let tailStart = scan.validEnd / DirectAppender.blockSize * DirectAppender.blockSize
+        let tail = Array(bytes[tailStart..<scan.validEnd])
         var segment = ActiveSegment(
             file: file,
             firstSequence: last.firstSequence,
@@ -84,7 +97,8 @@ extension EventLogWriter {
             preallocatedEnd: scan.tornTail == nil ? scan.fileSize : scan.validEnd,
             batchCount: scan.batches.count,
             lastDigest: scan.lastDigest,
-            nextSequence: scan.nextSequence
+            nextSequence: scan.nextSequence,
+            direct: directIO ? DirectAppender(path: last.path, tail: tail) : nil
         )
         if owner.servhaVersion != identity.servhaVersion || owner.configHash != identity.configHash {
             // Each segment records the version and config it was written under, so start a new one.
@@ -93,10 +107,10 @@ extension EventLogWriter {
                 directory: directory,
                 identity: identity,
                 firstSequence: scan.nextSequence,
-                previous: scan.lastDigest
+                previous: scan.lastDigest,
+                directIO: directIO
             )
         }
-        _ = previousScan
         return segment
     }
 

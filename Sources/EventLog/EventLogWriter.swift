@@ -19,6 +19,7 @@ public final class EventLogWriter: Sendable {
     private let active: Mutex<ActiveSegment?>
     private let wakeup = Wakeup()
     private let exited = Wakeup()
+    private let gate = DurabilityGate()
     private let lockFile: SystemFile
     private let onSegmentSealed: (@Sendable (String) -> Void)?
     private let onBatchesWritten: (@Sendable () -> Void)?
@@ -57,7 +58,12 @@ public final class EventLogWriter: Sendable {
         try lockFile.lockExclusive()
 
         var report = RecoveryReport()
-        let segment = try Self.recover(directory: directory, identity: identity, report: &report)
+        let segment = try Self.recover(
+            directory: directory,
+            identity: identity,
+            directIO: options.directIO,
+            report: &report
+        )
         recovery = report
         active = Mutex(segment)
         state = Mutex(WriterState(nextSequence: report.nextSequence))
@@ -125,7 +131,7 @@ public final class EventLogWriter: Sendable {
                     s.waiters.append(DurabilityWaiter(sequence: sequence, continuation: continuation))
                     s.syncRequested = true
                     // While a sync lingers for its group, only the first and the last arrival wake the flusher.
-                    return .success(s.waiters.count == 1 || s.waiters.count >= s.groupTarget)
+                    return .success(s.wakesFlusherForDurability)
                 } catch {
                     return .failure(EventLogError.wrap(error))
                 }
@@ -135,6 +141,31 @@ public final class EventLogWriter: Sendable {
             case .failure(let error): continuation.resume(throwing: error)
             }
         }
+    }
+
+    /// `appendDurable` for callers on their own threads: blocks the calling thread (never call it from an async
+    /// task) until the record is on disk.
+    @discardableResult
+    public func appendDurableBlocking(_ draft: RecordDraft) throws -> UInt64 {
+        let (sequence, wake) = try state.withLock { s in
+            let (sequence, _) = try draft.payload.withUnsafeBytes { (payload) in
+                try s.append(
+                    monotonicNanos: draft.monotonicNanos,
+                    wallNanos: draft.wallNanos,
+                    node: draft.node,
+                    type: draft.type,
+                    payload: payload,
+                    batchBytes: options.batchBytes
+                )
+            }
+            if s.waiters.isEmpty { s.firstWaiterAt = monotonicNow() }
+            s.waiters.append(DurabilityWaiter(sequence: sequence, continuation: nil))
+            s.syncRequested = true
+            return (sequence, s.wakesFlusherForDurability)
+        }
+        if wake { wakeup.signal() }
+        try gate.wait(for: sequence)
+        return sequence
     }
 
     /// A barrier: returns once every record appended before the call is on disk.
@@ -197,15 +228,20 @@ public final class EventLogWriter: Sendable {
         var lastSync = monotonicNow()
         var unsynced = false
         var groupSizes = GroupSizeWindow()
+        // After a sync that released a group of producers, expect them back until this instant.
+        var expectGroupUntil: UInt64 = 0
         flushing: while true {
             let now = monotonicNow()
             let groupTarget = groupSizes.recentMaximum
             let step = state.withLock { s -> Step in
+                s.flusherIdle = false
                 if s.failure != nil { return .exit }
-                if s.syncRequested, !s.closing, s.waiters.count < groupTarget,
-                    let since = s.firstWaiterAt, now < since &+ options.syncLingerNanos
-                {
-                    return .wait(until: since &+ options.syncLingerNanos)
+                if !s.closing, s.waiters.count < groupTarget, s.syncRequested || s.waiters.isEmpty {
+                    // Linger for the group: from the end of the last group sync, or from the first arrival.
+                    let deadline = max(expectGroupUntil, (s.firstWaiterAt ?? 0) &+ options.syncLingerNanos)
+                    if now < deadline && (s.syncRequested || now < expectGroupUntil) {
+                        return .wait(until: deadline)
+                    }
                 }
                 let overdue = s.bufferedSince.map { now >= $0 &+ options.maxBufferDelayNanos } ?? false
                 if !s.building.isEmpty && (s.syncRequested || s.closing || overdue || !s.pending.isEmpty) {
@@ -219,6 +255,7 @@ public final class EventLogWriter: Sendable {
                     }
                     s.syncRequested = false
                     if s.closing { return .exit }
+                    s.flusherIdle = true
                     var deadline = s.bufferedSince.map { $0 &+ options.maxBufferDelayNanos }
                     if unsynced { deadline = min(deadline ?? .max, lastSync &+ options.syncIntervalNanos) }
                     return .wait(until: deadline)
@@ -237,11 +274,13 @@ public final class EventLogWriter: Sendable {
             case .work(var bodies, let sync):
                 do {
                     let t0 = monotonicNow()
-                    let written = try write(&bodies, scratch: &scratch)
+                    let written = try write(&bodies, durable: sync, scratch: &scratch)
                     let t1 = monotonicNow()
                     var t2 = t1
                     if sync {
-                        try active.withLock { (segment) in try segment?.file.syncData() }
+                        if !written.durable {
+                            try active.withLock { (segment) in try segment?.file.syncData() }
+                        }
                         t2 = monotonicNow()
                         lastSync = t2
                         unsynced = false
@@ -257,8 +296,17 @@ public final class EventLogWriter: Sendable {
                         groupSizes.record(ready.count)
                         let target = groupSizes.recentMaximum
                         state.withLock { $0.groupTarget = target }
+                        expectGroupUntil = target > 1 ? monotonicNow() &+ options.syncLingerNanos : 0
                     }
-                    for waiter in ready { waiter.continuation.resume(returning: waiter.sequence) }
+                    var blocked = false
+                    for waiter in ready {
+                        if let continuation = waiter.continuation {
+                            continuation.resume(returning: waiter.sequence)
+                        } else {
+                            blocked = true
+                        }
+                    }
+                    if blocked, let last = ready.map(\.sequence).max() { gate.publish(durableThrough: last) }
                     if !bodies.isEmpty || written.batches > 0 { onBatchesWritten?() }
                 } catch {
                     let error = EventLogError.wrap(error, path: directory)
@@ -267,7 +315,8 @@ public final class EventLogWriter: Sendable {
                         defer { s.waiters.removeAll() }
                         return s.waiters
                     }
-                    for waiter in waiters { waiter.continuation.resume(throwing: error) }
+                    for waiter in waiters { waiter.continuation?.resume(throwing: error) }
+                    gate.fail(error)
                     break flushing
                 }
             }
@@ -276,13 +325,13 @@ public final class EventLogWriter: Sendable {
     }
 
     /// Frames and writes `bodies` in order, rotating segments as they fill up.
-    private func write(_ bodies: inout [BatchBody], scratch: inout [UInt8]) throws -> WrittenRound {
+    private func write(_ bodies: inout [BatchBody], durable: Bool, scratch: inout [UInt8]) throws -> WrittenRound {
         var round = WrittenRound()
         guard !bodies.isEmpty else { return round }
         var sealedPaths: [String] = []
         try active.withLock { (slot) in
             guard slot != nil else { throw EventLogError(.writerStopped, "no active segment", path: directory) }
-            try write(&bodies, into: &slot!, scratch: &scratch, round: &round, sealedPaths: &sealedPaths)
+            try write(&bodies, durable: durable, into: &slot!, scratch: &scratch, round: &round, sealedPaths: &sealedPaths)
         }
         for path in sealedPaths { onSegmentSealed?(path) }
         return round
@@ -290,6 +339,7 @@ public final class EventLogWriter: Sendable {
 
     private func write(
         _ bodies: inout [BatchBody],
+        durable: Bool,
         into segment: inout ActiveSegment,
         scratch: inout [UInt8],
         round: inout WrittenRound,
@@ -303,7 +353,14 @@ public final class EventLogWriter: Sendable {
             let (frame, header) = BatchFrame.encode(body, previous: digest, compress: options.compress, scratch: &scratch)
             let pendingEnd = segment.writeOffset + frames.count + frame.count
             if pendingEnd > options.segmentBytes && segment.batchCount + frameBatches > 0 {
-                try segment.append(frames, batches: frameBatches, lastDigest: digest, nextSequence: next, preallocation: 0)
+                try segment.append(
+                    frames,
+                    batches: frameBatches,
+                    lastDigest: digest,
+                    nextSequence: next,
+                    preallocation: 0,
+                    durable: false
+                )
                 frames.removeAll(keepingCapacity: true)
                 frameBatches = 0
                 sealedPaths.append(try segment.seal())
@@ -311,7 +368,8 @@ public final class EventLogWriter: Sendable {
                     directory: directory,
                     identity: identity,
                     firstSequence: segment.nextSequence,
-                    previous: digest
+                    previous: digest,
+                    directIO: options.directIO
                 )
                 round.sealed += 1
             }
@@ -325,12 +383,13 @@ public final class EventLogWriter: Sendable {
             round.lastSequence = header.lastSequence
         }
         if !frames.isEmpty {
-            try segment.append(
+            round.durable = try segment.append(
                 frames,
                 batches: frameBatches,
                 lastDigest: digest,
                 nextSequence: next,
-                preallocation: options.preallocationBytes
+                preallocation: options.preallocationBytes,
+                durable: durable
             )
         }
     }
@@ -338,6 +397,8 @@ public final class EventLogWriter: Sendable {
 
 /// What one flusher round wrote.
 struct WrittenRound {
+    /// The frames were written through to stable storage (no fdatasync needed).
+    var durable = false
     var batches = 0
     var bytes = 0
     var uncompressed = 0
@@ -361,7 +422,8 @@ struct GroupSizeWindow {
 /// A producer waiting for its record to be durable.
 struct DurabilityWaiter: Sendable {
     var sequence: UInt64
-    var continuation: CheckedContinuation<UInt64, Error>
+    /// nil for a thread blocked in `appendDurableBlocking`, which waits on the writer's `DurabilityGate`.
+    var continuation: CheckedContinuation<UInt64, Error>?
 }
 
 /// Everything producers and the flusher share, guarded by the writer's mutex.
@@ -379,6 +441,14 @@ struct WriterState: Sendable {
     var firstWaiterAt: UInt64?
     /// How many durability waiters recent syncs carried (the flusher's `GroupSizeWindow`).
     var groupTarget = 1
+    /// The flusher is asleep with nothing to do (rather than lingering for a group of durable appends).
+    var flusherIdle = false
+
+    /// Whether a durable append just added must wake the flusher: when its group is complete, or when the
+    /// flusher is idle and would otherwise not notice. While it lingers for a group, arrivals let it sleep.
+    var wakesFlusherForDurability: Bool {
+        waiters.count >= groupTarget || (waiters.count == 1 && flusherIdle)
+    }
     var failure: EventLogError?
     var closing = false
     var counters = WriterCounters()

@@ -17,6 +17,9 @@ public struct WriterOptions: Sendable {
     /// The active segment is zero-filled this far ahead of the writer, so that a data sync does not have to
     /// change the file size (on ext4 that halves the fdatasync latency).
     public var preallocationBytes = 1 << 20
+    /// Write the active segment with O_DIRECT (block-aligned, write-through for durable appends) when the
+    /// filesystem supports it; otherwise, or when false, write through the page cache and fdatasync.
+    public var directIO = true
     /// Create the log directory (one level) when it is missing.
     public var createDirectory = true
 

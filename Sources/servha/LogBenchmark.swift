@@ -84,40 +84,24 @@ struct LogBenchmark: AsyncParsableCommand {
         let replayRate = Double(events) / seconds(replayTimes[1])
         say("replay            \(rate(replayRate)) events/s (read, CRC, LZ4, digest chain, decode; median of 3)")
 
-        // 4. Durable append, several producers.
-        let durableDir = base + "/durable"
-        let durableWriter = try EventLogWriter(directory: durableDir, identity: identity)
-        let perProducer = durablePerProducer
-        let durableStart = monotonicNow()
-        let latencies = try await withThrowingTaskGroup(of: [UInt64].self) { group in
-            for producer in 0..<producers {
-                let slice = Array(drafts[(producer * 1000)..<(producer * 1000 + 1000)])
-                group.addTask {
-                    var own: [UInt64] = []
-                    own.reserveCapacity(perProducer)
-                    for i in 0..<perProducer {
-                        let t0 = monotonicNow()
-                        try await durableWriter.appendDurable(slice[i % slice.count])
-                        own.append(monotonicNow() - t0)
-                    }
-                    return own
-                }
-            }
-            var all: [UInt64] = []
-            for try await own in group { all += own }
-            return all.sorted()
+        // 4. Durable append, several producers: as async tasks and as threads (the blocking API).
+        let taskRun = try await durableRun(
+            directory: base + "/durable-tasks",
+            identity: identity,
+            drafts: drafts,
+            kind: .tasks
+        )
+        let threadRun = try await durableRun(
+            directory: base + "/durable-threads",
+            identity: identity,
+            drafts: drafts,
+            kind: .threads
+        )
+        for run in [taskRun, threadRun] {
+            say("durable append    \(rate(run.rate)) events/s with \(producers) producer \(run.kind.rawValue); latency p50 \(fixed(run.p50, 1)) µs, p99 \(fixed(run.p99, 1)) µs, max \(fixed(run.max, 1)) µs; \(fixed(run.eventsPerSync, 1)) events per fdatasync; per round \(fixed(run.roundMicros, 1)) µs, of which writing \(fixed(run.writeMicros, 1)) µs and fdatasync \(fixed(run.syncMicros, 1)) µs")
         }
-        let durableElapsed = monotonicNow() - durableStart
-        try durableWriter.close()
-        let durableRate = Double(latencies.count) / seconds(durableElapsed)
-        let p50 = Double(latencies[latencies.count / 2]) / 1000
-        let p99 = Double(latencies[latencies.count * 99 / 100]) / 1000
-        let maxLatency = Double(latencies.last ?? 0) / 1000
-        let syncs = durableWriter.counters.syncs
-        let syncMicros = Double(durableWriter.counters.syncNanos) / Double(max(syncs, 1)) / 1000
-        let writeMicros = Double(durableWriter.counters.writeNanos) / Double(max(syncs, 1)) / 1000
-        let roundMicros = Double(durableElapsed) / Double(max(syncs, 1)) / 1000
-        say("durable append    \(rate(durableRate)) events/s with \(producers) producers; latency p50 \(fixed(p50, 1)) µs, p99 \(fixed(p99, 1)) µs, max \(fixed(maxLatency, 1)) µs; \(syncs) fdatasyncs (\(fixed(Double(latencies.count) / Double(max(syncs, 1)), 1)) events each; per round \(fixed(roundMicros, 1)) µs, of which fdatasync \(fixed(syncMicros, 1)) µs, framing and write \(fixed(writeMicros, 1)) µs)")
+        let durableRate = threadRun.rate
+        let p99 = threadRun.p99
 
         // 5. The ceiling: our LZ4 calls and the lz4 command on the same uncompressed batch bodies.
         var bodies: [[UInt8]] = []
@@ -173,14 +157,16 @@ struct LogBenchmark: AsyncParsableCommand {
         line.add("crc32c_hardware", CRC32C.isHardwareAccelerated)
         line.add("buffered_append_events_per_s", bufferedRate, decimals: 0)
         line.add("buffered_written_events_per_s", sustainedRate, decimals: 0)
-        line.add("durable_append_events_per_s", durableRate, decimals: 0)
         line.add("durable_producers", producers)
-        line.add("durable_p50_us", p50, decimals: 1)
-        line.add("durable_p99_us", p99, decimals: 1)
-        line.add("durable_max_us", maxLatency, decimals: 1)
-        line.add("durable_events_per_sync", Double(latencies.count) / Double(max(syncs, 1)), decimals: 1)
-        line.add("durable_round_us", roundMicros, decimals: 1)
-        line.add("durable_fdatasync_us", syncMicros, decimals: 1)
+        for run in [threadRun, taskRun] {
+            let prefix = "durable_\(run.kind.rawValue)"
+            line.add("\(prefix)_events_per_s", run.rate, decimals: 0)
+            line.add("\(prefix)_p50_us", run.p50, decimals: 1)
+            line.add("\(prefix)_p99_us", run.p99, decimals: 1)
+            line.add("\(prefix)_max_us", run.max, decimals: 1)
+            line.add("\(prefix)_events_per_sync", run.eventsPerSync, decimals: 1)
+            line.add("\(prefix)_fdatasync_us", run.syncMicros, decimals: 1)
+        }
         line.add("bytes_per_event", bytesPerEvent, decimals: 2)
         line.add("bytes_per_heartbeat", bytesPerHeartbeat, decimals: 2)
         line.add("compression_ratio", ratio, decimals: 2)
@@ -201,6 +187,82 @@ struct LogBenchmark: AsyncParsableCommand {
     }
 
     private func seconds(_ nanos: UInt64) -> Double { Double(nanos) / 1e9 }
+
+    enum ProducerKind: String { case tasks, threads }
+
+    struct DurableRun {
+        var kind: ProducerKind
+        var rate: Double
+        var p50: Double
+        var p99: Double
+        var max: Double
+        var eventsPerSync: Double
+        var roundMicros: Double
+        var syncMicros: Double
+        var writeMicros: Double
+    }
+
+    /// `producers` producers each making `durablePerProducer` durable appends, one at a time.
+    private func durableRun(
+        directory: String,
+        identity: LogIdentity,
+        drafts: [RecordDraft],
+        kind: ProducerKind
+    ) async throws -> DurableRun {
+        let writer = try EventLogWriter(directory: directory, identity: identity)
+        let perProducer = durablePerProducer
+        let slices = (0..<producers).map { Array(drafts[($0 * 1000)..<($0 * 1000 + 1000)]) }
+        let start = monotonicNow()
+        var latencies: [UInt64]
+        switch kind {
+        case .tasks:
+            latencies = try await withThrowingTaskGroup(of: [UInt64].self) { group in
+                for slice in slices {
+                    group.addTask {
+                        var own: [UInt64] = []
+                        own.reserveCapacity(perProducer)
+                        for i in 0..<perProducer {
+                            let t0 = monotonicNow()
+                            try await writer.appendDurable(slice[i % slice.count])
+                            own.append(monotonicNow() - t0)
+                        }
+                        return own
+                    }
+                }
+                var all: [UInt64] = []
+                for try await own in group { all += own }
+                return all
+            }
+        case .threads:
+            latencies = try ProducerThreads.run(count: producers) { index in
+                var own: [UInt64] = []
+                own.reserveCapacity(perProducer)
+                let slice = slices[index]
+                for i in 0..<perProducer {
+                    let t0 = monotonicNow()
+                    try writer.appendDurableBlocking(slice[i % slice.count])
+                    own.append(monotonicNow() - t0)
+                }
+                return own
+            }.flatMap { $0 }
+        }
+        let elapsed = monotonicNow() - start
+        try writer.close()
+        latencies.sort()
+        let counters = writer.counters
+        let syncs = Double(max(counters.syncs, 1))
+        return DurableRun(
+            kind: kind,
+            rate: Double(latencies.count) / seconds(elapsed),
+            p50: Double(latencies[latencies.count / 2]) / 1000,
+            p99: Double(latencies[latencies.count * 99 / 100]) / 1000,
+            max: Double(latencies.last ?? 0) / 1000,
+            eventsPerSync: Double(latencies.count) / syncs,
+            roundMicros: Double(elapsed) / syncs / 1000,
+            syncMicros: Double(counters.syncNanos) / syncs / 1000,
+            writeMicros: Double(counters.writeNanos) / syncs / 1000
+        )
+    }
 
     private func rate(_ value: Double) -> String {
         let whole = Int(value.rounded())
