@@ -39,10 +39,12 @@ struct LogGenerate: AsyncParsableCommand {
                 for i in 0..<50 { body.append(mix.next(), sequence: writer.nextSequence + UInt64(i)) }
                 var scratch: [UInt8] = []
                 let (frame, _) = BatchFrame.encode(body, previous: .zero, compress: true, scratch: &scratch)
-                let segment = try LogDirectory(log.directory).segments.last!
-                let fd = open(segment.path, O_WRONLY | O_APPEND)
-                let half = frame.prefix(frame.count / 2)
-                _ = half.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                // Where the data ends (the zero fill follows), found the way any reader finds it.
+                let summary = try LogReader(directory: log.directory).forEachBatch(from: .max, depth: .checksums) { _ in }
+                let last = summary.scans.last!
+                let fd = open(last.path, O_WRONLY)
+                let half = Array(frame.prefix(frame.count / 2))
+                _ = half.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(last.validEnd)) }
                 fsync(fd)
                 print("wrote \(total) events durably, then half of a batch of 50; dying with SIGKILL")
                 kill(getpid(), SIGKILL)
