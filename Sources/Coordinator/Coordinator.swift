@@ -1,4 +1,4 @@
 import EventLog
 
-/// The pure HA core (issue 3). For now only the record types the log already carries.
-public enum CoordinatorPlaceholder {}
+// The pure, deterministic HA core (detection, lease, takeover, failback) lands here with issue 3. The target
+// exists now so that the package has its final shape and the log's API is shaped by its first user.

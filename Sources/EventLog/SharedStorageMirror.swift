@@ -186,7 +186,7 @@ public final class SharedStorageMirror: Sendable {
         let localBytes = try SystemFile.open(segment.path, flags: O_RDONLY).readAll()
         let finalPath = target + "/" + segment.name
         if let existing = try? SystemFile.open(finalPath, flags: O_RDONLY).readAll(), existing == localBytes {
-            progress.withLock { $0.verifiedSealed.insert(segment.name) }
+            _ = progress.withLock { $0.verifiedSealed.insert(segment.name) }
         } else {
             let temporary = finalPath + ".copying"
             options.beforeWrite?(temporary)

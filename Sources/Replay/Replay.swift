@@ -1,5 +1,4 @@
 import Coordinator
 import EventLog
 
-/// Replay of recorded logs (issue 5).
-public enum ReplayPlaceholder {}
+// Replay of recorded logs (verify, explain, what-if, merge, audit export) lands here with issue 5.

@@ -131,7 +131,7 @@ struct LogBenchmark: AsyncParsableCommand {
         let ourCompress = Double(plainBytes) / seconds(c1 - c0) / 1e6
         let ourDecompress = Double(plainBytes) / seconds(c2 - c1) / 1e6
         let plainPath = base + "/bodies.bin"
-        FileManager.default.createFile(atPath: plainPath, contents: Data(bodies.flatMap { $0 }))
+        _ = FileManager.default.createFile(atPath: plainPath, contents: Data(bodies.flatMap { $0 }))
         let cliCompress = try timeCommand("lz4", ["-1", "-q", "-f", plainPath, plainPath + ".lz4"])
         let cliDecompress = try timeCommand("lz4", ["-d", "-q", "-f", plainPath + ".lz4", plainPath + ".out"])
         let cliCompressRate = cliCompress.map { Double(plainBytes) / $0 / 1e6 }

@@ -5,7 +5,9 @@ struct LogCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "log",
         abstract: "Inspect, check and repair an event log directory.",
-        subcommands: [LogStats.self, LogDump.self, LogVerify.self, LogRecover.self, LogGenerate.self, LogTorture.self]
+        subcommands: [
+            LogStats.self, LogDump.self, LogVerify.self, LogRecover.self, LogMirror.self, LogGenerate.self, LogTorture.self,
+        ]
     )
 }
 
@@ -108,8 +110,9 @@ struct LogRecover: ParsableCommand {
             try writer.close()
             if let torn = writer.recovery.tornTail {
                 print(
-                    "\(torn.path): offset \(torn.offset): cut away a torn last batch (\(writer.recovery.bytesCut) bytes: "
-                        + "\(torn.reason)); the log now ends at sequence \(writer.nextSequence - 1)"
+                    "\(torn.path): offset \(torn.offset): cut away a torn last batch (\(torn.reason)); "
+                        + "the file now ends at offset \(torn.offset), \(writer.recovery.bytesCut) bytes shorter; "
+                        + "the log ends at sequence \(writer.nextSequence - 1)"
                 )
             } else {
                 print("\(log.directory): nothing to recover; the log ends at sequence \(writer.nextSequence - 1)")

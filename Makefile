@@ -1,0 +1,36 @@
+# servha: two set-up commands, `make demo` and `make test`. Each installs what it needs first.
+SWIFT ?= swift
+SERVHA_RELEASE := .build/release/servha
+
+.PHONY: demo test build release bench deps deps-test clean format
+
+deps:
+	@scripts/install-deps.sh build
+
+deps-test:
+	@scripts/install-deps.sh test
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+# The main job on an embedded default: write a log, crash mid-write, verify, recover, inspect, copy.
+demo: release
+	@scripts/demo.sh $(SERVHA_RELEASE)
+
+# Every test: unit, recovery at every byte offset, bit flips, shared-copy failures, SIGKILL crash trials, CLI.
+test: deps-test
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+# Performance figures (release build); the results go in docs/benchmarks.md.
+bench: release
+	$(SERVHA_RELEASE) bench log
+
+format:
+	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
+
+clean:
+	rm -rf .build
