@@ -20,6 +20,8 @@ public final class EventLogWriter: Sendable {
     private let wakeup = Wakeup()
     private let exited = Wakeup()
     private let gate = DurabilityGate()
+    /// The number of durability waiters, readable without the state lock while the flusher lingers.
+    private let waitingCount = Atomic<Int>(0)
     private let lockFile: SystemFile
     private let onSegmentSealed: (@Sendable (String) -> Void)?
     private let onBatchesWritten: (@Sendable () -> Void)?
@@ -129,6 +131,7 @@ public final class EventLogWriter: Sendable {
                     }
                     if s.waiters.isEmpty { s.firstWaiterAt = monotonicNow() }
                     s.waiters.append(DurabilityWaiter(sequence: sequence, continuation: continuation))
+                    waitingCount.store(s.waiters.count, ordering: .relaxed)
                     s.syncRequested = true
                     // While a sync lingers for its group, only the first and the last arrival wake the flusher.
                     return .success(s.wakesFlusherForDurability)
@@ -160,11 +163,12 @@ public final class EventLogWriter: Sendable {
             }
             if s.waiters.isEmpty { s.firstWaiterAt = monotonicNow() }
             s.waiters.append(DurabilityWaiter(sequence: sequence, continuation: nil))
+            waitingCount.store(s.waiters.count, ordering: .relaxed)
             s.syncRequested = true
             return (sequence, s.wakesFlusherForDurability)
         }
         if wake { wakeup.signal() }
-        try gate.wait(for: sequence)
+        try gate.wait(for: sequence, spinNanos: options.durableSpinNanos)
         return sequence
     }
 
@@ -177,6 +181,7 @@ public final class EventLogWriter: Sendable {
                 if last <= s.durableThrough { return .success(last) }
                 if s.waiters.isEmpty { s.firstWaiterAt = monotonicNow() }
                 s.waiters.append(DurabilityWaiter(sequence: last, continuation: continuation))
+                waitingCount.store(s.waiters.count, ordering: .relaxed)
                 s.syncRequested = true
                 return .success(nil)
             }
@@ -219,6 +224,8 @@ public final class EventLogWriter: Sendable {
 
     private enum Step {
         case wait(until: UInt64?)
+        /// Waiting for a group of durable appends to gather.
+        case linger(until: UInt64, group: Int)
         case work([BatchBody], sync: Bool)
         case exit
     }
@@ -240,7 +247,7 @@ public final class EventLogWriter: Sendable {
                     // Linger for the group: from the end of the last group sync, or from the first arrival.
                     let deadline = max(expectGroupUntil, (s.firstWaiterAt ?? 0) &+ options.syncLingerNanos)
                     if now < deadline && (s.syncRequested || now < expectGroupUntil) {
-                        return .wait(until: deadline)
+                        return .linger(until: deadline, group: groupTarget)
                     }
                 }
                 let overdue = s.bufferedSince.map { now >= $0 &+ options.maxBufferDelayNanos } ?? false
@@ -271,6 +278,12 @@ public final class EventLogWriter: Sendable {
                 break flushing
             case .wait(let deadline):
                 wakeup.wait(until: deadline)
+            case .linger(let deadline, let group):
+                // The producers need the CPU to come back; yield it to them and look again, rather than sleep
+                // and pay for being woken (as much again as a producer's whole turnaround).
+                while waitingCount.load(ordering: .relaxed) < group && monotonicNow() < deadline {
+                    sched_yield()
+                }
             case .work(var bodies, let sync):
                 do {
                     let t0 = monotonicNow()
@@ -290,7 +303,9 @@ public final class EventLogWriter: Sendable {
                     let ready = state.withLock { s in
                         s.counters.writeNanos += t1 - t0
                         s.counters.syncNanos += t2 - t1
-                        return s.completeRound(bodies: &bodies, written: written, synced: sync)
+                        let ready = s.completeRound(bodies: &bodies, written: written, synced: sync)
+                        waitingCount.store(s.waiters.count, ordering: .relaxed)
+                        return ready
                     }
                     if sync && !ready.isEmpty {
                         groupSizes.record(ready.count)

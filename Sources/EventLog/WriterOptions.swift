@@ -12,6 +12,8 @@ public struct WriterOptions: Sendable {
     /// joined recent syncs. Producers woken by one sync need a moment to append again; without this wait they
     /// miss the next sync, and each sync carries half of them.
     public var syncLingerNanos: UInt64 = 60_000
+    /// How long a thread in `appendDurableBlocking` spins (yielding) before it sleeps until its sync is done.
+    public var durableSpinNanos: UInt64 = 200_000
     /// Compress batches with LZ4 when that makes them smaller.
     public var compress = true
     /// The active segment is zero-filled this far ahead of the writer, so that a data sync does not have to
