@@ -98,7 +98,7 @@ struct LogBenchmark: AsyncParsableCommand {
             kind: .threads
         )
         for run in [taskRun, threadRun] {
-            say("durable append    \(rate(run.rate)) events/s with \(producers) producer \(run.kind.rawValue); latency p50 \(fixed(run.p50, 1)) µs, p99 \(fixed(run.p99, 1)) µs, max \(fixed(run.max, 1)) µs; \(fixed(run.eventsPerSync, 1)) events per fdatasync; per round \(fixed(run.roundMicros, 1)) µs, of which writing \(fixed(run.writeMicros, 1)) µs and fdatasync \(fixed(run.syncMicros, 1)) µs")
+            say("durable append    \(rate(run.rate)) events/s with \(producers) producer \(run.kind.rawValue); latency p50 \(fixed(run.p50, 1)) µs, p99 \(fixed(run.p99, 1)) µs, max \(fixed(run.max, 1)) µs; \(fixed(run.eventsPerSync, 1)) events per fdatasync; per round \(fixed(run.roundMicros, 1)) µs, of which framing and writing \(fixed(run.writeMicros, 1)) µs (write-through included) and a separate fdatasync \(fixed(run.syncMicros, 1)) µs")
         }
         // The device's own write-through latency, measured now: what one group commit cannot beat.
         let device = try DeviceProbe.writeThroughLatency(directory: base)
@@ -171,6 +171,8 @@ struct LogBenchmark: AsyncParsableCommand {
             line.add("\(prefix)_p99_us", run.p99, decimals: 1)
             line.add("\(prefix)_max_us", run.max, decimals: 1)
             line.add("\(prefix)_events_per_sync", run.eventsPerSync, decimals: 1)
+            line.add("\(prefix)_round_us", run.roundMicros, decimals: 1)
+            line.add("\(prefix)_write_us", run.writeMicros, decimals: 1)
             line.add("\(prefix)_fdatasync_us", run.syncMicros, decimals: 1)
         }
         if let device {
