@@ -213,6 +213,7 @@ public final class EventLogWriter: Sendable {
             wakeup.signal()
             exited.wait()
         }
+        defer { lockFile.unlock() }
         if let failure = state.withLock({ $0.failure }) { throw failure }
         try active.withLock { (segment) in try segment?.trimAndSync() }
         state.withLock { s in

@@ -85,6 +85,10 @@ struct SystemFile: ~Copyable {
         guard ftruncate(descriptor, off_t(length)) == 0 else { throw EventLogError.system("cannot truncate", path: path) }
     }
 
+    func unlock() {
+        flock(descriptor, LOCK_UN)
+    }
+
     /// Takes an exclusive advisory lock, or fails at once when another process holds it.
     func lockExclusive() throws {
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
