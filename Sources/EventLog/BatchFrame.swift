@@ -156,7 +156,9 @@ public enum BatchFrame {
             let codecRaw = try source.readByte()
             _ = try source.readLE(UInt16.self)
             guard version <= BatchBody.formatVersion else {
-                return .damaged("batch format version \(version) is newer than this servha reads (\(BatchBody.formatVersion))")
+                return .damaged(
+                    "batch format version \(version) is newer than this servha reads (\(BatchBody.formatVersion))"
+                )
             }
             guard let codec = BatchCodec(rawValue: codecRaw) else { return .damaged("unknown batch codec \(codecRaw)") }
             let count = try source.readLE(UInt32.self)

@@ -38,7 +38,9 @@ public struct DecodedBatch {
         do {
             for i in 0..<6 {
                 let length = try directory.readVarint()
-                guard length <= UInt64(body.count) else { throw BatchDecodeFailure("column \(i) length \(length) exceeds the body") }
+                guard length <= UInt64(body.count) else {
+                    throw BatchDecodeFailure("column \(i) length \(length) exceeds the body")
+                }
                 lengths[i] = Int(length)
             }
         } catch let failure as BatchDecodeFailure {
@@ -53,7 +55,9 @@ public struct DecodedBatch {
             columns.append(ByteSource(UnsafeRawBufferPointer(rebasing: body[start..<(start + length)])))
             start += length
         }
-        guard start == body.count else { throw BatchDecodeFailure("\(body.count - start) stray bytes after the columns") }
+        guard start == body.count else {
+            throw BatchDecodeFailure("\(body.count - start) stray bytes after the columns")
+        }
 
         var typeColumn = columns[0]
         var monoColumn = columns[1]

@@ -76,9 +76,21 @@ struct DirectAppender: ~Copyable {
                 if errno == EINTR { continue }
                 let code = errno
                 if isDurable {
-                    throw EventLogError(.syncFailed, "durable direct write failed: \(errnoText(code))", path: path, offset: Int64(start + done), errno: code)
+                    throw EventLogError(
+                        .syncFailed,
+                        "durable direct write failed: \(errnoText(code))",
+                        path: path,
+                        offset: Int64(start + done),
+                        errno: code
+                    )
                 }
-                throw EventLogError(.io, "cannot write: \(errnoText(code))", path: path, offset: Int64(start + done), errno: code)
+                throw EventLogError(
+                    .io,
+                    "cannot write: \(errnoText(code))",
+                    path: path,
+                    offset: Int64(start + done),
+                    errno: code
+                )
             }
             done += n
         }

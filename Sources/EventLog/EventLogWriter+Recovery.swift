@@ -13,32 +13,24 @@ extension EventLogWriter {
     ) throws -> ActiveSegment {
         let listing = try LogDirectory(directory)
         report.segments = listing.segments.count
-        guard var last = listing.segments.last else {
-            let segment = try ActiveSegment.create(
+        // A log with no segment (or only one whose header never reached the disk) starts at sequence 1.
+        func freshStart() throws -> ActiveSegment {
+            try ActiveSegment.create(
                 directory: directory,
                 identity: identity,
                 firstSequence: 1,
                 previous: .zero,
                 directIO: directIO
             )
-            return segment
         }
+        guard var last = listing.segments.last else { return try freshStart() }
         if last.isOpen, try removeIfHeaderNeverWritten(last) {
             // A crash between creating a segment and syncing its header: it holds no records.
             report.bytesCut = SystemDirectory.fileSize(last.path) ?? 0
             try SystemDirectory.remove(last.path)
             try SystemDirectory.sync(directory)
             report.segments -= 1
-            guard listing.segments.count >= 2 else {
-                let segment = try ActiveSegment.create(
-                    directory: directory,
-                    identity: identity,
-                    firstSequence: 1,
-                    previous: .zero,
-                    directIO: directIO
-                )
-                return segment
-            }
+            guard listing.segments.count >= 2 else { return try freshStart() }
             last = listing.segments[listing.segments.count - 2]
         }
         let file = try SystemFile.open(last.path, flags: last.isOpen ? O_RDWR : O_RDONLY)
@@ -130,7 +122,8 @@ extension EventLogWriter {
             let magic = SegmentHeader.magic
             let isMagicPrefix = Array(bytes.prefix(magic.count)) == Array(magic.prefix(min(magic.count, bytes.count)))
             let restZero = bytes.dropFirst(magic.count).allSatisfy { $0 == 0 }
-            return size < SegmentHeader.fixedSize ? (isMagicPrefix || bytes.allSatisfy { $0 == 0 }) : (isMagicPrefix && restZero)
+            return size < SegmentHeader.fixedSize
+                ? (isMagicPrefix || bytes.allSatisfy { $0 == 0 }) : (isMagicPrefix && restZero)
         }
     }
 }

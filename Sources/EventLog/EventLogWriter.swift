@@ -117,31 +117,11 @@ public final class EventLogWriter: Sendable {
     @discardableResult
     public func appendDurable(_ draft: RecordDraft) async throws -> UInt64 {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<UInt64, Error>) in
-            let result: Result<Bool, EventLogError> = state.withLock { s in
-                do {
-                    let (sequence, _) = try draft.payload.withUnsafeBytes { (payload) in
-                        try s.append(
-                            monotonicNanos: draft.monotonicNanos,
-                            wallNanos: draft.wallNanos,
-                            node: draft.node,
-                            type: draft.type,
-                            payload: payload,
-                            batchBytes: options.batchBytes
-                        )
-                    }
-                    if s.waiters.isEmpty { s.firstWaiterAt = monotonicNow() }
-                    s.waiters.append(DurabilityWaiter(sequence: sequence, continuation: continuation))
-                    waitingCount.store(s.waiters.count, ordering: .relaxed)
-                    s.syncRequested = true
-                    // While a sync lingers for its group, only the first and the last arrival wake the flusher.
-                    return .success(s.wakesFlusherForDurability)
-                } catch {
-                    return .failure(EventLogError.wrap(error))
-                }
-            }
-            switch result {
-            case .success(let wake): if wake { wakeup.signal() }
-            case .failure(let error): continuation.resume(throwing: error)
+            do {
+                let (_, wake) = try appendWaiting(draft, continuation: continuation)
+                if wake { wakeup.signal() }
+            } catch {
+                continuation.resume(throwing: error)
             }
         }
     }
@@ -150,7 +130,19 @@ public final class EventLogWriter: Sendable {
     /// task) until the record is on disk.
     @discardableResult
     public func appendDurableBlocking(_ draft: RecordDraft) throws -> UInt64 {
-        let (sequence, wake) = try state.withLock { s in
+        let (sequence, wake) = try appendWaiting(draft, continuation: nil)
+        if wake { wakeup.signal() }
+        try gate.wait(for: sequence, spinNanos: options.durableSpinNanos)
+        return sequence
+    }
+
+    /// Appends `draft` and registers its producer as waiting for durability. Returns the sequence and whether
+    /// the flusher must be woken: while a sync lingers for its group, only the arrival completing it wakes it.
+    private func appendWaiting(
+        _ draft: RecordDraft,
+        continuation: CheckedContinuation<UInt64, Error>?
+    ) throws -> (UInt64, Bool) {
+        try state.withLock { s in
             let (sequence, _) = try draft.payload.withUnsafeBytes { (payload) in
                 try s.append(
                     monotonicNanos: draft.monotonicNanos,
@@ -161,28 +153,21 @@ public final class EventLogWriter: Sendable {
                     batchBytes: options.batchBytes
                 )
             }
-            if s.waiters.isEmpty { s.firstWaiterAt = monotonicNow() }
-            s.waiters.append(DurabilityWaiter(sequence: sequence, continuation: nil))
+            s.addWaiter(DurabilityWaiter(sequence: sequence, continuation: continuation))
             waitingCount.store(s.waiters.count, ordering: .relaxed)
-            s.syncRequested = true
             return (sequence, s.wakesFlusherForDurability)
         }
-        if wake { wakeup.signal() }
-        try gate.wait(for: sequence, spinNanos: options.durableSpinNanos)
-        return sequence
     }
 
     /// A barrier: returns once every record appended before the call is on disk.
     public func flush() async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<UInt64, Error>) in
+        _ = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<UInt64, Error>) in
             let result: Result<UInt64?, EventLogError> = state.withLock { s in
                 if let failure = s.failure { return .failure(failure) }
                 let last = s.nextSequence - 1
                 if last <= s.durableThrough { return .success(last) }
-                if s.waiters.isEmpty { s.firstWaiterAt = monotonicNow() }
-                s.waiters.append(DurabilityWaiter(sequence: last, continuation: continuation))
+                s.addWaiter(DurabilityWaiter(sequence: last, continuation: continuation))
                 waitingCount.store(s.waiters.count, ordering: .relaxed)
-                s.syncRequested = true
                 return .success(nil)
             }
             switch result {
@@ -217,7 +202,9 @@ public final class EventLogWriter: Sendable {
         if let failure = state.withLock({ $0.failure }) { throw failure }
         try active.withLock { (segment) in try segment?.trimAndSync() }
         state.withLock { s in
-            if s.failure == nil { s.failure = EventLogError(.writerStopped, "the log writer is closed", path: directory) }
+            if s.failure == nil {
+                s.failure = EventLogError(.writerStopped, "the log writer is closed", path: directory)
+            }
         }
     }
 
@@ -347,7 +334,14 @@ public final class EventLogWriter: Sendable {
         var sealedPaths: [String] = []
         try active.withLock { (slot) in
             guard slot != nil else { throw EventLogError(.writerStopped, "no active segment", path: directory) }
-            try write(&bodies, durable: durable, into: &slot!, scratch: &scratch, round: &round, sealedPaths: &sealedPaths)
+            try write(
+                &bodies,
+                durable: durable,
+                into: &slot!,
+                scratch: &scratch,
+                round: &round,
+                sealedPaths: &sealedPaths
+            )
         }
         for path in sealedPaths { onSegmentSealed?(path) }
         return round
@@ -366,7 +360,12 @@ public final class EventLogWriter: Sendable {
         var digest = segment.lastDigest
         var next = segment.nextSequence
         for body in bodies {
-            let (frame, header) = BatchFrame.encode(body, previous: digest, compress: options.compress, scratch: &scratch)
+            let (frame, header) = BatchFrame.encode(
+                body,
+                previous: digest,
+                compress: options.compress,
+                scratch: &scratch
+            )
             let pendingEnd = segment.writeOffset + frames.count + frame.count
             if pendingEnd > options.segmentBytes && segment.batchCount + frameBatches > 0 {
                 try segment.append(
@@ -513,6 +512,13 @@ struct WriterState: Sendable {
             wake = true
         }
         return (sequence, wake)
+    }
+
+    /// Registers a producer waiting for durability and asks the flusher for a sync.
+    mutating func addWaiter(_ waiter: DurabilityWaiter) {
+        if waiters.isEmpty { firstWaiterAt = monotonicNow() }
+        waiters.append(waiter)
+        syncRequested = true
     }
 
     /// Moves the batch being built to the queue of batches to write.

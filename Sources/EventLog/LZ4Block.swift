@@ -81,7 +81,14 @@ public enum LZ4FrameFile {
             var chunkSize = chunk.count
             let hint = source.withUnsafeBytes { src in
                 chunk.withUnsafeMutableBytes { dst in
-                    LZ4F_decompress(context, dst.baseAddress, &chunkSize, src.baseAddress! + consumedTotal, &sourceSize, nil)
+                    LZ4F_decompress(
+                        context,
+                        dst.baseAddress,
+                        &chunkSize,
+                        src.baseAddress! + consumedTotal,
+                        &sourceSize,
+                        nil
+                    )
                 }
             }
             if LZ4F_isError(hint) != 0 { return nil }

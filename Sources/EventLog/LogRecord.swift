@@ -27,6 +27,18 @@ public struct LogRecord: Sendable, Hashable {
         self.payload = payload
     }
 
+    /// The record a draft became when the writer gave it `sequence`.
+    public init(sequence: UInt64, draft: RecordDraft) {
+        self.init(
+            sequence: sequence,
+            monotonicNanos: draft.monotonicNanos,
+            wallNanos: draft.wallNanos,
+            node: draft.node,
+            type: draft.type,
+            payload: draft.payload
+        )
+    }
+
     /// The record before the writer gives it its sequence number.
     public var draft: RecordDraft {
         RecordDraft(monotonicNanos: monotonicNanos, wallNanos: wallNanos, node: node, type: type, payload: payload)

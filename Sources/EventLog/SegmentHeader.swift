@@ -57,7 +57,12 @@ public struct SegmentHeader: Sendable, Hashable {
     public static func parse(_ buffer: UnsafeRawBufferPointer, path: String) throws -> (SegmentHeader, Int) {
         guard buffer.count >= 8, Array(buffer[0..<8]) == magic else {
             if buffer.count < 8 && Array(buffer) == Array(magic.prefix(buffer.count)) {
-                throw EventLogError(.badHeader, "segment header cut short (\(buffer.count) bytes)", path: path, offset: 0)
+                throw EventLogError(
+                    .badHeader,
+                    "segment header cut short (\(buffer.count) bytes)",
+                    path: path,
+                    offset: 0
+                )
             }
             throw EventLogError(.notASegment, "not a servha log segment (no SRVHALOG magic)", path: path, offset: 0)
         }
@@ -120,7 +125,12 @@ public struct SegmentHeader: Sendable, Hashable {
             header.formatVersion = version
             return (header, length)
         } catch {
-            throw EventLogError(.badHeader, "segment header fields cut short", path: path, offset: Int64(error.position))
+            throw EventLogError(
+                .badHeader,
+                "segment header fields cut short",
+                path: path,
+                offset: Int64(error.position)
+            )
         }
     }
 }

@@ -132,13 +132,24 @@ public enum SegmentScanner {
                     switch batch.codec {
                     case .raw:
                         guard stored.count == Int(batch.uncompressedLength) else {
-                            throw EventLogError(.corruption, "raw batch length mismatch", path: path, offset: Int64(offset))
+                            throw EventLogError(
+                                .corruption,
+                                "raw batch length mismatch",
+                                path: path,
+                                offset: Int64(offset)
+                            )
                         }
                         plain = Array(stored)
                     case .lz4Block:
-                        guard LZ4Block.decompress(stored, uncompressedLength: Int(batch.uncompressedLength), into: &plain)
+                        guard
+                            LZ4Block.decompress(stored, uncompressedLength: Int(batch.uncompressedLength), into: &plain)
                         else {
-                            throw EventLogError(.corruption, "LZ4 block does not decompress", path: path, offset: Int64(offset))
+                            throw EventLogError(
+                                .corruption,
+                                "LZ4 block does not decompress",
+                                path: path,
+                                offset: Int64(offset)
+                            )
                         }
                     }
                     if depth == .chain {
@@ -158,7 +169,12 @@ public enum SegmentScanner {
                         do {
                             try plain.withUnsafeBytes { try visit(batch, $0) }
                         } catch let failure as BatchDecodeFailure {
-                            throw EventLogError(.corruption, "batch body: \(failure.reason)", path: path, offset: Int64(offset))
+                            throw EventLogError(
+                                .corruption,
+                                "batch body: \(failure.reason)",
+                                path: path,
+                                offset: Int64(offset)
+                            )
                         }
                     }
                 }

@@ -196,7 +196,11 @@ public final class SharedStorageMirror: Sendable {
                 try file.syncData()
                 let back = try file.read(count: localBytes.count, at: 0)
                 guard back == localBytes else {
-                    throw EventLogError(.corruption, "copy does not read back identical to \(segment.path)", path: temporary)
+                    throw EventLogError(
+                        .corruption,
+                        "copy does not read back identical to \(segment.path)",
+                        path: temporary
+                    )
                 }
             }
             try SystemDirectory.rename(temporary, finalPath)
@@ -256,7 +260,12 @@ public final class SharedStorageMirror: Sendable {
             case .frame(let frame): frames += frame.bytes
             case .needMore: break reading
             case .damaged(let at, let reason):
-                throw EventLogError(.corruption, "local segment is damaged: \(reason)", path: segment.path, offset: Int64(at))
+                throw EventLogError(
+                    .corruption,
+                    "local segment is damaged: \(reason)",
+                    path: segment.path,
+                    offset: Int64(at)
+                )
             }
         }
         if !frames.isEmpty {
@@ -265,7 +274,11 @@ public final class SharedStorageMirror: Sendable {
             try targetFile.syncData()
             let back = try targetFile.read(count: frames.count, at: offset)
             guard back == frames else {
-                throw EventLogError(.corruption, "copy does not read back identical to \(segment.path)", path: targetPath)
+                throw EventLogError(
+                    .corruption,
+                    "copy does not read back identical to \(segment.path)",
+                    path: targetPath
+                )
             }
         } else if created {
             try targetFile.syncData()
@@ -281,9 +294,19 @@ public final class SharedStorageMirror: Sendable {
 extension SegmentScanner {
     /// True when `bytes` is a segment header followed by whole, valid frames and nothing else.
     static func isWholeFrames(_ bytes: [UInt8]) -> Bool {
-        guard let scan = try? bytes.withUnsafeBytes({
-            try scan($0, path: "", isOpen: true, mayEndTorn: false, expectedFirst: nil, expectedPrevious: nil, depth: .checksums)
-        }) else { return false }
+        guard
+            let scan = try? bytes.withUnsafeBytes({
+                try scan(
+                    $0,
+                    path: "",
+                    isOpen: true,
+                    mayEndTorn: false,
+                    expectedFirst: nil,
+                    expectedPrevious: nil,
+                    depth: .checksums
+                )
+            })
+        else { return false }
         return scan.validEnd == bytes.count
     }
 

@@ -82,7 +82,9 @@ struct SystemFile: ~Copyable {
     }
 
     func truncate(to length: Int) throws {
-        guard ftruncate(descriptor, off_t(length)) == 0 else { throw EventLogError.system("cannot truncate", path: path) }
+        guard ftruncate(descriptor, off_t(length)) == 0 else {
+            throw EventLogError.system("cannot truncate", path: path)
+        }
     }
 
     func unlock() {
@@ -136,7 +138,9 @@ enum SystemDirectory {
     }
 
     static func create(_ path: String) throws {
-        if mkdir(path, 0o755) != 0 && errno != EEXIST { throw EventLogError.system("cannot create directory", path: path) }
+        if mkdir(path, 0o755) != 0 && errno != EEXIST {
+            throw EventLogError.system("cannot create directory", path: path)
+        }
     }
 
     static func rename(_ from: String, _ to: String) throws {

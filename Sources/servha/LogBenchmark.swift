@@ -27,19 +27,15 @@ struct LogBenchmark: AsyncParsableCommand {
         try? FileManager.default.removeItem(atPath: base)
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let identity = LogIdentity(
-            cluster: "bench",
-            nodeName: "node-a",
-            node: 1,
-            servhaVersion: ServhaVersion.current,
-            configHash: [UInt8](repeating: 0, count: 32)
-        )
+        let identity = LogIdentity.synthetic(cluster: "bench")
         func say(_ text: String) { if !json { print(text) } }
 
         var mix = HeartbeatMix(seed: 42)
         let drafts = (0..<events).map { _ in mix.next() }
         let heartbeats = drafts.filter { $0.type == HeartbeatMix.heartbeatType }
-        say("servha bench log: \(events) events (\(heartbeats.count) heartbeats), \(ProcessInfo.processInfo.activeProcessorCount) cores, CRC-32C \(CRC32C.isHardwareAccelerated ? "SSE4.2" : "software")")
+        say(
+            "servha bench log: \(events) events (\(heartbeats.count) heartbeats), \(ProcessInfo.processInfo.activeProcessorCount) cores, CRC-32C \(CRC32C.isHardwareAccelerated ? "SSE4.2" : "software")"
+        )
 
         // 1. Buffered append, one producer.
         let bufferedDir = base + "/buffered"
@@ -53,9 +49,15 @@ struct LogBenchmark: AsyncParsableCommand {
         let bufferedRate = Double(events) / seconds(appended - start)
         let sustainedRate = Double(events) / seconds(closed - start)
         let bytesPerEvent = Double(counters.bytesWritten) / Double(events)
-        let ratio = Double(counters.uncompressedBytes) / Double(counters.bytesWritten - counters.batches * UInt64(BatchFrame.overhead))
-        say("buffered append   \(rate(bufferedRate)) events/s (appends returned), \(rate(sustainedRate)) events/s written and synced")
-        say("size              \(fixed(bytesPerEvent, 2)) bytes/event on disk, LZ4 ratio \(fixed(ratio, 2))x on batch bodies, \(counters.batches) batches")
+        let ratio =
+            Double(counters.uncompressedBytes)
+            / Double(counters.bytesWritten - counters.batches * UInt64(BatchFrame.overhead))
+        say(
+            "buffered append   \(rate(bufferedRate)) events/s (appends returned), \(rate(sustainedRate)) events/s written and synced"
+        )
+        say(
+            "size              \(fixed(bytesPerEvent, 2)) bytes/event on disk, LZ4 ratio \(fixed(ratio, 2))x on batch bodies, \(counters.batches) batches"
+        )
 
         // 2. Heartbeats alone: bytes per heartbeat.
         let heartbeatDir = base + "/heartbeats"
@@ -98,12 +100,16 @@ struct LogBenchmark: AsyncParsableCommand {
             kind: .threads
         )
         for run in [taskRun, threadRun] {
-            say("durable append    \(rate(run.rate)) events/s with \(producers) producer \(run.kind.rawValue); latency p50 \(fixed(run.p50, 1)) µs, p99 \(fixed(run.p99, 1)) µs, max \(fixed(run.max, 1)) µs; \(fixed(run.eventsPerSync, 1)) events per fdatasync; per round \(fixed(run.roundMicros, 1)) µs, of which framing and writing \(fixed(run.writeMicros, 1)) µs (write-through included) and a separate fdatasync \(fixed(run.syncMicros, 1)) µs")
+            say(
+                "durable append    \(rate(run.rate)) events/s with \(producers) producer \(run.kind.rawValue); latency p50 \(fixed(run.p50, 1)) µs, p99 \(fixed(run.p99, 1)) µs, max \(fixed(run.max, 1)) µs; \(fixed(run.eventsPerSync, 1)) events per fdatasync; per round \(fixed(run.roundMicros, 1)) µs, of which framing and writing \(fixed(run.writeMicros, 1)) µs (write-through included) and a separate fdatasync \(fixed(run.syncMicros, 1)) µs"
+            )
         }
         // The device's own write-through latency, measured now: what one group commit cannot beat.
         let device = try DeviceProbe.writeThroughLatency(directory: base)
         if let device {
-            say("device            O_DIRECT|O_DSYNC 4 KiB write p50 \(fixed(device.p50, 1)) µs, p99 \(fixed(device.p99, 1)) µs (ceiling with \(producers) producers: \(rate(Double(producers) / device.p50 * 1e6)) events/s)")
+            say(
+                "device            O_DIRECT|O_DSYNC 4 KiB write p50 \(fixed(device.p50, 1)) µs, p99 \(fixed(device.p99, 1)) µs (ceiling with \(producers) producers: \(rate(Double(producers) / device.p50 * 1e6)) events/s)"
+            )
         }
         // The target is judged on producer threads (the blocking API); tasks pay Swift's resume path on top.
         let durableRate = threadRun.rate
@@ -142,9 +148,13 @@ struct LogBenchmark: AsyncParsableCommand {
         let cliDecompress = try timeCommand("lz4", ["-d", "-q", "-f", plainPath + ".lz4", plainPath + ".out"])
         let cliCompressRate = cliCompress.map { Double(plainBytes) / $0 / 1e6 }
         let cliDecompressRate = cliDecompress.map { Double(plainBytes) / $0 / 1e6 }
-        say("lz4 (in servha)   compress \(fixed(ourCompress, 0)) MB/s, decompress \(fixed(ourDecompress, 0)) MB/s on \(humanBytes(plainBytes)) of batch bodies")
+        say(
+            "lz4 (in servha)   compress \(fixed(ourCompress, 0)) MB/s, decompress \(fixed(ourDecompress, 0)) MB/s on \(humanBytes(plainBytes)) of batch bodies"
+        )
         if let c = cliCompressRate, let d = cliDecompressRate {
-            say("lz4 command       compress \(fixed(c, 0)) MB/s, decompress \(fixed(d, 0)) MB/s on the same bytes (process start included)")
+            say(
+                "lz4 command       compress \(fixed(c, 0)) MB/s, decompress \(fixed(d, 0)) MB/s on the same bytes (process start included)"
+            )
         } else {
             say("lz4 command       not installed (apt-get install lz4): no ceiling measured")
         }
@@ -289,9 +299,11 @@ struct LogBenchmark: AsyncParsableCommand {
 
     /// Runs a command and returns its wall time in seconds, or nil when it is not installed.
     private func timeCommand(_ name: String, _ arguments: [String]) throws -> Double? {
-        guard let path = ["/usr/bin/", "/bin/", "/usr/local/bin/"].map({ $0 + name }).first(where: {
-            FileManager.default.isExecutableFile(atPath: $0)
-        }) else { return nil }
+        guard
+            let path = ["/usr/bin/", "/bin/", "/usr/local/bin/"].map({ $0 + name }).first(where: {
+                FileManager.default.isExecutableFile(atPath: $0)
+            })
+        else { return nil }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments

@@ -6,7 +6,8 @@ struct LogCommand: ParsableCommand {
         commandName: "log",
         abstract: "Inspect, check and repair an event log directory.",
         subcommands: [
-            LogStats.self, LogDump.self, LogVerify.self, LogRecover.self, LogMirror.self, LogGenerate.self, LogTorture.self,
+            LogStats.self, LogDump.self, LogVerify.self, LogRecover.self, LogMirror.self, LogGenerate.self,
+            LogTorture.self,
         ]
     )
 }

@@ -20,13 +20,7 @@ struct LogGenerate: AsyncParsableCommand {
     func run() async throws {
         var options = WriterOptions()
         options.segmentBytes = segmentBytes
-        let identity = LogIdentity(
-            cluster: "demo",
-            nodeName: "node-a",
-            node: 1,
-            servhaVersion: ServhaVersion.current,
-            configHash: [UInt8](repeating: 0, count: 32)
-        )
+        let identity = LogIdentity.synthetic(cluster: "demo")
         do {
             let writer = try EventLogWriter(directory: log.directory, identity: identity, options: options)
             var mix = HeartbeatMix(seed: seed)
@@ -40,7 +34,8 @@ struct LogGenerate: AsyncParsableCommand {
                 var scratch: [UInt8] = []
                 let (frame, _) = BatchFrame.encode(body, previous: .zero, compress: true, scratch: &scratch)
                 // Where the data ends (the zero fill follows), found the way any reader finds it.
-                let summary = try LogReader(directory: log.directory).forEachBatch(from: .max, depth: .checksums) { _ in }
+                let summary = try LogReader(directory: log.directory).forEachBatch(from: .max, depth: .checksums) { _ in
+                }
                 let last = summary.scans.last!
                 let fd = open(last.path, O_WRONLY)
                 let half = Array(frame.prefix(frame.count / 2))
@@ -73,13 +68,7 @@ struct LogTorture: AsyncParsableCommand {
     func run() async throws {
         var options = WriterOptions()
         options.segmentBytes = 256 << 10  // rotate often, so kills land in seals too
-        let identity = LogIdentity(
-            cluster: "torture",
-            nodeName: "node-a",
-            node: 1,
-            servhaVersion: ServhaVersion.current,
-            configHash: [UInt8](repeating: 0, count: 32)
-        )
+        let identity = LogIdentity.synthetic(cluster: "torture")
         let writer: EventLogWriter
         do {
             writer = try EventLogWriter(directory: log.directory, identity: identity, options: options)

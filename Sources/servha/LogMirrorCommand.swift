@@ -25,6 +25,8 @@ struct LogMirror: ParsableCommand {
         } catch {
             throw fail("\(EventLogError.wrap(error, path: target))")
         }
-        print("\(target): copy verified: \(copied.segments) segments, \(copied.records) events, last digest \(copied.lastDigest.short)")
+        print(
+            "\(target): copy verified: \(copied.segments) segments, \(copied.records) events, last digest \(copied.lastDigest.short)"
+        )
     }
 }

@@ -22,7 +22,8 @@ struct LogStats: ParsableCommand {
         let perEvent = summary.records == 0 ? 0 : Double(summary.storedBytes) / Double(summary.records)
         let lz4Ratio =
             summary.storedBytes == 0
-            ? 1 : Double(summary.uncompressedBytes) / Double(summary.storedBytes - summary.batches * BatchFrame.overhead)
+            ? 1
+            : Double(summary.uncompressedBytes) / Double(summary.storedBytes - summary.batches * BatchFrame.overhead)
         if json {
             var line = JSONLine()
             line.add("directory", log.directory)
@@ -52,7 +53,9 @@ struct LogStats: ParsableCommand {
         }
         print("log         \(log.directory)")
         if let identity = summary.identity {
-            print("node        \(identity.nodeName) (id \(identity.node)) of cluster \(identity.cluster), servha \(identity.servhaVersion)")
+            print(
+                "node        \(identity.nodeName) (id \(identity.node)) of cluster \(identity.cluster), servha \(identity.servhaVersion)"
+            )
         }
         print("segments    \(summary.segments) (\(sealed) sealed, \(summary.segments - sealed) open)")
         if let first = summary.firstSequence, let last = summary.lastSequence {

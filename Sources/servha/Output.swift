@@ -97,6 +97,6 @@ func humanDuration(_ nanos: Int64) -> String {
 func humanBytes(_ bytes: Int) -> String {
     if bytes < 1024 { return "\(bytes) B" }
     if bytes < 1 << 20 { return fixed(Double(bytes) / 1024, 1) + " KiB" }
-    if bytes < 1 << 30 { return fixed(Double(bytes) / 1048576, 1) + " MiB" }
-    return fixed(Double(bytes) / 1073741824, 2) + " GiB"
+    if bytes < 1 << 30 { return fixed(Double(bytes) / 1_048_576, 1) + " MiB" }
+    return fixed(Double(bytes) / 1_073_741_824, 2) + " GiB"
 }

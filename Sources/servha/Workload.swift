@@ -1,18 +1,5 @@
 import EventLog
 
-/// SplitMix64: a tiny seeded generator, so that every synthetic workload is reproducible from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A synthetic log of what a node records in steady state: 90 % heartbeats received (two UDP channels, every
 /// 50 ms each, with up to 100 µs of arrival jitter) and 10 % larger records (disk-slot readings, monitor
 /// results, decisions with their reasons). Payload shapes follow what the coordinator records.
@@ -49,7 +36,13 @@ struct HeartbeatMix {
             payload.appendVarint(7)  // peer's epoch
             payload.appendVarint(0b111)  // peer's resources: vip, hostname, postgresql running
             payload.append(2)  // peer's view of us: standby, healthy
-            return RecordDraft(monotonicNanos: monotonic, wallNanos: wall, node: node, type: Self.heartbeatType, payload: payload.bytes)
+            return RecordDraft(
+                monotonicNanos: monotonic,
+                wallNanos: wall,
+                node: node,
+                type: Self.heartbeatType,
+                payload: payload.bytes
+            )
         }
         let kind = rng.next() % 4
         var payload = ByteSink(capacity: 200)
@@ -75,6 +68,25 @@ struct HeartbeatMix {
             payload.appendVarint(rng.next() % 3_000_000_000)
             payload.appendString("pg_ctl: server started; waiting for server to start.... done")
         }
-        return RecordDraft(monotonicNanos: monotonic, wallNanos: wall, node: node, type: UInt16(2 + kind), payload: payload.bytes)
+        return RecordDraft(
+            monotonicNanos: monotonic,
+            wallNanos: wall,
+            node: node,
+            type: UInt16(2 + kind),
+            payload: payload.bytes
+        )
+    }
+}
+
+extension LogIdentity {
+    /// The identity of logs written by the demo, the tests' helper commands and the benchmarks.
+    static func synthetic(cluster: String) -> LogIdentity {
+        LogIdentity(
+            cluster: cluster,
+            nodeName: "node-a",
+            node: 1,
+            servhaVersion: ServhaVersion.current,
+            configHash: [UInt8](repeating: 0, count: 32)
+        )
     }
 }

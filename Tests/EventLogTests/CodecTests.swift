@@ -11,7 +11,7 @@ import Testing
     }
 
     @Test func hardwareAndSoftwareAgreeOnEveryLengthAndAlignment() {
-        var rng = SplitMix(seed: 9)
+        var rng = SplitMix64(seed: 9)
         let data = (0..<300).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         data.withUnsafeBytes { raw in
             for start in 0..<9 {
@@ -95,7 +95,13 @@ import Testing
             RecordDraft(monotonicNanos: .max, wallNanos: .min, node: .max, type: .max, payload: []),
             RecordDraft(monotonicNanos: 0, wallNanos: .max, node: 0, type: 0, payload: [0xFF]),
             RecordDraft(monotonicNanos: 5, wallNanos: -5, node: 300, type: .max, payload: [1, 2, 3]),
-            RecordDraft(monotonicNanos: 5, wallNanos: 0, node: 300, type: 255, payload: Array(repeating: 9, count: 70_000)),
+            RecordDraft(
+                monotonicNanos: 5,
+                wallNanos: 0,
+                node: 300,
+                type: 255,
+                payload: Array(repeating: 9, count: 70_000)
+            ),
         ]
         let records = try roundTrip(drafts, compress: true)
         #expect(records.map(\.draft) == drafts)
@@ -108,7 +114,10 @@ import Testing
         var scratch: [UInt8] = []
         let (frame, header) = BatchFrame.encode(body, previous: .zero, compress: true, scratch: &scratch)
         #expect(header.codec == .lz4Block)
-        #expect(Double(frame.count) / Double(drafts.count) < 6.0, "bytes per heartbeat: \(Double(frame.count) / Double(drafts.count))")
+        #expect(
+            Double(frame.count) / Double(drafts.count) < 6.0,
+            "bytes per heartbeat: \(Double(frame.count) / Double(drafts.count))"
+        )
     }
 
     @Test func decoderRejectsBodiesThatDoNotMatchTheirHeader() throws {
@@ -122,11 +131,15 @@ import Testing
         for cut in 0..<plain.count {
             let short = Array(plain[0..<cut])
             var decoded = DecodedBatch()
-            #expect(throws: BatchDecodeFailure.self) { try short.withUnsafeBytes { try decoded.decode($0, header: header) } }
+            #expect(throws: BatchDecodeFailure.self) {
+                try short.withUnsafeBytes { try decoded.decode($0, header: header) }
+            }
         }
         var wrongCount = header
         wrongCount.count += 1
         var decoded = DecodedBatch()
-        #expect(throws: BatchDecodeFailure.self) { try plain.withUnsafeBytes { try decoded.decode($0, header: wrongCount) } }
+        #expect(throws: BatchDecodeFailure.self) {
+            try plain.withUnsafeBytes { try decoded.decode($0, header: wrongCount) }
+        }
     }
 }

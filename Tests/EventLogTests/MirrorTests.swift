@@ -19,8 +19,16 @@ func expectIdenticalCopy(_ source: String, _ target: String, sourceLocation: Sou
     let local = try LogDirectory(source).segments
     for segment in local {
         let copy = readFile(target + "/" + segment.name)
-        #expect(copy == readFile(segment.path).prefix(copy.count).map { $0 }, "\(segment.name)", sourceLocation: sourceLocation)
-        #expect(copy.count == readFile(segment.path).count, "\(segment.name) fully copied", sourceLocation: sourceLocation)
+        #expect(
+            copy == readFile(segment.path).prefix(copy.count).map { $0 },
+            "\(segment.name)",
+            sourceLocation: sourceLocation
+        )
+        #expect(
+            copy.count == readFile(segment.path).count,
+            "\(segment.name) fully copied",
+            sourceLocation: sourceLocation
+        )
     }
     #expect(try LogReader(directory: target).verify().records == LogReader(directory: source).verify().records)
 }
@@ -40,7 +48,10 @@ let isRoot = getuid() == 0
     @Test func copiesSealedAndOpenSegmentsAndVerifiesThem() throws {
         let local = TemporaryDirectory()
         let shared = TemporaryDirectory("servha-shared")
-        defer { local.cleanup(); shared.cleanup() }
+        defer {
+            local.cleanup()
+            shared.cleanup()
+        }
         let recorder = EventRecorder()
         let mirror = SharedStorageMirror(source: local.path, target: shared.file("node-a")) { recorder.record($0) }
         var options = WriterOptions()
@@ -62,7 +73,10 @@ let isRoot = getuid() == 0
     @Test func aMissingSharedDirectoryIsReportedOnceAndCaughtUpLater() throws {
         let local = TemporaryDirectory()
         let shared = TemporaryDirectory("servha-shared")
-        defer { local.cleanup(); shared.cleanup() }
+        defer {
+            local.cleanup()
+            shared.cleanup()
+        }
         let mount = shared.file("mnt")  // does not exist yet: "the mount is gone"
         let recorder = EventRecorder()
         let mirror = SharedStorageMirror(source: local.path, target: mount + "/node-a") { recorder.record($0) }
@@ -83,14 +97,20 @@ let isRoot = getuid() == 0
     @Test func aSlowSharedStorageNeverDelaysLocalAppends() async throws {
         let local = TemporaryDirectory()
         let shared = TemporaryDirectory("servha-shared")
-        defer { local.cleanup(); shared.cleanup() }
+        defer {
+            local.cleanup()
+            shared.cleanup()
+        }
         let gate = Wakeup()
         let blocked = Mutex(false)
         var options = MirrorOptions()
         options.retryIntervalNanos = 10_000_000
         // The shared storage "hangs" on its first write until the gate opens.
         options.beforeWrite = { _ in
-            let first = blocked.withLock { b in defer { b = true }; return !b }
+            let first = blocked.withLock { b in
+                defer { b = true }
+                return !b
+            }
             if first { gate.wait() }
         }
         let mirror = SharedStorageMirror(source: local.path, target: shared.file("node-a"), options: options) { _ in }
@@ -156,7 +176,10 @@ let isRoot = getuid() == 0
     @Test func aCopyDamagedBehindTheMirrorsBackIsRewritten() throws {
         let local = TemporaryDirectory()
         let shared = TemporaryDirectory("servha-shared")
-        defer { local.cleanup(); shared.cleanup() }
+        defer {
+            local.cleanup()
+            shared.cleanup()
+        }
         _ = try writeLog(local.path, sampleDrafts(400))
         let first = SharedStorageMirror(source: local.path, target: shared.file("node-a")) { _ in }
         #expect(first.passAndReport())

@@ -20,17 +20,7 @@ struct SmallLog {
         for b in 0..<batches {
             for i in 0..<perBatch {
                 let draft = drafts[b * perBatch + i]
-                let sequence = try writer.append(draft)
-                written.append(
-                    LogRecord(
-                        sequence: sequence,
-                        monotonicNanos: draft.monotonicNanos,
-                        wallNanos: draft.wallNanos,
-                        node: draft.node,
-                        type: draft.type,
-                        payload: draft.payload
-                    )
-                )
+                written.append(LogRecord(sequence: try writer.append(draft), draft: draft))
             }
             try await writer.flush()  // one batch per flush
         }
@@ -141,7 +131,10 @@ struct SmallLog {
         defer { copy.cleanup() }
         var seen: [UInt64] = []
         let error = #expect(throws: EventLogError.self) {
-            try LogReader(directory: copy.path).forEachRecord { seen.append($0.sequence); return true }
+            try LogReader(directory: copy.path).forEachRecord {
+                seen.append($0.sequence)
+                return true
+            }
         }
         #expect(error?.code == .corruption)
         #expect(error?.offset == Int64(second.offset))

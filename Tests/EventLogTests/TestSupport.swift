@@ -30,7 +30,7 @@ let testIdentity = LogIdentity(
 
 /// A deterministic mix of heartbeat-like and larger records.
 func sampleDrafts(_ count: Int, seed: UInt64 = 1) -> [RecordDraft] {
-    var rng = SplitMix(seed: seed)
+    var rng = SplitMix64(seed: seed)
     var mono: UInt64 = 1_000_000_000
     var drafts: [RecordDraft] = []
     for i in 0..<count {
@@ -53,18 +53,6 @@ func sampleDrafts(_ count: Int, seed: UInt64 = 1) -> [RecordDraft] {
     return drafts
 }
 
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 func readFile(_ path: String) -> [UInt8] {
     Array(FileManager.default.contents(atPath: path) ?? Data())
 }
@@ -74,21 +62,15 @@ func writeFile(_ path: String, _ bytes: [UInt8]) {
 }
 
 /// Writes `drafts` through a real writer and closes it; returns the records with their sequences.
-func writeLog(_ directory: String, _ drafts: [RecordDraft], options: WriterOptions = WriterOptions()) throws -> [LogRecord] {
+func writeLog(
+    _ directory: String,
+    _ drafts: [RecordDraft],
+    options: WriterOptions = WriterOptions()
+) throws -> [LogRecord] {
     let writer = try EventLogWriter(directory: directory, identity: testIdentity, options: options)
     var records: [LogRecord] = []
     for draft in drafts {
-        let sequence = try writer.append(draft)
-        records.append(
-            LogRecord(
-                sequence: sequence,
-                monotonicNanos: draft.monotonicNanos,
-                wallNanos: draft.wallNanos,
-                node: draft.node,
-                type: draft.type,
-                payload: draft.payload
-            )
-        )
+        records.append(LogRecord(sequence: try writer.append(draft), draft: draft))
     }
     try writer.close()
     return records

@@ -81,7 +81,9 @@ import Testing
         let dir = TemporaryDirectory()
         defer { dir.cleanup() }
         let writer = try EventLogWriter(directory: dir.path, identity: testIdentity)
-        let error = #expect(throws: EventLogError.self) { try EventLogWriter(directory: dir.path, identity: testIdentity) }
+        let error = #expect(throws: EventLogError.self) {
+            try EventLogWriter(directory: dir.path, identity: testIdentity)
+        }
         #expect(error?.code == .locked)
         try writer.close()
     }

@@ -77,7 +77,9 @@ import Testing
             let missing = acknowledged.subtracting(present)
             #expect(missing.isEmpty, "trial \(trial): acknowledged but lost: \(missing.sorted().prefix(10))")
         }
-        print("crash test: \(trials) SIGKILLs, \(acknowledged.count) acknowledged durable appends all present, \(tornTails) torn tails seen")
+        print(
+            "crash test: \(trials) SIGKILLs, \(acknowledged.count) acknowledged durable appends all present, \(tornTails) torn tails seen"
+        )
         #expect(acknowledged.count > trials * 100, "the child should have made progress")
     }
 }

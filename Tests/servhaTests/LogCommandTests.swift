@@ -7,7 +7,9 @@ import Testing
     /// A generated log of `events` events in `dir`.
     func generated(_ events: Int = 3000, segmentBytes: Int = 64 << 10) throws -> TemporaryDirectory {
         let dir = TemporaryDirectory()
-        let result = try servha(["log", "generate", dir.path, "--events", "\(events)", "--segment-bytes", "\(segmentBytes)"])
+        let result = try servha([
+            "log", "generate", dir.path, "--events", "\(events)", "--segment-bytes", "\(segmentBytes)",
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         return dir
     }
@@ -122,7 +124,10 @@ import Testing
     func badInputsGetOneLineErrors(command: String) throws {
         let missing = try servha(["log", command, "/nonexistent/servha-log"])
         #expect(missing.status == 1)
-        #expect(missing.stderr == "servha: /nonexistent/servha-log: log directory does not exist\n" || missing.stderr.hasPrefix("servha: /nonexistent/servha-log: log directory does not exist"))
+        #expect(
+            missing.stderr == "servha: /nonexistent/servha-log: log directory does not exist\n"
+                || missing.stderr.hasPrefix("servha: /nonexistent/servha-log: log directory does not exist")
+        )
 
         let dir = TemporaryDirectory()
         defer { dir.cleanup() }

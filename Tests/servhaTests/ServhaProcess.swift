@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 /// The servha executable built next to this test bundle (or $SERVHA_BIN).
@@ -50,8 +51,6 @@ func servha(_ arguments: [String]) throws -> Outcome {
         stdoutBytes: Array(stdoutData)
     )
 }
-
-import Synchronization
 
 struct TemporaryDirectory {
     let path: String
