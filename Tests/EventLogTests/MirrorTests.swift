@@ -120,9 +120,11 @@ let isRoot = getuid() == 0
             onBatchesWritten: { mirror.nudge() }
         )
         mirror.start()
+        let stuckBy = monotonicNow() + 10_000_000_000
+        while !blocked.withLock({ $0 }) && monotonicNow() < stuckBy { usleep(1000) }
+        try #require(blocked.withLock { $0 }, "the mirror should be stuck in the shared write")
         // Durable appends complete while the mirror is stuck in its write.
         for draft in sampleDrafts(300) { try await writer.appendDurable(draft) }
-        #expect(blocked.withLock { $0 }, "the mirror should be stuck in the shared write")
         #expect(try LogReader(directory: local.path).records().count == 300)
         gate.signal()
         try writer.close()
