@@ -27,7 +27,13 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .target(name: "Coordinator", dependencies: ["EventLog"]),
+        .target(
+            name: "Coordinator",
+            dependencies: [
+                "EventLog",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .target(name: "Replay", dependencies: ["EventLog", "Coordinator"]),
         .executableTarget(
             name: "servha",
@@ -39,7 +45,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog"]),
-        // CoordinatorTests and ReplayTests arrive with the Coordinator (issue 3) and Replay (issue 5) code.
+        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "EventLog"]),
+        // ReplayTests arrive with the Replay code (issue 5).
         .testTarget(name: "servhaTests", dependencies: ["servha", "EventLog"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,222 @@
+import Crypto
 import EventLog
 
-// The pure, deterministic HA core (detection, lease, takeover, failback) lands here with issue 3. The target
-// exists now so that the package has its final shape and the log's API is shaped by its first user.
+/// The pure, deterministic HA core of one node.
+///
+/// `handle` takes one stamped input and returns the events to append and the actions to carry out. It reads no
+/// clock, no random generator, no file and no network: time arrives inside inputs, and timers are actions.
+/// The state changes only by applying events (`State.apply`), so folding a node's log rebuilds exactly the
+/// state it had, and feeding the recorded inputs to a fresh core reproduces every decision.
+///
+/// Lease rules (two-node safety):
+/// - The lease lives in the active node's disk slot. It is renewed as of the *start* of each successful slot
+///   write, and as of the *send time* of each own heartbeat that the peer echoes while acknowledging this
+///   node's ownership. The active kills its resources once `lease - margin` has passed since the last renewal.
+/// - The standby takes over from an owner only when, by its own clock, `lease + margin` has passed both since
+///   it last heard the peer on any network channel and since the peer's slot counter last changed, with the
+///   shared storage readable. Every renewal the owner counts happened before the standby's corresponding
+///   observation, so the owner has stopped `2 x margin` (minus network delay) before the standby starts.
+/// - The peer's network channels all lost while its disk slot keeps changing is a partition, never a death:
+///   the arbitrator result decides which node stands down.
+public struct Coordinator: Sendable {
+    public private(set) var state: State
+
+    public init(node: NodeID) {
+        state = State(me: node)
+    }
+
+    /// A core rebuilt by folding `events` (a node's log, on restart).
+    public init(node: NodeID, folding events: some Sequence<Event>) {
+        state = State(me: node)
+        for event in events { state.apply(event) }
+    }
+
+    /// What one input produced.
+    public struct Output: Sendable {
+        public var events: [Event] = []
+        public var actions: [Action] = []
+    }
+
+    public var advertisement: Advertisement { state.advertisement }
+
+    /// Handles one input: records it, derives detections and decisions, and returns everything to append and
+    /// to do, in order.
+    public mutating func handle(_ stamped: StampedInput) -> Output {
+        var output = Output()
+        if let reason = rejection(of: stamped) {
+            emit(.rejected(stamped, reason: reason), into: &output)
+            return output
+        }
+        emit(.input(stamped), into: &output)
+        react(to: stamped, into: &output)
+        evaluate(into: &output)
+        if let config = state.config, state.inputsRecorded % config.digestEvery == 0 {
+            emit(.stateDigest(state.digest()), into: &output)
+        }
+        return output
+    }
+
+    // MARK: - Emitting
+
+    mutating func emit(_ event: Event, into output: inout Output) {
+        state.apply(event)
+        output.events.append(event)
+    }
+
+    mutating func issue(_ action: Action, into output: inout Output) {
+        emit(.issued(action), into: &output)
+        output.actions.append(action)
+    }
+
+    mutating func decide(
+        _ kind: DecisionKind,
+        epoch: Epoch? = nil,
+        reason: String,
+        detail: Int = 0,
+        into output: inout Output
+    ) {
+        let decision = Decision(
+            kind: kind,
+            epoch: epoch ?? state.epoch,
+            reason: reason,
+            evidence: state.evidence(),
+            detail: detail
+        )
+        emit(.decision(decision), into: &output)
+    }
+
+    mutating func raise(_ kind: AlarmKind, _ severity: AlarmSeverity, _ message: String, into output: inout Output) {
+        if let open = state.alarm(kind), open.message == message { return }
+        issue(.raiseAlarm(Alarm(kind: kind, severity: severity, message: message, epoch: state.epoch)), into: &output)
+    }
+
+    mutating func clear(_ kind: AlarmKind, into output: inout Output) {
+        guard state.alarm(kind) != nil else { return }
+        issue(.clearAlarm(kind), into: &output)
+    }
+
+    // MARK: - Validation
+
+    /// Why an input must be refused without changing anything, or nil.
+    func rejection(of stamped: StampedInput) -> String? {
+        switch stamped.input {
+        case .started(let start):
+            if start.node != state.me { return "start of node \(start.node) given to the core of node \(state.me)" }
+            return nil
+        case .configLoaded(let config):
+            let problems = config.problems()
+            if !problems.isEmpty { return "invalid configuration: " + problems.joined(separator: "; ") }
+            if config.node(state.me) == nil { return "configuration does not name this node (id \(state.me))" }
+            if let current = state.config, current.cluster != config.cluster {
+                return "configuration is for cluster \(config.cluster), not \(current.cluster)"
+            }
+            return nil
+        case .rejected:
+            return nil
+        default:
+            break
+        }
+        guard let config = state.config else { return "no configuration loaded yet" }
+        guard state.startedAt != nil else { return "node not started yet" }
+        switch stamped.input {
+        case .heartbeat(let heartbeat):
+            if heartbeat.from == state.me { return "heartbeat claims to come from this node (\(state.me))" }
+            if config.node(heartbeat.from) == nil { return "heartbeat from unknown node \(heartbeat.from)" }
+            if Int(heartbeat.channel) >= config.networkChannels.count {
+                return "heartbeat on unknown channel \(heartbeat.channel)"
+            }
+            if heartbeat.sequence <= state.channels[Int(heartbeat.channel)].lastSequence {
+                return "replayed or reordered heartbeat \(heartbeat.sequence) on \(config.channelName(Int(heartbeat.channel)))"
+            }
+            return nil
+        case .diskSlot(let reading):
+            if reading.node == state.me || config.node(reading.node) == nil {
+                return "disk slot reading of node \(reading.node), not of the peer"
+            }
+            return nil
+        case .resourceOutcome(let outcome):
+            if outcome.resource < 0 || outcome.resource >= config.resources.count {
+                return "outcome for unknown resource \(outcome.resource)"
+            }
+            return nil
+        default:
+            return nil
+        }
+    }
+}
+
+extension State {
+    /// A canonical, sorted encoding of the state, hashed into the periodic state digests.
+    public func canonicalEncoding() -> [UInt8] {
+        var out = ByteSink(capacity: 512)
+        out.appendVarint(UInt64(me))
+        if let config { config.encode(into: &out) } else { out.append(0) }
+        out.appendVarint(now)
+        out.appendString(bootID)
+        out.appendVarint(startedAt.map { $0 + 1 } ?? 0)
+        out.append(role.rawValue)
+        out.appendVarint(epoch)
+        out.appendVarint(highestEpoch)
+        out.append((adminStandby ? 1 : 0) | (maintenance ? 2 : 0) | (yields ? 4 : 0) | (peerDead ? 8 : 0))
+        for channel in channels {
+            out.append(channel.up ? 1 : 0)
+            out.appendVarint(channel.lastHeard.map { $0 + 1 } ?? 0)
+            out.appendVarint(channel.lastSequence)
+        }
+        for view in [peerView, peerSlot] { view.encode(into: &out) }
+        for value in [peerViewAt, peerSlotAt, peerCounter, peerCounterChangedAt, peerHealthySince, lastRenewal, armedTimer, unhealthyUntil] {
+            out.appendVarint(value.map { $0 &+ 1 } ?? 0)
+        }
+        out.append((diskReadable ? 1 : 0) | (ownSlotWritable ? 2 : 0) | (stuck ? 4 : 0) | (fencePending ? 8 : 0))
+        out.append(arbitratorReachable.map { $0 ? 2 : 1 } ?? 0)
+        for status in resources { out.append(status.rawValue) }
+        out.appendVarint(restartFloor.map { UInt64($0) + 1 } ?? 0)
+        for times in restartTimes {
+            out.appendVarint(UInt64(times.count))
+            for t in times { out.appendVarint(t) }
+        }
+        for alarm in alarms {
+            out.append(alarm.kind.rawValue)
+            out.appendString(alarm.message)
+        }
+        out.appendVarint(UInt64(inputsRecorded))
+        out.appendVarint(UInt64(takeovers))
+        return out.bytes
+    }
+
+    public func digest() -> [UInt8] { Array(SHA256.hash(data: canonicalEncoding())) }
+}
+
+extension Advertisement {
+    public func encode(into out: inout ByteSink) {
+        out.append(role.rawValue)
+        out.appendVarint(epoch)
+        out.appendVarint(resourcesUp)
+        var flags: UInt8 = 0
+        if owns { flags |= 1 }
+        if acknowledgesPeer { flags |= 2 }
+        if yields { flags |= 4 }
+        if healthy { flags |= 8 }
+        if maintenance { flags |= 16 }
+        if let reachable = arbitratorReachable { flags |= reachable ? 32 | 64 : 32 }
+        out.append(flags)
+    }
+
+    public static func decode(from source: inout ByteSource) throws -> Advertisement {
+        guard let role = Role(rawValue: try source.readByte()) else { throw CodecError("unknown role") }
+        let epoch = try source.readVarint()
+        let up = try source.readVarint()
+        let flags = try source.readByte()
+        return Advertisement(
+            role: role,
+            epoch: epoch,
+            owns: flags & 1 != 0,
+            resourcesUp: up,
+            arbitratorReachable: flags & 32 != 0 ? flags & 64 != 0 : nil,
+            acknowledgesPeer: flags & 2 != 0,
+            yields: flags & 4 != 0,
+            healthy: flags & 8 != 0,
+            maintenance: flags & 16 != 0
+        )
+    }
+}

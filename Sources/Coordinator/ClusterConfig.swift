@@ -1,0 +1,206 @@
+import Crypto
+import EventLog
+
+/// How a node returns to its preferred node after a failover.
+public enum FailbackMode: UInt8, Sendable, Hashable, CustomStringConvertible {
+    /// Once the preferred node has been healthy for `failbackStability`, the group moves back to it.
+    case auto = 0
+    /// Only on `servha failback`.
+    case manual = 1
+    /// The group stays where it is.
+    case never = 2
+
+    public var description: String {
+        switch self {
+        case .auto: "auto"
+        case .manual: "manual"
+        case .never: "never"
+        }
+    }
+}
+
+/// A member of the two-node cluster.
+public struct NodeConfig: Sendable, Hashable {
+    public var id: NodeID
+    public var name: String
+
+    public init(id: NodeID, name: String) {
+        self.id = id
+        self.name = name
+    }
+}
+
+/// A resource of the group, as far as the core is concerned (how to run it is the daemon's business).
+public struct ResourceConfig: Sendable, Hashable {
+    public var name: String
+
+    public init(name: String) { self.name = name }
+}
+
+/// Everything the core decides by. Part of the log (a `configLoaded` input), so replay runs under the
+/// configuration that was in force; `what-if` replays under a changed copy.
+///
+/// The timing defaults aim at a client-visible outage near 250 ms after a host dies, while a disk stall or a
+/// lost network path alone never moves the group (see `Coordinator` for the lease rules).
+public struct ClusterConfig: Sendable, Hashable {
+    public var cluster: String
+    public var nodes: [NodeConfig]
+    /// Network heartbeat channels (UDP paths), by index. The disk slot is a further channel after them.
+    public var networkChannels: [String]
+    /// How often heartbeats are sent and the disk slot is written and read.
+    public var heartbeatInterval: Nanos = Milliseconds.ns(40)
+    /// A channel is down when nothing was heard on it for this long.
+    public var channelDeadline: Nanos = Milliseconds.ns(130)
+    /// How long a renewal (a disk write, or a heartbeat echo from the peer) keeps the lease.
+    public var leaseDuration: Nanos = Milliseconds.ns(140)
+    /// The active stops `safetyMargin` before its lease runs out; the standby waits `safetyMargin` after.
+    public var safetyMargin: Nanos = Milliseconds.ns(40)
+    /// After start, how long to listen for a peer before deciding anything.
+    public var startupDiscovery: Nanos = Milliseconds.ns(250)
+    public var preferredNode: NodeID?
+    public var failback: FailbackMode = .manual
+    /// How long the preferred node must be healthy before an automatic failback.
+    public var failbackStability: Nanos = Milliseconds.ns(5000)
+    public var resources: [ResourceConfig]
+    /// A failing monitor restarts the resource locally this many times within `restartWindow`, then the
+    /// group fails over.
+    public var maxLocalRestarts: Int = 3
+    public var restartWindow: Nanos = Milliseconds.ns(600_000)
+    /// An arbitrator (ping target) is configured and probed.
+    public var arbitrator: Bool = true
+    /// A fence command is configured: run it before taking over from a peer that was not heard to let go.
+    public var fencing: Bool = false
+    /// Emit a state digest every this many inputs.
+    public var digestEvery: Int = 1000
+
+    public init(cluster: String, nodes: [NodeConfig], networkChannels: [String], resources: [ResourceConfig]) {
+        self.cluster = cluster
+        self.nodes = nodes
+        self.networkChannels = networkChannels
+        self.resources = resources
+    }
+
+    /// The index of the disk channel (after the network channels).
+    public var diskChannel: Int { networkChannels.count }
+    public var channelCount: Int { networkChannels.count + 1 }
+
+    public func node(_ id: NodeID) -> NodeConfig? { nodes.first { $0.id == id } }
+
+    public func peer(of id: NodeID) -> NodeConfig? { nodes.first { $0.id != id } }
+
+    public func name(of id: NodeID) -> String { node(id)?.name ?? "node \(id)" }
+
+    public func channelName(_ index: Int) -> String {
+        index < networkChannels.count ? networkChannels[index] : "disk"
+    }
+
+    /// Problems that make the configuration unusable, each one line; empty when it is fine.
+    public func problems() -> [String] {
+        var found: [String] = []
+        if cluster.isEmpty { found.append("cluster name is empty") }
+        if nodes.count != 2 { found.append("a cluster has exactly 2 nodes (found \(nodes.count))") }
+        if Set(nodes.map(\.id)).count != nodes.count { found.append("node ids must differ") }
+        if Set(nodes.map(\.name)).count != nodes.count { found.append("node names must differ") }
+        if networkChannels.count < 2 {
+            found.append("at least 2 network heartbeat channels are needed (found \(networkChannels.count))")
+        }
+        if networkChannels.count > 60 { found.append("at most 60 network channels") }
+        if resources.count > 64 { found.append("at most 64 resources in the group") }
+        if heartbeatInterval == 0 { found.append("heartbeat interval must be positive") }
+        if channelDeadline < 2 * heartbeatInterval {
+            found.append("channel deadline must be at least twice the heartbeat interval")
+        }
+        if safetyMargin == 0 || safetyMargin * 2 >= leaseDuration {
+            found.append("safety margin must be positive and less than half the lease duration")
+        }
+        if leaseDuration - safetyMargin <= heartbeatInterval {
+            found.append("lease duration minus safety margin must exceed the heartbeat interval")
+        }
+        if let preferred = preferredNode, node(preferred) == nil {
+            found.append("preferred node \(preferred) is not a cluster node")
+        }
+        if failback == .auto && preferredNode == nil { found.append("failback auto needs a preferred node") }
+        if maxLocalRestarts < 0 { found.append("max local restarts must not be negative") }
+        if digestEvery <= 0 { found.append("digest interval must be positive") }
+        return found
+    }
+
+    /// A canonical binary encoding (field order fixed), the input to the config hash and the log's encoding.
+    public func encoded() -> [UInt8] {
+        var out = ByteSink(capacity: 256)
+        encode(into: &out)
+        return out.bytes
+    }
+
+    public func encode(into out: inout ByteSink) {
+        out.append(1)  // config encoding version
+        out.appendString(cluster)
+        out.appendVarint(UInt64(nodes.count))
+        for node in nodes {
+            out.appendVarint(UInt64(node.id))
+            out.appendString(node.name)
+        }
+        out.appendVarint(UInt64(networkChannels.count))
+        for channel in networkChannels { out.appendString(channel) }
+        for value in [heartbeatInterval, channelDeadline, leaseDuration, safetyMargin, startupDiscovery] {
+            out.appendVarint(value)
+        }
+        out.appendVarint(preferredNode.map { UInt64($0) + 1 } ?? 0)
+        out.append(failback.rawValue)
+        out.appendVarint(failbackStability)
+        out.appendVarint(UInt64(resources.count))
+        for resource in resources { out.appendString(resource.name) }
+        out.appendVarint(UInt64(maxLocalRestarts))
+        out.appendVarint(restartWindow)
+        out.append(arbitrator ? 1 : 0)
+        out.append(fencing ? 1 : 0)
+        out.appendVarint(UInt64(digestEvery))
+    }
+
+    public static func decode(from source: inout ByteSource) throws -> ClusterConfig {
+        let version = try source.readByte()
+        guard version == 1 else { throw CodecError("config encoding version \(version) is newer than this servha reads") }
+        let cluster = try source.readString()
+        let nodeCount = try source.readVarint()
+        guard nodeCount <= 16 else { throw CodecError("implausible node count \(nodeCount)") }
+        var nodes: [NodeConfig] = []
+        for _ in 0..<nodeCount {
+            let id = try source.readVarint()
+            nodes.append(NodeConfig(id: NodeID(truncatingIfNeeded: id), name: try source.readString()))
+        }
+        let channelCount = try source.readVarint()
+        guard channelCount <= 64 else { throw CodecError("implausible channel count \(channelCount)") }
+        var channels: [String] = []
+        for _ in 0..<channelCount { channels.append(try source.readString()) }
+        var config = ClusterConfig(cluster: cluster, nodes: nodes, networkChannels: channels, resources: [])
+        config.heartbeatInterval = try source.readVarint()
+        config.channelDeadline = try source.readVarint()
+        config.leaseDuration = try source.readVarint()
+        config.safetyMargin = try source.readVarint()
+        config.startupDiscovery = try source.readVarint()
+        let preferred = try source.readVarint()
+        config.preferredNode = preferred == 0 ? nil : NodeID(truncatingIfNeeded: preferred - 1)
+        guard let failback = FailbackMode(rawValue: try source.readByte()) else { throw CodecError("bad failback mode") }
+        config.failback = failback
+        config.failbackStability = try source.readVarint()
+        let resourceCount = try source.readVarint()
+        guard resourceCount <= 64 else { throw CodecError("implausible resource count \(resourceCount)") }
+        for _ in 0..<resourceCount { config.resources.append(ResourceConfig(name: try source.readString())) }
+        config.maxLocalRestarts = Int(try source.readVarint())
+        config.restartWindow = try source.readVarint()
+        config.arbitrator = try source.readByte() != 0
+        config.fencing = try source.readByte() != 0
+        config.digestEvery = Int(max(1, try source.readVarint()))
+        return config
+    }
+
+    /// SHA-256 of the canonical encoding: recorded in every log segment and in `configLoaded`.
+    public var hash: [UInt8] { Array(SHA256.hash(data: encoded())) }
+}
+
+/// A decoding failure, in a few words.
+public struct CodecError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
+}

@@ -1,0 +1,161 @@
+extension Coordinator {
+    /// The immediate reaction to an input, before the periodic evaluation.
+    mutating func react(to stamped: StampedInput, into output: inout Output) {
+        guard let config = state.config else { return }
+        switch stamped.input {
+        case .slotWritten(let write):
+            if state.role == .acquiring && write.owns && write.epoch == state.epoch {
+                if write.succeeded {
+                    decide(.leaseAcquired, reason: "lease written with epoch \(state.epoch)", into: &output)
+                    clear(.leaseWriteFailed, into: &output)
+                    raise(
+                        .tookOver,
+                        .critical,
+                        "\(config.name(of: state.me)) took over the group (epoch \(state.epoch)): \(state.lastFailover?.reason ?? "")",
+                        into: &output
+                    )
+                } else {
+                    decide(.acquireFailed, reason: "could not write the lease to shared storage", into: &output)
+                    raise(.leaseWriteFailed, .critical, "cannot write the lease to shared storage", into: &output)
+                }
+            } else if state.role == .releasing && !write.owns && write.succeeded && !state.anyResourceUp {
+                decide(.released, reason: "resources stopped and lease released for the peer", into: &output)
+            } else if write.succeeded {
+                clear(.leaseWriteFailed, into: &output)
+            } else if state.owns {
+                raise(.leaseWriteFailed, .warning, "cannot renew the lease on shared storage", into: &output)
+            }
+        case .resourceOutcome(let outcome):
+            reactToResource(outcome, config: config, into: &output)
+        case .fenceOutcome(let succeeded, let detail):
+            if succeeded {
+                clear(.fenceFailed, into: &output)
+            } else {
+                raise(.fenceFailed, .critical, "fencing \(peerName) failed: \(detail)", into: &output)
+            }
+        case .admin(let command):
+            handleAdmin(command, config: config, into: &output)
+        case .started, .configLoaded, .heartbeat, .timerFired, .diskSlot, .arbitrator, .rejected:
+            break
+        }
+    }
+
+    var peerName: String { state.config.flatMap { $0.peer(of: state.me)?.name } ?? "peer" }
+    var peerID: NodeID? { state.config?.peer(of: state.me)?.id }
+
+    private mutating func reactToResource(_ outcome: ResourceOutcome, config: ClusterConfig, into output: inout Output) {
+        let name = config.resources[outcome.resource].name
+        switch (outcome.operation, outcome.result) {
+        case (.start, .succeeded), (.monitor, .succeeded), (.stop, .succeeded), (.stop, .notRunning),
+            (.kill, .succeeded), (.kill, .notRunning):
+            if !state.anyResourceUp {
+                clear(.stopFailed, into: &output)
+            }
+        case (.start, let result):
+            raise(.startFailed, .critical, "\(name) failed to start: \(result)", into: &output)
+            if state.role == .active && !state.maintenance {
+                decide(
+                    .release,
+                    reason: "\(name) failed to start (\(result)); stopping the group and handing it to \(peerName)",
+                    detail: Int(ReleaseCause.startFailed.rawValue),
+                    into: &output
+                )
+            }
+        case (.monitor, let result):
+            guard state.role == .active, !state.maintenance, outcome.epoch == state.epoch else { return }
+            let r = outcome.resource
+            let recent = state.restartTimes[r].filter { state.now < $0 + config.restartWindow }.count
+            if recent < config.maxLocalRestarts {
+                raise(.resourceFailed, .warning, "\(name) monitor: \(result); restarting it here (\(recent + 1) of \(config.maxLocalRestarts))", into: &output)
+                decide(
+                    .restartResource,
+                    reason: "\(name) monitor: \(result); local restart \(recent + 1) of \(config.maxLocalRestarts)",
+                    detail: r,
+                    into: &output
+                )
+            } else {
+                raise(.resourceFailed, .critical, "\(name) keeps failing (\(result)); the group fails over to \(peerName)", into: &output)
+                decide(
+                    .release,
+                    reason: "\(name) monitor: \(result) after \(recent) local restarts; failing the group over to \(peerName)",
+                    detail: Int(ReleaseCause.groupFailover.rawValue),
+                    into: &output
+                )
+            }
+        case (.stop, let result):
+            raise(.stopFailed, .critical, "\(name) failed to stop (\(result)); killing it", into: &output)
+        case (.kill, let result):
+            raise(.stopFailed, .critical, "\(name) cannot be stopped even by a kill (\(result)); keeping the lease, operator needed", into: &output)
+        }
+    }
+
+    // MARK: - Admin
+
+    private mutating func handleAdmin(_ command: AdminCommand, config: ClusterConfig, into output: inout Output) {
+        func refuse(_ reason: String) { emit(.commandRefused(command, reason: reason), into: &output) }
+        let modeBits = { (standby: Bool, maintenance: Bool) in (standby ? 1 : 0) | (maintenance ? 2 : 0) }
+        switch command.verb {
+        case .switchover:
+            guard state.role == .active else {
+                return refuse("switchover runs on the active node; this node is \(state.role)")
+            }
+            if let why = peerNotReady(config) { return refuse("\(peerName) cannot take over: \(why)") }
+            decide(
+                .release,
+                reason: "switchover to \(peerName) requested (\(command.source))",
+                detail: Int(ReleaseCause.switchover.rawValue),
+                into: &output
+            )
+        case .failback:
+            guard let preferred = config.preferredNode else { return refuse("no preferred node is configured") }
+            if preferred == state.me {
+                if state.role == .active { return refuse("the group already runs on the preferred node") }
+                return refuse("run failback on the active node (\(peerName))")
+            }
+            guard state.role == .active else { return refuse("failback runs on the active node; this node is \(state.role)") }
+            if let why = peerNotReady(config) { return refuse("preferred node \(peerName) is not ready: \(why)") }
+            decide(
+                .release,
+                reason: "failback to preferred node \(peerName) requested (\(command.source))",
+                detail: Int(ReleaseCause.failback.rawValue),
+                into: &output
+            )
+        case .standby:
+            guard !state.adminStandby else { return refuse("already in standby") }
+            decide(.adminMode, reason: "standby requested (\(command.source))", detail: modeBits(true, state.maintenance), into: &output)
+            if state.role == .active {
+                decide(
+                    .release,
+                    reason: "standby requested (\(command.source)); handing the group to \(peerName)",
+                    detail: Int(ReleaseCause.adminStandby.rawValue),
+                    into: &output
+                )
+            }
+        case .unstandby:
+            guard state.adminStandby else { return refuse("not in standby") }
+            decide(.adminMode, reason: "unstandby requested (\(command.source))", detail: modeBits(false, state.maintenance), into: &output)
+        case .maintenanceOn:
+            guard !state.maintenance else { return refuse("maintenance is already on") }
+            decide(
+                .adminMode,
+                reason: "maintenance on (\(command.source)): resources left as they are, nothing decided",
+                detail: modeBits(state.adminStandby, true),
+                into: &output
+            )
+        case .maintenanceOff:
+            guard state.maintenance else { return refuse("maintenance is not on") }
+            decide(.adminMode, reason: "maintenance off (\(command.source))", detail: modeBits(state.adminStandby, false), into: &output)
+        }
+    }
+
+    /// Why the peer cannot take the group now, or nil when it can.
+    func peerNotReady(_ config: ClusterConfig) -> String? {
+        if state.peerDead { return "it is not heard on any channel" }
+        guard let at = state.peerViewAt, state.now < at + config.channelDeadline else { return "no recent word from it" }
+        let view = state.peerView
+        if view.maintenance { return "it is in maintenance" }
+        if !view.healthy || view.role != .standby { return "it is \(view.role)\(view.healthy ? "" : ", not healthy")" }
+        if config.arbitrator && view.arbitratorReachable == false { return "it cannot reach the arbitrator" }
+        return nil
+    }
+}

@@ -1,0 +1,272 @@
+extension Coordinator {
+    /// Re-derives everything that depends on time and on what is known: channel health, peer death, lease,
+    /// takeover, step-down, failback, the resources' next action, and the next timer.
+    mutating func evaluate(into output: inout Output) {
+        guard let config = state.config, let startedAt = state.startedAt else { return }
+        let now = state.now
+        detectChannels(config, startedAt: startedAt, into: &output)
+        if !state.maintenance {
+            switch state.role {
+            case .starting:
+                if !state.anyResourceUp && now >= startedAt + config.startupDiscovery {
+                    decide(.becomeStandby, reason: discoverySummary(config), into: &output)
+                }
+            case .standby:
+                considerTakeover(config, startedAt: startedAt, into: &output)
+            case .acquiring:
+                break
+            case .active:
+                if !checkLease(config, into: &output) {
+                    considerStepDown(config, into: &output)
+                    considerFailback(config, into: &output)
+                }
+            case .releasing:
+                if !checkLease(config, into: &output) && !state.anyResourceUp && !state.releaseWriteIssued {
+                    issue(.writeSlot(owns: false, epoch: state.epoch), into: &output)
+                }
+            case .fenced:
+                let diskFresh = state.diskReadable && state.peerSlotAt.map { now < $0 + config.channelDeadline } ?? false
+                if !state.anyResourceUp && (diskFresh || !state.peerDead) {
+                    decide(.becomeStandby, reason: "resources killed; rejoining as standby", into: &output)
+                }
+            }
+            reconcileResources(config, into: &output)
+        }
+        armNextTimer(config, startedAt: startedAt, into: &output)
+    }
+
+    // MARK: - Detection
+
+    private mutating func detectChannels(_ config: ClusterConfig, startedAt: Instant, into output: inout Output) {
+        let now = state.now
+        for c in 0..<config.channelCount {
+            let channel = state.channels[c]
+            var up = channel.lastHeard.map { now < $0 + config.channelDeadline } ?? false
+            if c == config.diskChannel && !state.diskReadable { up = false }
+            if up != channel.up {
+                emit(.channelChanged(channel: UInt8(c), up: up, lastHeard: channel.lastHeard), into: &output)
+            }
+        }
+        let upChannels = state.channels.indices.filter { state.channels[$0].up }
+        let networkUp = upChannels.contains { $0 < config.diskChannel }
+        if upChannels.isEmpty {
+            if !state.peerDead && now >= startedAt + config.channelDeadline {
+                emit(.peerDeclaredDead(state.evidence()), into: &output)
+                raise(.peerLost, .critical, "\(peerName) is silent on every channel (\(channelSummary(config)))", into: &output)
+            }
+        } else {
+            if state.peerDead {
+                emit(.peerAlive(channel: UInt8(upChannels[0])), into: &output)
+                clear(.peerLost, into: &output)
+            }
+            let down = (0..<config.channelCount).filter { !state.channels[$0].up }
+            if down.isEmpty {
+                clear(.channelDown, into: &output)
+            } else if state.channels.contains(where: { $0.lastHeard != nil }) {
+                let names = down.map { config.channelName($0) }.joined(separator: ", ")
+                let note = networkUp ? "" : " (all network paths down: a partition; the disk slot keeps \(peerName) known alive)"
+                raise(.channelDown, .warning, "heartbeat channel down: \(names)\(note)", into: &output)
+            }
+        }
+        if config.arbitrator, let reachable = state.arbitratorReachable {
+            if reachable {
+                clear(.arbitratorUnreachable, into: &output)
+            } else {
+                raise(.arbitratorUnreachable, .warning, "the arbitrator does not answer from \(config.name(of: state.me))", into: &output)
+            }
+        }
+    }
+
+    private func channelSummary(_ config: ClusterConfig) -> String {
+        (0..<config.channelCount).map { c in
+            let heard = state.channels[c].lastHeard.map { "last heard \(Self.ms(state.now - $0)) ago" } ?? "never heard"
+            return "\(config.channelName(c)) \(heard)"
+        }.joined(separator: ", ")
+    }
+
+    private func discoverySummary(_ config: ClusterConfig) -> String {
+        if state.peerSlot.owns { return "discovery over: \(peerName) holds the lease (epoch \(state.peerSlot.epoch))" }
+        return "discovery over: resources stopped, \(peerName) is \(state.peerView.role)"
+    }
+
+    static func ms(_ nanos: Nanos) -> String {
+        let tenths = nanos / 100_000
+        return "\(tenths / 10).\(tenths % 10) ms"
+    }
+
+    // MARK: - Lease
+
+    /// Self-fences an owner whose lease has run out, or that sees a peer with a higher epoch. Returns true when
+    /// it did.
+    private mutating func checkLease(_ config: ClusterConfig, into output: inout Output) -> Bool {
+        guard state.anyResourceUp || state.role == .active else { return false }
+        let now = state.now
+        let peerFresh = state.peerViewAt.map { now < $0 + config.channelDeadline } ?? false
+        if peerFresh && state.peerView.owns
+            && (state.peerView.epoch > state.epoch || (state.peerView.epoch == state.epoch && peerID ?? 0 < state.me))
+        {
+            decide(
+                .selfFence,
+                reason: "\(peerName) holds the lease with epoch \(state.peerView.epoch) (this node: \(state.epoch)); killing the resources",
+                into: &output
+            )
+            raise(.selfFenced, .critical, "two owners seen; this node (epoch \(state.epoch)) stood down", into: &output)
+            return true
+        }
+        let renewal = state.lastRenewal ?? 0
+        if now >= renewal + config.leaseDuration - config.safetyMargin {
+            let since = state.lastRenewal.map { "last renewed \(Self.ms(now - $0)) ago" } ?? "never renewed"
+            decide(
+                .selfFence,
+                reason: "lease not renewed in time (\(since); limit \(Self.ms(config.leaseDuration - config.safetyMargin))): disk writes failing and no heartbeat echo from \(peerName)",
+                into: &output
+            )
+            raise(.selfFenced, .critical, "lease lost: resources killed on \(config.name(of: state.me))", into: &output)
+            return true
+        }
+        return false
+    }
+
+    // MARK: - Takeover
+
+    private mutating func considerTakeover(_ config: ClusterConfig, startedAt: Instant, into output: inout Output) {
+        guard !state.adminStandby, !state.stuck, !state.fencePending, let peer = peerID else { return }
+        let now = state.now
+        // Without a fresh read of the shared storage this node can neither see nor take the lease.
+        guard state.diskReadable, let slotAt = state.peerSlotAt, now < slotAt + config.channelDeadline else { return }
+        let expiry = config.leaseDuration + config.safetyMargin
+        if state.peerSlot.owns {
+            let networkQuiet = now >= (state.lastHeardNetwork ?? startedAt) + expiry
+            let diskQuiet = state.peerCounterChangedAt.map { now >= $0 + expiry } ?? false
+            guard networkQuiet && diskQuiet else { return }
+            if config.fencing && !state.peerFenced {
+                decide(.fencePeer, reason: "\(peerName) lost while holding the lease: fencing it before taking over", into: &output)
+                issue(.fencePeer(epoch: state.highestEpoch + 1), into: &output)
+                return
+            }
+            takeOver(
+                reason: "\(peerName) lost: no heartbeat on any network channel for \(Self.ms(now - (state.lastHeardNetwork ?? startedAt))), "
+                    + "disk slot unchanged for \(Self.ms(now - (state.peerCounterChangedAt ?? now))) (lease \(Self.ms(config.leaseDuration)) + margin \(Self.ms(config.safetyMargin)) expired)",
+                config: config,
+                into: &output
+            )
+            return
+        }
+        // Nobody holds the lease (per the disk). Never while the peer says otherwise or still runs resources.
+        if let at = state.peerViewAt, now < at + config.channelDeadline, state.peerView.owns { return }
+        if state.peerSlot.resourcesUp != 0 && !state.peerDead { return }
+        let reason: String
+        if state.peerSlot.yields && !state.yields {
+            if config.arbitrator && state.arbitratorReachable == false {
+                raise(.arbitratorUnreachable, .critical, "\(peerName) handed the group over, but this node cannot reach the arbitrator either", into: &output)
+                return
+            }
+            reason = "\(peerName) released the lease for this node (epoch \(state.peerSlot.epoch))"
+        } else if state.peerDead || !state.peerSlot.healthy {
+            reason = state.peerDead ? "nobody holds the lease and \(peerName) is silent on every channel" : "nobody holds the lease and \(peerName) is not ready (\(state.peerSlot.role))"
+        } else {
+            let preferred = config.preferredNode ?? min(state.me, peer)
+            let designated = (state.yields && !state.peerSlot.yields) ? peer : preferred
+            guard designated == state.me else { return }
+            reason = "nobody holds the lease; \(config.name(of: state.me)) is \(config.preferredNode == nil ? "the lower node id" : "the preferred node")"
+        }
+        takeOver(reason: reason, config: config, into: &output)
+    }
+
+    private mutating func takeOver(reason: String, config: ClusterConfig, into output: inout Output) {
+        let epoch = max(state.highestEpoch, state.epoch) + 1
+        decide(.takeOver, epoch: epoch, reason: reason, into: &output)
+        issue(.writeSlot(owns: true, epoch: epoch), into: &output)
+    }
+
+    // MARK: - Step-down and failback
+
+    private mutating func considerStepDown(_ config: ClusterConfig, into output: inout Output) {
+        guard config.arbitrator, state.arbitratorReachable == false, state.peerSlot.arbitratorReachable == true else { return }
+        let networkDown = state.channels.prefix(config.networkChannels.count).allSatisfy { !$0.up }
+        let diskAlive = state.channels[config.diskChannel].up
+        guard networkDown && diskAlive else { return }
+        decide(
+            .release,
+            reason: "network heartbeats lost while \(peerName)'s disk slot is alive; this node cannot reach the arbitrator and \(peerName) can: stepping down",
+            detail: Int(ReleaseCause.arbitratorStepDown.rawValue),
+            into: &output
+        )
+    }
+
+    private mutating func considerFailback(_ config: ClusterConfig, into output: inout Output) {
+        guard config.failback == .auto, let preferred = config.preferredNode, preferred != state.me,
+            let since = state.peerHealthySince, state.now >= since + config.failbackStability,
+            peerNotReady(config) == nil, state.resources.allSatisfy({ $0 == .running })
+        else { return }
+        decide(
+            .release,
+            reason: "failback: preferred node \(peerName) healthy for \(Self.ms(state.now - since)) (stability \(Self.ms(config.failbackStability)))",
+            detail: Int(ReleaseCause.failback.rawValue),
+            into: &output
+        )
+    }
+
+    // MARK: - Resources
+
+    /// Issues the next resource action, one at a time: stops from the top down, then starts from the bottom up.
+    private mutating func reconcileResources(_ config: ClusterConfig, into output: inout Output) {
+        guard !state.stuck else { return }
+        let count = state.resources.count
+        if state.resources.contains(where: { $0 == .starting || $0 == .stopping }) { return }
+        let floor: Int = state.role == .active ? (state.restartFloor ?? count) : 0
+        for i in stride(from: count - 1, through: 0, by: -1) {
+            let status = state.resources[i]
+            guard status == .running || status == .failed else { continue }
+            if i >= floor && status == .running { break }
+            if i < floor && status == .running { continue }
+            let kill = state.role == .fenced || (status == .failed && state.stopAttempted[i])
+            issue(kill ? .killResource(i, epoch: state.epoch) : .stopResource(i, epoch: state.epoch), into: &output)
+            return
+        }
+        guard state.role == .active, !state.fencePending, state.restartFloor == nil else { return }
+        for i in 0..<count {
+            switch state.resources[i] {
+            case .running:
+                continue
+            case .stopped:
+                issue(.startResource(i, epoch: state.epoch), into: &output)
+                return
+            case .starting, .stopping, .failed:
+                return
+            }
+        }
+    }
+
+    // MARK: - Timer
+
+    private mutating func armNextTimer(_ config: ClusterConfig, startedAt: Instant, into output: inout Output) {
+        let now = state.now
+        var candidates: [Instant] = []
+        for channel in state.channels where channel.up {
+            if let heard = channel.lastHeard { candidates.append(heard + config.channelDeadline) }
+        }
+        if state.peerDead == false { candidates.append(startedAt + config.channelDeadline) }
+        if let slotAt = state.peerSlotAt { candidates.append(slotAt + config.channelDeadline) }
+        switch state.role {
+        case .starting:
+            candidates.append(startedAt + config.startupDiscovery)
+        case .standby:
+            let expiry = config.leaseDuration + config.safetyMargin
+            candidates.append((state.lastHeardNetwork ?? startedAt) + expiry)
+            if let changed = state.peerCounterChangedAt { candidates.append(changed + expiry) }
+        case .active, .releasing, .acquiring:
+            if let renewal = state.lastRenewal { candidates.append(renewal + config.leaseDuration - config.safetyMargin) }
+            if config.failback == .auto, let since = state.peerHealthySince {
+                candidates.append(since + config.failbackStability)
+            }
+        case .fenced:
+            break
+        }
+        if let until = state.unhealthyUntil { candidates.append(until) }
+        guard let next = candidates.filter({ $0 > now }).min() else { return }
+        if state.armedTimer != next {
+            issue(.armTimer(at: next), into: &output)
+        }
+    }
+}

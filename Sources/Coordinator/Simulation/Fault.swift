@@ -1,0 +1,52 @@
+/// The faults the simulator injects. Each seed picks some (or takes them from `--faults`) and when.
+public enum FaultKind: String, Sendable, Hashable, CaseIterable {
+    /// The active host dies (and stays dead).
+    case crash
+    /// The active host dies and comes back with its old log.
+    case restart
+    /// Every network channel between the nodes is cut; shared storage stays; one node also loses the arbitrator.
+    case partition
+    /// One network channel is cut.
+    case channel
+    /// One network channel goes up and down every few hundred milliseconds.
+    case flap
+    /// One node loses the shared storage.
+    case disk
+    /// Shared storage answers slowly (up to 300 ms) for a while.
+    case stall
+    /// A node is cut off from everything: network and shared storage.
+    case isolate
+    /// A fifth of all heartbeats are lost.
+    case loss
+    /// The database's monitor starts failing on the active node.
+    case monitor
+    /// An operator switches the group over.
+    case switchover
+    /// The preferred node dies and comes back; failback per mode.
+    case failback
+    /// An operator puts the active node in standby, later unstandby.
+    case standby
+    /// Both nodes start at the same moment.
+    case simultaneous
+
+    /// How many times the group may move because of this fault (the "no flapping" bound).
+    var allowedMoves: Int {
+        switch self {
+        case .crash, .switchover, .isolate, .partition, .monitor, .standby, .disk: 1
+        case .restart, .failback: 2
+        case .channel, .flap, .stall, .loss, .simultaneous: 0
+        }
+    }
+}
+
+/// A broken invariant, with what the simulator knew at that moment.
+public struct Violation: Sendable, Hashable, CustomStringConvertible {
+    public var seed: UInt64
+    public var atNanos: UInt64
+    public var invariant: String
+    public var detail: String
+
+    public var description: String {
+        "seed \(seed): at \(atNanos / 1_000_000) ms: \(invariant): \(detail)"
+    }
+}

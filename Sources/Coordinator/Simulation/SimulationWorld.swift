@@ -1,0 +1,506 @@
+import EventLog
+
+/// One simulated node: its core, its log, and the physical things the core drives.
+struct SimulatedNode {
+    let id: NodeID
+    var core: Coordinator
+    var log: [Event] = []
+    var alive = false
+    var boot = 0
+    /// Monotonic clock = simulation time + offset (wrapping), new on every boot.
+    var monoOffset: UInt64 = 0
+    var wallOffset: Int64 = 0
+    var sendSequence: UInt64 = 0
+    var sentAt: [UInt64: Instant] = [:]
+    var lastReceived: [UInt64]
+    var slotCounter: UInt64 = 0
+    var writeInFlight = false
+    var writeAgain = false
+    var readInFlight = false
+    var timerToken: UInt64 = 0
+    /// Whether each resource is physically up (from the start of its start until the end of its stop).
+    var physical: [Bool]
+    var resourceToken: [UInt64]
+    var diskDown = false
+    var arbitratorOK = true
+    var monitorFailuresLeft = 0
+    /// Simulation time of the last heartbeat delivered to this node, and of the last change of the peer's
+    /// slot counter that a read of this node saw.
+    var lastHeartbeatDelivered: UInt64?
+    var lastCounterChangeSeen: UInt64?
+    var lastCounterSeen: UInt64?
+
+    var groupUp: Bool { physical.contains(true) }
+}
+
+enum Happening {
+    case tick(node: Int, boot: Int)
+    case heartbeat(to: Int, boot: Int, channel: Int, heartbeat: Heartbeat, echo: UInt64)
+    case slotWriteDone(node: Int, boot: Int, succeeded: Bool, startedAt: Instant, counter: UInt64, view: Advertisement)
+    case slotReadDone(node: Int, boot: Int)
+    case arbitratorDone(node: Int, boot: Int)
+    case monitor(node: Int, boot: Int)
+    case timer(node: Int, boot: Int, token: UInt64)
+    case resourceDone(node: Int, boot: Int, resource: Int, operation: ResourceOperation, token: UInt64)
+    case fenceDone(node: Int, boot: Int)
+    case start(node: Int)
+    case crash(node: Int)
+    case restart(node: Int)
+    case admin(node: Int, verb: AdminVerb)
+    case adminOnActive(verb: AdminVerb)
+    case cut(channel: Int, cut: Bool)
+    case flap(channel: Int, until: UInt64)
+    case isolate(node: Int, on: Bool)
+    case diskDown(node: Int, on: Bool)
+    case stall(on: Bool)
+    case loss(on: Bool)
+    case arbitrator(node: Int, reachable: Bool)
+    case crashActive(restartAfter: UInt64?)
+    case monitorFailures(count: Int)
+    case checkTakeover(survivor: Int, crashedAt: UInt64)
+}
+
+struct SimulationWorld {
+    let seed: UInt64
+    let config: ClusterConfig
+    let duration: UInt64
+    var rng: SplitMix64
+    var faults: [FaultKind] = []
+    var nodes: [SimulatedNode]
+    var queue = SimulationQueue<Happening>()
+    var now: UInt64 = 0
+    var violations: [Violation] = []
+    var takeovers = 0
+    var inputs = 0
+    /// The shared disk: each node's slot (counter, advertisement).
+    var slots: [(counter: UInt64, view: Advertisement)] = [(0, .unknown), (0, .unknown)]
+    var channelCut: [Bool]
+    var isolated = [false, false]
+    var lossPerMille: UInt64 = 0
+    var diskLatency: UInt64 = 1_000_000
+    var checkBound = false
+
+    static let startDuration: [UInt64] = [3_000_000, 1_000_000, 60_000_000]
+    static let stopDuration: [UInt64] = [2_000_000, 1_000_000, 100_000_000]
+    static let takeoverBound: UInt64 = 600_000_000
+
+    var logs: [[Event]] { nodes.map(\.log) }
+
+    init(options: SimulationOptions) {
+        seed = options.seed
+        duration = options.durationNanos
+        rng = SplitMix64(seed: options.seed &* 0x9E37_79B9 &+ 17)
+        let failback: FailbackMode = [.auto, .manual, .never][Int(rng.next() % 3)]
+        config = Simulator.config(failback: failback)
+        let resources = config.resources.count
+        nodes = [Simulator.nodeA, Simulator.nodeB].map { id in
+            SimulatedNode(
+                id: id,
+                core: Coordinator(node: id),
+                lastReceived: Array(repeating: 0, count: 2),
+                physical: Array(repeating: false, count: resources),
+                resourceToken: Array(repeating: 0, count: resources)
+            )
+        }
+        channelCut = Array(repeating: false, count: config.networkChannels.count)
+        faults = options.faults ?? chooseFaults()
+        schedule()
+    }
+
+    private mutating func chooseFaults() -> [FaultKind] {
+        let movers: [FaultKind] = [.crash, .restart, .partition, .disk, .isolate, .monitor, .switchover, .failback, .standby]
+        let benign: [FaultKind] = [.channel, .flap, .stall, .loss, .simultaneous]
+        let first = (movers + benign)[Int(rng.next() % UInt64(movers.count + benign.count))]
+        if rng.next() % 3 == 0 {
+            let second = benign[Int(rng.next() % UInt64(benign.count))]
+            if second != first { return [first, second] }
+        }
+        return [first]
+    }
+
+    private func random(_ low: UInt64, _ high: UInt64, _ rng: inout SplitMix64) -> UInt64 {
+        low + rng.next() % max(1, high - low)
+    }
+
+    private mutating func schedule() {
+        let simultaneous = faults.contains(.simultaneous)
+        queue.push(.start(node: 0), at: 0)
+        queue.push(.start(node: 1), at: simultaneous ? 0 : random(1, 300_000_000, &rng))
+        checkBound = faults.count == 1
+        for fault in faults {
+            let at = random(2_000_000_000, 4_000_000_000, &rng)
+            let heal = at + random(1_000_000_000, 3_000_000_000, &rng)
+            switch fault {
+            case .crash:
+                queue.push(.crashActive(restartAfter: nil), at: at)
+            case .restart:
+                queue.push(.crashActive(restartAfter: heal - at), at: at)
+            case .partition:
+                for c in channelCut.indices {
+                    queue.push(.cut(channel: c, cut: true), at: at)
+                    queue.push(.cut(channel: c, cut: false), at: heal)
+                }
+                let loser = Int(rng.next() % 2)
+                queue.push(.arbitrator(node: loser, reachable: false), at: at)
+                queue.push(.arbitrator(node: loser, reachable: true), at: heal)
+            case .channel:
+                let c = Int(rng.next() % UInt64(channelCut.count))
+                queue.push(.cut(channel: c, cut: true), at: at)
+                queue.push(.cut(channel: c, cut: false), at: heal)
+            case .flap:
+                queue.push(.flap(channel: Int(rng.next() % UInt64(channelCut.count)), until: heal), at: at)
+            case .disk:
+                let node = Int(rng.next() % 2)
+                queue.push(.diskDown(node: node, on: true), at: at)
+                queue.push(.diskDown(node: node, on: false), at: heal)
+            case .stall:
+                queue.push(.stall(on: true), at: at)
+                queue.push(.stall(on: false), at: heal)
+            case .isolate:
+                let node = Int(rng.next() % 2)
+                queue.push(.isolate(node: node, on: true), at: at)
+                queue.push(.isolate(node: node, on: false), at: heal)
+            case .loss:
+                queue.push(.loss(on: true), at: at)
+                queue.push(.loss(on: false), at: heal)
+            case .monitor:
+                queue.push(.monitorFailures(count: 1 + Int(rng.next() % UInt64(config.maxLocalRestarts + 2))), at: at)
+            case .switchover:
+                queue.push(.adminOnActive(verb: .switchover), at: at)
+            case .failback:
+                queue.push(.crash(node: 0), at: at)
+                queue.push(.restart(node: 0), at: at + 1_000_000_000)
+                if config.failback == .manual {
+                    queue.push(.adminOnActive(verb: .failback), at: at + 3_500_000_000)
+                }
+            case .standby:
+                queue.push(.adminOnActive(verb: .standby), at: at)
+                queue.push(.admin(node: 0, verb: .unstandby), at: heal)
+                queue.push(.admin(node: 1, verb: .unstandby), at: heal)
+            case .simultaneous:
+                break
+            }
+        }
+    }
+
+    // MARK: - Running
+
+    mutating func run() {
+        while let (time, happening) = queue.pop() {
+            if time > duration { break }
+            now = time
+            perform(happening)
+        }
+        now = duration
+        checkEnd()
+    }
+
+    private func mono(_ n: Int) -> Instant { now &+ nodes[n].monoOffset }
+
+    private func peer(of n: Int) -> Int { 1 - n }
+
+    private func live(_ n: Int, _ boot: Int) -> Bool { nodes[n].alive && nodes[n].boot == boot }
+
+    private mutating func perform(_ happening: Happening) {
+        switch happening {
+        case .tick(let n, let boot):
+            guard live(n, boot) else { return }
+            tick(n)
+            queue.push(.tick(node: n, boot: boot), at: now + config.heartbeatInterval)
+        case .heartbeat(let to, let boot, let channel, let heartbeat, let echo):
+            guard live(to, boot) else { return }
+            var delivered = heartbeat
+            delivered.echoOfOwnSentAt = nodes[to].sentAt[echo]
+            nodes[to].lastReceived[channel] = heartbeat.sequence
+            nodes[to].lastHeartbeatDelivered = now
+            feed(to, .heartbeat(delivered))
+        case .slotWriteDone(let n, let boot, let succeeded, let startedAt, let counter, let view):
+            guard live(n, boot) else { return }
+            nodes[n].writeInFlight = false
+            if succeeded { slots[n] = (counter, view) }
+            feed(n, .slotWritten(SlotWrite(succeeded: succeeded, startedAt: startedAt, owns: view.owns, epoch: view.epoch)))
+            if nodes[n].writeAgain {
+                nodes[n].writeAgain = false
+                startWrite(n)
+            }
+        case .slotReadDone(let n, let boot):
+            guard live(n, boot) else { return }
+            nodes[n].readInFlight = false
+            let p = peer(of: n)
+            let readable = !nodes[n].diskDown
+            let slot = slots[p]
+            if readable && nodes[n].lastCounterSeen != slot.counter {
+                nodes[n].lastCounterSeen = slot.counter
+                nodes[n].lastCounterChangeSeen = now
+            }
+            feed(n, .diskSlot(SlotReading(node: nodes[p].id, readable: readable, counter: slot.counter, view: slot.view)))
+        case .arbitratorDone(let n, let boot):
+            guard live(n, boot) else { return }
+            feed(n, .arbitrator(reachable: nodes[n].arbitratorOK))
+        case .monitor(let n, let boot):
+            guard live(n, boot) else { return }
+            monitor(n)
+            queue.push(.monitor(node: n, boot: boot), at: now + 500_000_000)
+        case .timer(let n, let boot, let token):
+            guard live(n, boot), nodes[n].timerToken == token else { return }
+            feed(n, .timerFired)
+        case .resourceDone(let n, let boot, let r, let operation, let token):
+            guard live(n, boot), nodes[n].resourceToken[r] == token else { return }
+            resourceDone(n, r, operation)
+        case .fenceDone(let n, let boot):
+            guard live(n, boot) else { return }
+            crash(peer(of: n))
+            feed(n, .fenceOutcome(succeeded: true, detail: "simulated power off"))
+        case .start(let n):
+            boot(n)
+        case .crash(let n):
+            crash(n)
+        case .restart(let n):
+            if !nodes[n].alive { boot(n) }
+        case .crashActive(let restartAfter):
+            let active = nodes.indices.first { nodes[$0].alive && nodes[$0].core.state.role == .active } ?? 0
+            let survivor = peer(of: active)
+            crash(active)
+            if let restartAfter { queue.push(.restart(node: active), at: now + restartAfter) }
+            if checkBound { queue.push(.checkTakeover(survivor: survivor, crashedAt: now), at: now + Self.takeoverBound) }
+        case .admin(let n, let verb):
+            guard nodes[n].alive else { return }
+            feed(n, .admin(AdminCommand(verb: verb, source: "simulated operator")))
+        case .adminOnActive(let verb):
+            if let active = nodes.indices.first(where: { nodes[$0].alive && nodes[$0].core.state.role == .active }) {
+                feed(active, .admin(AdminCommand(verb: verb, source: "simulated operator")))
+            }
+        case .cut(let channel, let cut):
+            channelCut[channel] = cut
+        case .flap(let channel, let until):
+            channelCut[channel].toggle()
+            if now < until {
+                queue.push(.flap(channel: channel, until: until), at: now + random(150_000_000, 400_000_000, &rng))
+            } else {
+                channelCut[channel] = false
+            }
+        case .isolate(let n, let on):
+            isolated[n] = on
+            nodes[n].diskDown = on
+            nodes[n].arbitratorOK = !on
+            if on && checkBound && nodes[n].core.state.role == .active {
+                queue.push(.checkTakeover(survivor: peer(of: n), crashedAt: now), at: now + Self.takeoverBound)
+            }
+        case .diskDown(let n, let on):
+            nodes[n].diskDown = on
+        case .stall(let on):
+            diskLatency = on ? 300_000_000 : 1_000_000
+        case .loss(let on):
+            lossPerMille = on ? 200 : 0
+        case .arbitrator(let n, let reachable):
+            nodes[n].arbitratorOK = reachable
+        case .monitorFailures(let count):
+            if let active = nodes.indices.first(where: { nodes[$0].alive && nodes[$0].core.state.role == .active }) {
+                nodes[active].monitorFailuresLeft = count
+            }
+        case .checkTakeover(let survivor, let crashedAt):
+            let node = nodes[survivor]
+            let running = node.core.state.role == .active && node.core.state.resources.allSatisfy { $0 == .running }
+            if node.alive && !running {
+                violate(
+                    "takeover bound",
+                    "\(config.name(of: node.id)) does not run the group \(Self.takeoverBound / 1_000_000) ms after the active was lost at \(crashedAt / 1_000_000) ms (role \(node.core.state.role), resources \(node.core.state.resources))"
+                )
+            }
+        }
+    }
+
+    // MARK: - Node life
+
+    private mutating func boot(_ n: Int) {
+        nodes[n].boot += 1
+        nodes[n].alive = true
+        nodes[n].monoOffset = 5_000_000_000 &- now &+ UInt64(n) * 777_777_777
+        nodes[n].wallOffset = 1_790_000_000_000_000_000 + Int64(n) * 3_000_000
+        nodes[n].core = Coordinator(node: nodes[n].id, folding: nodes[n].log)
+        nodes[n].sentAt = [:]
+        nodes[n].lastReceived = Array(repeating: 0, count: channelCut.count)
+        nodes[n].writeInFlight = false
+        nodes[n].writeAgain = false
+        nodes[n].readInFlight = false
+        nodes[n].timerToken += 1
+        nodes[n].physical = nodes[n].physical.map { _ in false }
+        let boot = nodes[n].boot
+        feed(n, .started(NodeStart(node: nodes[n].id, servhaVersion: "sim", bootID: "boot-\(n)-\(boot)", configHash: config.hash)))
+        feed(n, .configLoaded(config))
+        queue.push(.tick(node: n, boot: boot), at: now + random(0, config.heartbeatInterval, &rng))
+        queue.push(.monitor(node: n, boot: boot), at: now + 500_000_000)
+    }
+
+    private mutating func crash(_ n: Int) {
+        guard nodes[n].alive else { return }
+        nodes[n].alive = false
+        nodes[n].physical = nodes[n].physical.map { _ in false }  // the host died: nothing of it runs
+    }
+
+    private mutating func tick(_ n: Int) {
+        let p = peer(of: n)
+        let view = nodes[n].core.advertisement
+        for c in channelCut.indices {
+            nodes[n].sendSequence += 1
+            let sequence = nodes[n].sendSequence
+            nodes[n].sentAt[sequence] = mono(n)
+            if sequence > 64 { nodes[n].sentAt[sequence - 64] = nil }
+            let lost = channelCut[c] || isolated[n] || isolated[p] || (lossPerMille > 0 && rng.next() % 1000 < lossPerMille)
+            guard !lost, nodes[p].alive else { continue }
+            let heartbeat = Heartbeat(channel: UInt8(c), from: nodes[n].id, sequence: sequence, view: view, echoOfOwnSentAt: nil)
+            queue.push(
+                .heartbeat(to: p, boot: nodes[p].boot, channel: c, heartbeat: heartbeat, echo: nodes[n].lastReceived[c]),
+                at: now + random(100_000, 500_000, &rng)
+            )
+        }
+        startWrite(n)
+        if !nodes[n].readInFlight {
+            nodes[n].readInFlight = true
+            queue.push(.slotReadDone(node: n, boot: nodes[n].boot), at: now + latency(n))
+        }
+        if nodes[n].sendSequence % 10 < UInt64(channelCut.count) {
+            queue.push(.arbitratorDone(node: n, boot: nodes[n].boot), at: now + 1_000_000)
+        }
+    }
+
+    private mutating func latency(_ n: Int) -> UInt64 {
+        nodes[n].diskDown ? 20_000_000 : diskLatency + rng.next() % 500_000
+    }
+
+    private mutating func startWrite(_ n: Int) {
+        guard !nodes[n].writeInFlight else {
+            nodes[n].writeAgain = true
+            return
+        }
+        nodes[n].writeInFlight = true
+        nodes[n].slotCounter += 1
+        queue.push(
+            .slotWriteDone(
+                node: n,
+                boot: nodes[n].boot,
+                succeeded: !nodes[n].diskDown,
+                startedAt: mono(n),
+                counter: nodes[n].slotCounter,
+                view: nodes[n].core.advertisement
+            ),
+            at: now + latency(n)
+        )
+    }
+
+    private mutating func monitor(_ n: Int) {
+        let state = nodes[n].core.state
+        for r in state.resources.indices where state.resources[r] == .running {
+            var result = ResourceResult.succeeded
+            if r == 2 && nodes[n].monitorFailuresLeft > 0 {
+                nodes[n].monitorFailuresLeft -= 1
+                result = .notRunning
+            }
+            feed(n, .resourceOutcome(ResourceOutcome(resource: r, operation: .monitor, result: result, epoch: state.epoch, tookNanos: 2_000_000)))
+            if result != .succeeded { return }
+        }
+    }
+
+    private mutating func resourceDone(_ n: Int, _ r: Int, _ operation: ResourceOperation) {
+        switch operation {
+        case .stop, .kill:
+            nodes[n].physical[r] = false
+        case .start, .monitor:
+            break
+        }
+        let epoch = nodes[n].core.state.epoch
+        feed(n, .resourceOutcome(ResourceOutcome(resource: r, operation: operation, result: .succeeded, epoch: epoch, tookNanos: 0)))
+    }
+
+    // MARK: - The core
+
+    private mutating func feed(_ n: Int, _ input: Input) {
+        let stamped = StampedInput(at: mono(n), wall: Int64(bitPattern: now) + nodes[n].wallOffset, input)
+        let output = nodes[n].core.handle(stamped)
+        inputs += 1
+        nodes[n].log.append(contentsOf: output.events)
+        for event in output.events {
+            if case .decision(let decision) = event, decision.kind == .takeOver {
+                takeovers += 1
+                checkTakeoverWhileHeard(n, decision)
+            }
+        }
+        for action in output.actions { execute(n, action) }
+    }
+
+    private mutating func execute(_ n: Int, _ action: Action) {
+        let boot = nodes[n].boot
+        switch action {
+        case .armTimer(let at):
+            nodes[n].timerToken += 1
+            let current = mono(n)
+            queue.push(.timer(node: n, boot: boot, token: nodes[n].timerToken), at: now + (at > current ? at - current : 0))
+        case .writeSlot:
+            startWrite(n)
+        case .startResource(let r, _):
+            nodes[n].physical[r] = true
+            checkSingleActive()
+            nodes[n].resourceToken[r] += 1
+            queue.push(
+                .resourceDone(node: n, boot: boot, resource: r, operation: .start, token: nodes[n].resourceToken[r]),
+                at: now + Self.startDuration[r % 3]
+            )
+        case .stopResource(let r, _):
+            nodes[n].resourceToken[r] += 1
+            queue.push(
+                .resourceDone(node: n, boot: boot, resource: r, operation: .stop, token: nodes[n].resourceToken[r]),
+                at: now + Self.stopDuration[r % 3]
+            )
+        case .killResource(let r, _):
+            nodes[n].resourceToken[r] += 1
+            queue.push(
+                .resourceDone(node: n, boot: boot, resource: r, operation: .kill, token: nodes[n].resourceToken[r]),
+                at: now + 2_000_000
+            )
+        case .fencePeer:
+            queue.push(.fenceDone(node: n, boot: boot), at: now + 30_000_000)
+        case .raiseAlarm, .clearAlarm:
+            break
+        }
+    }
+
+    // MARK: - Invariants
+
+    private mutating func violate(_ invariant: String, _ detail: String) {
+        violations.append(Violation(seed: seed, atNanos: now, invariant: invariant, detail: detail))
+    }
+
+    private mutating func checkSingleActive() {
+        if nodes[0].groupUp && nodes[1].groupUp {
+            violate(
+                "single active",
+                "both nodes run resources (node-a \(nodes[0].physical), \(nodes[0].core.state.role) epoch \(nodes[0].core.state.epoch); node-b \(nodes[1].physical), \(nodes[1].core.state.role) epoch \(nodes[1].core.state.epoch))"
+            )
+        }
+    }
+
+    private mutating func checkTakeoverWhileHeard(_ n: Int, _ decision: Decision) {
+        guard decision.evidence.peerOwns else { return }  // a takeover after a release is meant to hear the peer
+        let window = config.channelDeadline
+        let heard = nodes[n].lastHeartbeatDelivered.map { now < $0 + window } ?? false
+        let diskChanged = nodes[n].lastCounterChangeSeen.map { now < $0 + window } ?? false
+        if heard || diskChanged {
+            violate("no takeover while heard", "\(config.name(of: nodes[n].id)) took over while hearing its peer (\(heard ? "heartbeat" : "disk slot") within \(window / 1_000_000) ms): \(decision.reason)")
+        }
+    }
+
+    private mutating func checkEnd() {
+        let allowed = 1 + faults.reduce(0) { $0 + $1.allowedMoves }
+        if takeovers > allowed {
+            violate("no flapping", "\(takeovers) takeovers for faults \(faults.map(\.rawValue)) (at most \(allowed))")
+        }
+        // Every fault has healed by now (or a node is dead for good): the group must run somewhere.
+        let running = nodes.contains { $0.alive && $0.core.state.role == .active && $0.core.state.resources.allSatisfy { $0 == .running } }
+        let someoneCanRun = nodes.contains { $0.alive && !$0.core.state.adminStandby && !$0.core.state.stuck }
+        if !running && someoneCanRun {
+            let roles = nodes.map { "\(config.name(of: $0.id)): \($0.alive ? "\($0.core.state.role)" : "dead")" }.joined(separator: ", ")
+            violate("recovery", "the group runs nowhere at the end (\(roles))")
+        }
+        checkSingleActive()
+    }
+}

@@ -1,0 +1,236 @@
+extension State {
+    /// Applies one event. This is the only way the state changes, live or when a log is folded on restart.
+    public mutating func apply(_ event: Event) {
+        switch event {
+        case .input(let stamped):
+            applyInput(stamped)
+        case .rejected:
+            break
+        case .channelChanged(let channel, let up, _):
+            if Int(channel) < channels.count { channels[Int(channel)].up = up }
+        case .peerDeclaredDead:
+            peerDead = true
+            peerHealthySince = nil
+        case .peerAlive:
+            peerDead = false
+        case .decision(let decision):
+            applyDecision(decision)
+        case .issued(let action):
+            applyAction(action)
+        case .commandRefused:
+            break
+        case .stateDigest:
+            break
+        }
+    }
+
+    private mutating func applyInput(_ stamped: StampedInput) {
+        now = max(now, stamped.at)
+        wall = stamped.wall
+        inputsRecorded += 1
+        switch stamped.input {
+        case .started(let start):
+            // A new boot: instants from before are from another clock, and resources are in an unknown state.
+            now = stamped.at
+            bootID = start.bootID
+            startedAt = stamped.at
+            role = .starting
+            yields = false
+            fencePending = false
+            channels = channels.map { _ in ChannelState() }
+            peerDead = false
+            peerView = .unknown
+            peerViewAt = nil
+            peerSlot = .unknown
+            peerSlotAt = nil
+            peerCounter = nil
+            peerCounterChangedAt = nil
+            diskReadable = false
+            peerHealthySince = nil
+            lastRenewal = nil
+            arbitratorReachable = nil
+            // Unknown means "may be up": a clean-slate stop follows.
+            resources = resources.map { _ in .failed }
+            killFailed = killFailed.map { _ in false }
+            stopAttempted = stopAttempted.map { _ in false }
+            peerFenced = false
+            releaseWriteIssued = false
+            restartFloor = nil
+            stuck = false
+            armedTimer = nil
+            unhealthyUntil = nil
+        case .configLoaded(let newConfig):
+            let resizedResources = newConfig.resources.count != resources.count
+            config = newConfig
+            if channels.count != newConfig.channelCount {
+                channels = Array(repeating: ChannelState(), count: newConfig.channelCount)
+            }
+            if resizedResources {
+                // A changed group: anything not known to be stopped must be stopped.
+                resources = Array(repeating: startedAt == nil ? .stopped : .failed, count: newConfig.resources.count)
+                restartTimes = Array(repeating: [], count: newConfig.resources.count)
+                killFailed = Array(repeating: false, count: newConfig.resources.count)
+                stopAttempted = Array(repeating: false, count: newConfig.resources.count)
+            }
+        case .heartbeat(let heartbeat):
+            let c = Int(heartbeat.channel)
+            channels[c].lastHeard = stamped.at
+            channels[c].lastSequence = heartbeat.sequence
+            peerView = heartbeat.view
+            peerViewAt = stamped.at
+            peerFenced = false
+            highestEpoch = max(highestEpoch, heartbeat.view.epoch)
+            if heartbeat.view.acknowledgesPeer, owns, heartbeat.view.epoch <= epoch, let sent = heartbeat.echoOfOwnSentAt {
+                lastRenewal = max(lastRenewal ?? 0, sent)
+            }
+            trackPeerHealth(at: stamped.at)
+        case .timerFired:
+            armedTimer = nil
+        case .diskSlot(let reading):
+            diskReadable = reading.readable
+            guard reading.readable else { break }
+            if peerCounter != reading.counter {
+                peerCounter = reading.counter
+                peerCounterChangedAt = stamped.at
+                channels[diskChannelIndex].lastHeard = stamped.at
+            }
+            peerSlot = reading.view
+            peerSlotAt = stamped.at
+            if (peerViewAt ?? 0) <= stamped.at {
+                peerView = reading.view
+                peerViewAt = stamped.at
+            }
+            highestEpoch = max(highestEpoch, reading.view.epoch)
+            if reading.view.owns && reading.view.epoch > epoch { yields = false }
+            trackPeerHealth(at: stamped.at)
+        case .slotWritten(let write):
+            ownSlotWritable = write.succeeded
+            if write.succeeded && write.owns && write.epoch == epoch && owns {
+                lastRenewal = max(lastRenewal ?? 0, write.startedAt)
+            }
+        case .arbitrator(let reachable):
+            arbitratorReachable = reachable
+        case .resourceOutcome(let outcome):
+            guard outcome.resource < resources.count else { break }
+            let r = outcome.resource
+            switch (outcome.operation, outcome.result) {
+            case (.start, .succeeded):
+                if resources[r] == .starting { resources[r] = .running }
+                stopAttempted[r] = false
+            case (.start, _):
+                resources[r] = .failed
+            case (.stop, .succeeded), (.stop, .notRunning), (.kill, .succeeded), (.kill, .notRunning):
+                resources[r] = .stopped
+                stopAttempted[r] = false
+                if let floor = restartFloor, resources[floor...].allSatisfy({ $0 == .stopped }) {
+                    restartFloor = nil  // the restart's stop half is done; the group starts again from `floor`
+                }
+            case (.stop, _):
+                resources[r] = .failed
+            case (.kill, _):
+                resources[r] = .failed
+                killFailed[r] = true
+                stuck = true
+            case (.monitor, .succeeded):
+                break
+            case (.monitor, _):
+                // Counted and acted on by the decision that follows; the resource is down until restarted.
+                if resources[r] == .running { resources[r] = .failed }
+            }
+        case .fenceOutcome(let succeeded, _):
+            fencePending = false
+            peerFenced = succeeded
+        case .admin:
+            break
+        case .rejected:
+            break
+        }
+    }
+
+    private var diskChannelIndex: Int { channels.count - 1 }
+
+    private mutating func trackPeerHealth(at instant: Instant) {
+        let ready = peerView.healthy && peerView.role == .standby && !peerView.maintenance
+        if ready {
+            if peerHealthySince == nil { peerHealthySince = instant }
+        } else {
+            peerHealthySince = nil
+        }
+    }
+
+    private mutating func applyDecision(_ decision: Decision) {
+        switch decision.kind {
+        case .becomeStandby:
+            role = .standby
+        case .takeOver:
+            role = .acquiring
+            peerFenced = false
+            epoch = decision.epoch
+            highestEpoch = max(highestEpoch, decision.epoch)
+            yields = false
+            lastRenewal = nil
+            takeovers += 1
+            lastFailover = FailoverRecord(at: now, wall: wall, kind: .takeOver, epoch: decision.epoch, reason: decision.reason)
+        case .leaseAcquired:
+            role = .active
+        case .acquireFailed:
+            role = .standby
+        case .release:
+            role = .releasing
+            if let cause = ReleaseCause(rawValue: UInt8(truncatingIfNeeded: decision.detail)) {
+                switch cause {
+                case .groupFailover:
+                    unhealthyUntil = now + (config?.restartWindow ?? 0)
+                case .switchover, .failback, .arbitratorStepDown, .startFailed, .adminStandby:
+                    break
+                }
+            }
+            restartFloor = nil
+            releaseWriteIssued = false
+            lastFailover = FailoverRecord(at: now, wall: wall, kind: .release, epoch: decision.epoch, reason: decision.reason)
+        case .released:
+            role = .standby
+            yields = true
+        case .selfFence:
+            role = .fenced
+            restartFloor = nil
+            lastFailover = FailoverRecord(at: now, wall: wall, kind: .selfFence, epoch: decision.epoch, reason: decision.reason)
+        case .restartResource:
+            let r = decision.detail
+            if r < restartTimes.count {
+                let window = config?.restartWindow ?? 0
+                restartTimes[r] = restartTimes[r].filter { now < $0 + window } + [now]
+            }
+            restartFloor = r
+        case .fencePeer:
+            fencePending = true
+        case .adminMode:
+            adminStandby = decision.detail & 1 != 0
+            maintenance = decision.detail & 2 != 0
+        }
+    }
+
+    private mutating func applyAction(_ action: Action) {
+        switch action {
+        case .armTimer(let at):
+            armedTimer = at
+        case .startResource(let r, _):
+            if r < resources.count { resources[r] = .starting }
+        case .stopResource(let r, _), .killResource(let r, _):
+            if r < resources.count {
+                resources[r] = .stopping
+                stopAttempted[r] = true
+            }
+        case .writeSlot(let owns, _):
+            if role == .releasing && !owns { releaseWriteIssued = true }
+        case .raiseAlarm(let alarm):
+            alarms.removeAll { $0.kind == alarm.kind }
+            alarms.append(alarm)
+            alarms.sort { $0.kind < $1.kind }
+        case .clearAlarm(let kind):
+            alarms.removeAll { $0.kind == kind }
+        case .fencePeer:
+            break
+        }
+    }
+}

@@ -1,0 +1,149 @@
+/// The last failover this node took part in, for `servha status`.
+public struct FailoverRecord: Sendable, Hashable {
+    public var at: Instant
+    public var wall: Int64
+    public var kind: DecisionKind
+    public var epoch: Epoch
+    public var reason: String
+}
+
+/// A network channel or the disk channel, as this node sees it.
+public struct ChannelState: Sendable, Hashable {
+    public var up = false
+    public var lastHeard: Instant?
+    public var lastSequence: UInt64 = 0
+}
+
+/// The coordinator's whole state: a fold over the events of its log (`apply`), nothing else.
+public struct State: Sendable, Hashable {
+    public var me: NodeID
+    public var config: ClusterConfig?
+    public var now: Instant = 0
+    public var wall: Int64 = 0
+    public var bootID = ""
+    public var startedAt: Instant?
+    public var role: Role = .starting
+    /// The epoch of this node's current (or last) ownership.
+    public var epoch: Epoch = 0
+    public var highestEpoch: Epoch = 0
+    public var adminStandby = false
+    public var maintenance = false
+    /// Released the lease for the peer to take over (cleared when the peer owns it, or on takeover).
+    public var yields = false
+
+    public var channels: [ChannelState] = []
+    public var peerDead = false
+    /// The peer's latest advertisement, from whichever source was newest.
+    public var peerView = Advertisement.unknown
+    public var peerViewAt: Instant?
+    /// The latest readable disk slot of the peer.
+    public var peerSlot = Advertisement.unknown
+    public var peerSlotAt: Instant?
+    public var peerCounter: UInt64?
+    public var peerCounterChangedAt: Instant?
+    /// The last read of the shared storage worked.
+    public var diskReadable = false
+    public var peerHealthySince: Instant?
+
+    /// This node's lease was last renewed as of this instant (disk write start, or heartbeat echo).
+    public var lastRenewal: Instant?
+    public var ownSlotWritable = true
+    public var arbitratorReachable: Bool?
+
+    public var resources: [ResourceStatus] = []
+    /// While set, resources from this index up are stopped and then started again (a local restart).
+    public var restartFloor: Int?
+    public var restartTimes: [[Instant]] = []
+    /// A resource could not be stopped even by a kill: nothing more is attempted until an operator acts.
+    public var stuck = false
+    public var killFailed: [Bool] = []
+    /// After a group failover this node is not healthy (not a failback target) until then.
+    public var unhealthyUntil: Instant?
+    public var fencePending = false
+    /// The configured fence of the peer succeeded (cleared by a takeover or when the peer is heard again).
+    public var peerFenced = false
+    /// A stop was issued for the resource since it last started (a failed stop then escalates to a kill).
+    public var stopAttempted: [Bool] = []
+    /// While releasing: the write that gives up the lease was issued.
+    public var releaseWriteIssued = false
+
+    public var alarms: [Alarm] = []
+    public var inputsRecorded = 0
+    public var armedTimer: Instant?
+    public var lastFailover: FailoverRecord?
+    public var takeovers = 0
+
+    public init(me: NodeID) { self.me = me }
+
+    public var resourcesUp: UInt64 {
+        var bits: UInt64 = 0
+        for (i, status) in resources.enumerated() where status.isUp { bits |= 1 << UInt64(i) }
+        return bits
+    }
+
+    public var anyResourceUp: Bool { resources.contains { $0.isUp } }
+
+    public var networkChannelCount: Int { config?.networkChannels.count ?? 0 }
+
+    /// The newest instant anything was heard from the peer over the network.
+    public var lastHeardNetwork: Instant? {
+        channels.prefix(networkChannelCount).compactMap(\.lastHeard).max()
+    }
+
+    /// Whether this node claims the lease: while acquiring, active, or releasing with resources still up.
+    public var owns: Bool {
+        switch role {
+        case .active, .acquiring: true
+        case .releasing: anyResourceUp || !releaseWriteIssued
+        case .starting, .standby, .fenced: false
+        }
+    }
+
+    public var healthy: Bool {
+        startedAt != nil && role != .starting && role != .fenced && !adminStandby && !maintenance && !stuck
+            && (unhealthyUntil.map { now >= $0 } ?? true)
+    }
+
+    /// What this node tells its peer.
+    public var advertisement: Advertisement {
+        Advertisement(
+            role: role,
+            epoch: epoch,
+            owns: owns,
+            resourcesUp: resourcesUp,
+            arbitratorReachable: arbitratorReachable,
+            acknowledgesPeer: acknowledgesPeer,
+            yields: yields,
+            healthy: healthy,
+            maintenance: maintenance
+        )
+    }
+
+    /// This node hears its peer over the network now and accepts the peer's ownership (so its heartbeats
+    /// renew the peer's lease).
+    public var acknowledgesPeer: Bool {
+        guard let config else { return false }
+        let hearing = channels.prefix(config.networkChannels.count).contains { $0.up }
+        return hearing && peerView.owns && peerView.epoch >= epoch && !owns
+    }
+
+    public func evidence() -> Evidence {
+        Evidence(
+            channels: channels.enumerated().map {
+                ChannelEvidence(channel: UInt8($0.offset), up: $0.element.up, lastHeard: $0.element.lastHeard)
+            },
+            peerCounter: peerCounter,
+            peerCounterChangedAt: peerCounterChangedAt,
+            diskReadable: diskReadable,
+            lastRenewal: lastRenewal,
+            arbitrator: arbitratorReachable,
+            peerArbitrator: peerSlot.arbitratorReachable,
+            peerRole: peerView.role,
+            peerEpoch: peerView.epoch,
+            peerOwns: peerView.owns
+        )
+    }
+
+    /// The open alarm of a kind, if any.
+    public func alarm(_ kind: AlarmKind) -> Alarm? { alarms.first { $0.kind == kind } }
+}
