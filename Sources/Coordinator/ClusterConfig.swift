@@ -150,11 +150,11 @@ public struct ClusterConfig: Sendable, Hashable {
         out.appendVarint(failbackStability)
         out.appendVarint(UInt64(resources.count))
         for resource in resources { out.appendString(resource.name) }
-        out.appendVarint(UInt64(maxLocalRestarts))
+        out.appendVarint(UInt64(max(0, maxLocalRestarts)))
         out.appendVarint(restartWindow)
         out.append(arbitrator ? 1 : 0)
         out.append(fencing ? 1 : 0)
-        out.appendVarint(UInt64(digestEvery))
+        out.appendVarint(UInt64(max(1, digestEvery)))
     }
 
     public static func decode(from source: inout ByteSource) throws -> ClusterConfig {
@@ -186,11 +186,15 @@ public struct ClusterConfig: Sendable, Hashable {
         let resourceCount = try source.readVarint()
         guard resourceCount <= 64 else { throw CodecError("implausible resource count \(resourceCount)") }
         for _ in 0..<resourceCount { config.resources.append(ResourceConfig(name: try source.readString())) }
-        config.maxLocalRestarts = Int(try source.readVarint())
+        guard let restarts = Int(exactly: try source.readVarint()) else { throw CodecError("implausible restart count") }
+        config.maxLocalRestarts = restarts
         config.restartWindow = try source.readVarint()
         config.arbitrator = try source.readByte() != 0
         config.fencing = try source.readByte() != 0
-        config.digestEvery = Int(max(1, try source.readVarint()))
+        guard let every = Int(exactly: try source.readVarint()), every > 0 else {
+            throw CodecError("digest interval must be positive")
+        }
+        config.digestEvery = every
         return config
     }
 

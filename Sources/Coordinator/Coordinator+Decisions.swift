@@ -6,14 +6,10 @@ extension Coordinator {
         case .slotWritten(let write):
             if state.role == .acquiring && write.owns && write.epoch == state.epoch {
                 if write.succeeded {
-                    decide(.leaseAcquired, reason: "lease written with epoch \(state.epoch)", into: &output)
-                    clear(.leaseWriteFailed, into: &output)
-                    raise(
-                        .tookOver,
-                        .critical,
-                        "\(config.name(of: state.me)) took over the group (epoch \(state.epoch)): \(state.lastFailover?.reason ?? "")",
-                        into: &output
-                    )
+                    // Both nodes may have written their claim at once: read the peer's slot again, with a read
+                    // that starts after this write finished. Of two overlapping claims at least one node sees
+                    // the other's, and backs off.
+                    issue(.readPeerSlot, into: &output)
                 } else {
                     decide(.acquireFailed, reason: "could not write the lease to shared storage", into: &output)
                     raise(.leaseWriteFailed, .critical, "cannot write the lease to shared storage", into: &output)
@@ -25,6 +21,26 @@ extension Coordinator {
             } else if state.owns {
                 raise(.leaseWriteFailed, .warning, "cannot renew the lease on shared storage", into: &output)
             }
+        case .diskSlot(let reading):
+            guard state.role == .acquiring, let written = state.claimWrittenAt, reading.startedAt > written else { break }
+            if !reading.readable {
+                decide(.acquireFailed, reason: "shared storage unreadable while checking the claim", into: &output)
+            } else if reading.view.owns && reading.counter != state.claimPeerCounter {
+                decide(
+                    .acquireFailed,
+                    reason: "\(peerName) claims the lease too (\(reading.view.role), epoch \(reading.view.epoch)): backing off",
+                    into: &output
+                )
+            } else {
+                decide(.leaseAcquired, reason: "lease written with epoch \(state.epoch) and unchallenged", into: &output)
+                clear(.leaseWriteFailed, into: &output)
+                raise(
+                    .tookOver,
+                    .critical,
+                    "\(config.name(of: state.me)) took over the group (epoch \(state.epoch)): \(state.lastFailover?.reason ?? "")",
+                    into: &output
+                )
+            }
         case .resourceOutcome(let outcome):
             reactToResource(outcome, config: config, into: &output)
         case .fenceOutcome(let succeeded, let detail):
@@ -35,7 +51,7 @@ extension Coordinator {
             }
         case .admin(let command):
             handleAdmin(command, config: config, into: &output)
-        case .started, .configLoaded, .heartbeat, .timerFired, .diskSlot, .arbitrator, .rejected:
+        case .started, .configLoaded, .heartbeat, .timerFired, .arbitrator, .rejected:
             break
         }
     }

@@ -14,7 +14,10 @@ extension Coordinator {
             case .standby:
                 considerTakeover(config, startedAt: startedAt, into: &output)
             case .acquiring:
-                break
+                // The lease write or its verification read never came back.
+                if let decided = state.lastFailover?.at, now >= decided + config.channelDeadline {
+                    decide(.acquireFailed, reason: "the lease write or its check did not finish within \(Self.ms(config.channelDeadline))", into: &output)
+                }
             case .active:
                 if !checkLease(config, into: &output) {
                     considerStepDown(config, into: &output)
@@ -62,7 +65,7 @@ extension Coordinator {
             let down = (0..<config.channelCount).filter { !state.channels[$0].up }
             if down.isEmpty {
                 clear(.channelDown, into: &output)
-            } else if state.channels.contains(where: { $0.lastHeard != nil }) {
+            } else if now >= startedAt + config.startupDiscovery {
                 let names = down.map { config.channelName($0) }.joined(separator: ", ")
                 let note = networkUp ? "" : " (all network paths down: a partition; the disk slot keeps \(peerName) known alive)"
                 raise(.channelDown, .warning, "heartbeat channel down: \(names)\(note)", into: &output)
@@ -132,6 +135,7 @@ extension Coordinator {
     private mutating func considerTakeover(_ config: ClusterConfig, startedAt: Instant, into output: inout Output) {
         guard !state.adminStandby, !state.stuck, !state.fencePending, let peer = peerID else { return }
         let now = state.now
+        if let until = state.contendedUntil, now < until { return }
         // Without a fresh read of the shared storage this node can neither see nor take the lease.
         guard state.diskReadable, let slotAt = state.peerSlotAt, now < slotAt + config.channelDeadline else { return }
         let expiry = config.leaseDuration + config.safetyMargin
@@ -214,12 +218,12 @@ extension Coordinator {
         guard !state.stuck else { return }
         let count = state.resources.count
         if state.resources.contains(where: { $0 == .starting || $0 == .stopping }) { return }
+        // Resources from `floor` up must come down (all of them unless active); a failed one always must.
         let floor: Int = state.role == .active ? (state.restartFloor ?? count) : 0
         for i in stride(from: count - 1, through: 0, by: -1) {
             let status = state.resources[i]
             guard status == .running || status == .failed else { continue }
-            if i >= floor && status == .running { break }
-            if i < floor && status == .running { continue }
+            guard i >= floor || status == .failed else { continue }
             let kill = state.role == .fenced || (status == .failed && state.stopAttempted[i])
             issue(kill ? .killResource(i, epoch: state.epoch) : .stopResource(i, epoch: state.epoch), into: &output)
             return
@@ -255,7 +259,9 @@ extension Coordinator {
             let expiry = config.leaseDuration + config.safetyMargin
             candidates.append((state.lastHeardNetwork ?? startedAt) + expiry)
             if let changed = state.peerCounterChangedAt { candidates.append(changed + expiry) }
-        case .active, .releasing, .acquiring:
+        case .acquiring:
+            if let decided = state.lastFailover?.at { candidates.append(decided + config.channelDeadline) }
+        case .active, .releasing:
             if let renewal = state.lastRenewal { candidates.append(renewal + config.leaseDuration - config.safetyMargin) }
             if config.failback == .auto, let since = state.peerHealthySince {
                 candidates.append(since + config.failbackStability)
@@ -264,6 +270,7 @@ extension Coordinator {
             break
         }
         if let until = state.unhealthyUntil { candidates.append(until) }
+        if let until = state.contendedUntil { candidates.append(until) }
         guard let next = candidates.filter({ $0 > now }).min() else { return }
         if state.armedTimer != next {
             issue(.armTimer(at: next), into: &output)

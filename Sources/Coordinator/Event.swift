@@ -5,6 +5,8 @@ public enum Action: Sendable, Hashable {
     /// Write this node's disk slot now with the current advertisement, and report the outcome (`slotWritten`).
     /// The shell also writes it every heartbeat interval on its own.
     case writeSlot(owns: Bool, epoch: Epoch)
+    /// Read the peer's disk slot now (after a claim of the lease, to check it), and report it (`diskSlot`).
+    case readPeerSlot
     case startResource(Int, epoch: Epoch)
     case stopResource(Int, epoch: Epoch)
     /// Stop without grace (self-fence): SIGKILL, address removal.
@@ -17,7 +19,7 @@ public enum Action: Sendable, Hashable {
     /// Whether the action changes the outside world (and so must be durable in the log before it happens).
     public var hasOutsideEffect: Bool {
         switch self {
-        case .armTimer: false
+        case .armTimer, .readPeerSlot: false
         case .writeSlot, .startResource, .stopResource, .killResource, .fencePeer, .raiseAlarm, .clearAlarm: true
         }
     }

@@ -79,12 +79,15 @@ public struct SlotReading: Sendable, Hashable {
     /// Incremented by the peer on every write.
     public var counter: UInt64
     public var view: Advertisement
+    /// When the read started (a claim is checked only by a read that started after the claim was written).
+    public var startedAt: Instant
 
-    public init(node: NodeID, readable: Bool, counter: UInt64, view: Advertisement) {
+    public init(node: NodeID, readable: Bool, counter: UInt64, view: Advertisement, startedAt: Instant) {
         self.node = node
         self.readable = readable
         self.counter = counter
         self.view = view
+        self.startedAt = startedAt
     }
 }
 

@@ -55,6 +55,9 @@ extension State {
             stopAttempted = stopAttempted.map { _ in false }
             peerFenced = false
             releaseWriteIssued = false
+            claimWrittenAt = nil
+            claimPeerCounter = nil
+            contendedUntil = nil
             restartFloor = nil
             stuck = false
             armedTimer = nil
@@ -105,6 +108,9 @@ extension State {
             trackPeerHealth(at: stamped.at)
         case .slotWritten(let write):
             ownSlotWritable = write.succeeded
+            if write.succeeded && write.owns && write.epoch == epoch && role == .acquiring && claimWrittenAt == nil {
+                claimWrittenAt = stamped.at
+            }
             if write.succeeded && write.owns && write.epoch == epoch && owns {
                 lastRenewal = max(lastRenewal ?? 0, write.startedAt)
             }
@@ -165,6 +171,8 @@ extension State {
         case .takeOver:
             role = .acquiring
             peerFenced = false
+            claimWrittenAt = nil
+            claimPeerCounter = peerCounter
             epoch = decision.epoch
             highestEpoch = max(highestEpoch, decision.epoch)
             yields = false
@@ -173,8 +181,15 @@ extension State {
             lastFailover = FailoverRecord(at: now, wall: wall, kind: .takeOver, epoch: decision.epoch, reason: decision.reason)
         case .leaseAcquired:
             role = .active
+            contendedUntil = nil
         case .acquireFailed:
             role = .standby
+            claimWrittenAt = nil
+            if let config {
+                // The preferred node (or the lower id) tries again first.
+                let first = (config.preferredNode ?? config.nodes.map(\.id).min()) == me
+                contendedUntil = now + config.heartbeatInterval * (first ? 2 : 6)
+            }
         case .release:
             role = .releasing
             if let cause = ReleaseCause(rawValue: UInt8(truncatingIfNeeded: decision.detail)) {
@@ -229,7 +244,7 @@ extension State {
             alarms.sort { $0.kind < $1.kind }
         case .clearAlarm(let kind):
             alarms.removeAll { $0.kind == kind }
-        case .fencePeer:
+        case .fencePeer, .readPeerSlot:
             break
         }
     }

@@ -64,6 +64,12 @@ public struct State: Sendable, Hashable {
     public var peerFenced = false
     /// A stop was issued for the resource since it last started (a failed stop then escalates to a kill).
     public var stopAttempted: [Bool] = []
+    /// While acquiring: when the claim (the slot write with the new epoch) finished, and the peer's slot
+    /// counter when the takeover was decided (a claim by the peer shows as a changed counter).
+    public var claimWrittenAt: Instant?
+    public var claimPeerCounter: UInt64?
+    /// After losing a contended claim, no new takeover before this instant.
+    public var contendedUntil: Instant?
     /// While releasing: the write that gives up the lease was issued.
     public var releaseWriteIssued = false
 

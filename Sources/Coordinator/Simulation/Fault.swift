@@ -32,8 +32,9 @@ public enum FaultKind: String, Sendable, Hashable, CaseIterable {
     /// How many times the group may move because of this fault (the "no flapping" bound).
     var allowedMoves: Int {
         switch self {
-        case .crash, .switchover, .isolate, .partition, .monitor, .standby, .disk: 1
-        case .restart, .failback: 2
+        case .crash, .switchover, .isolate, .partition, .monitor, .disk: 1
+        // The group may come back to the preferred node afterwards (failback auto).
+        case .restart, .failback, .standby: 2
         case .channel, .flap, .stall, .loss, .simultaneous: 0
         }
     }

@@ -17,6 +17,7 @@ struct SimulatedNode {
     var writeInFlight = false
     var writeAgain = false
     var readInFlight = false
+    var readAgain = false
     var timerToken: UInt64 = 0
     /// Whether each resource is physically up (from the start of its start until the end of its stop).
     var physical: [Bool]
@@ -37,7 +38,7 @@ enum Happening {
     case tick(node: Int, boot: Int)
     case heartbeat(to: Int, boot: Int, channel: Int, heartbeat: Heartbeat, echo: UInt64)
     case slotWriteDone(node: Int, boot: Int, succeeded: Bool, startedAt: Instant, counter: UInt64, view: Advertisement)
-    case slotReadDone(node: Int, boot: Int)
+    case slotReadDone(node: Int, boot: Int, startedAt: Instant)
     case arbitratorDone(node: Int, boot: Int)
     case monitor(node: Int, boot: Int)
     case timer(node: Int, boot: Int, token: UInt64)
@@ -223,9 +224,15 @@ struct SimulationWorld {
                 nodes[n].writeAgain = false
                 startWrite(n)
             }
-        case .slotReadDone(let n, let boot):
+        case .slotReadDone(let n, let boot, let startedAt):
             guard live(n, boot) else { return }
             nodes[n].readInFlight = false
+            defer {
+                if nodes[n].readAgain {
+                    nodes[n].readAgain = false
+                    startRead(n)
+                }
+            }
             let p = peer(of: n)
             let readable = !nodes[n].diskDown
             let slot = slots[p]
@@ -233,7 +240,12 @@ struct SimulationWorld {
                 nodes[n].lastCounterSeen = slot.counter
                 nodes[n].lastCounterChangeSeen = now
             }
-            feed(n, .diskSlot(SlotReading(node: nodes[p].id, readable: readable, counter: slot.counter, view: slot.view)))
+            feed(
+                n,
+                .diskSlot(
+                    SlotReading(node: nodes[p].id, readable: readable, counter: slot.counter, view: slot.view, startedAt: startedAt)
+                )
+            )
         case .arbitratorDone(let n, let boot):
             guard live(n, boot) else { return }
             feed(n, .arbitrator(reachable: nodes[n].arbitratorOK))
@@ -323,6 +335,7 @@ struct SimulationWorld {
         nodes[n].writeInFlight = false
         nodes[n].writeAgain = false
         nodes[n].readInFlight = false
+        nodes[n].readAgain = false
         nodes[n].timerToken += 1
         nodes[n].physical = nodes[n].physical.map { _ in false }
         let boot = nodes[n].boot
@@ -355,10 +368,7 @@ struct SimulationWorld {
             )
         }
         startWrite(n)
-        if !nodes[n].readInFlight {
-            nodes[n].readInFlight = true
-            queue.push(.slotReadDone(node: n, boot: nodes[n].boot), at: now + latency(n))
-        }
+        if !nodes[n].readInFlight { startRead(n) }
         if nodes[n].sendSequence % 10 < UInt64(channelCut.count) {
             queue.push(.arbitratorDone(node: n, boot: nodes[n].boot), at: now + 1_000_000)
         }
@@ -366,6 +376,15 @@ struct SimulationWorld {
 
     private mutating func latency(_ n: Int) -> UInt64 {
         nodes[n].diskDown ? 20_000_000 : diskLatency + rng.next() % 500_000
+    }
+
+    private mutating func startRead(_ n: Int) {
+        guard !nodes[n].readInFlight else {
+            nodes[n].readAgain = true
+            return
+        }
+        nodes[n].readInFlight = true
+        queue.push(.slotReadDone(node: n, boot: nodes[n].boot, startedAt: mono(n)), at: now + latency(n))
     }
 
     private mutating func startWrite(_ n: Int) {
@@ -420,9 +439,11 @@ struct SimulationWorld {
         inputs += 1
         nodes[n].log.append(contentsOf: output.events)
         for event in output.events {
-            if case .decision(let decision) = event, decision.kind == .takeOver {
-                takeovers += 1
-                checkTakeoverWhileHeard(n, decision)
+            guard case .decision(let decision) = event else { continue }
+            switch decision.kind {
+            case .takeOver: checkTakeoverWhileHeard(n, decision)
+            case .leaseAcquired: takeovers += 1
+            default: break
             }
         }
         for action in output.actions { execute(n, action) }
@@ -437,6 +458,8 @@ struct SimulationWorld {
             queue.push(.timer(node: n, boot: boot, token: nodes[n].timerToken), at: now + (at > current ? at - current : 0))
         case .writeSlot:
             startWrite(n)
+        case .readPeerSlot:
+            startRead(n)
         case .startResource(let r, _):
             nodes[n].physical[r] = true
             checkSingleActive()
@@ -490,7 +513,9 @@ struct SimulationWorld {
     }
 
     private mutating func checkEnd() {
-        let allowed = 1 + faults.reduce(0) { $0 + $1.allowedMoves }
+        // With failback auto, a move away from the preferred node may be followed by a move back.
+        let movers = faults.filter { $0.allowedMoves > 0 }.count
+        let allowed = 1 + faults.reduce(0) { $0 + $1.allowedMoves } + (config.failback == .auto ? movers : 0)
         if takeovers > allowed {
             violate("no flapping", "\(takeovers) takeovers for faults \(faults.map(\.rawValue)) (at most \(allowed))")
         }
