@@ -47,12 +47,14 @@ public struct ClusterConfig: Sendable, Hashable {
     public var nodes: [NodeConfig]
     /// Network heartbeat channels (UDP paths), by index. The disk slot is a further channel after them.
     public var networkChannels: [String]
-    /// How often heartbeats are sent and the disk slot is written and read.
-    public var heartbeatInterval: Nanos = Milliseconds.ns(40)
+    /// How often heartbeats are sent and the disk slot is written and read. Short, so that the active sees
+    /// several heartbeat echoes within its lease even when a fifth of the packets are lost and the disk stalls.
+    public var heartbeatInterval: Nanos = Milliseconds.ns(20)
     /// A channel is down when nothing was heard on it for this long.
-    public var channelDeadline: Nanos = Milliseconds.ns(130)
-    /// How long a renewal (a disk write, or a heartbeat echo from the peer) keeps the lease.
-    public var leaseDuration: Nanos = Milliseconds.ns(140)
+    public var channelDeadline: Nanos = Milliseconds.ns(100)
+    /// How long a renewal (a disk write, or a heartbeat echo from the peer) keeps the lease. A host death is
+    /// acted on after `leaseDuration + safetyMargin` plus one interval: about 190 ms with these defaults.
+    public var leaseDuration: Nanos = Milliseconds.ns(130)
     /// The active stops `safetyMargin` before its lease runs out; the standby waits `safetyMargin` after.
     public var safetyMargin: Nanos = Milliseconds.ns(40)
     /// After start, how long to listen for a peer before deciding anything.

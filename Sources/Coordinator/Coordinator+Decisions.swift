@@ -22,10 +22,12 @@ extension Coordinator {
                 raise(.leaseWriteFailed, .warning, "cannot renew the lease on shared storage", into: &output)
             }
         case .diskSlot(let reading):
-            guard state.role == .acquiring, let written = state.claimWrittenAt, reading.startedAt > written else { break }
+            guard state.role == .acquiring, let written = state.claimWrittenAt, reading.startedAt >= written else { break }
             if !reading.readable {
                 decide(.acquireFailed, reason: "shared storage unreadable while checking the claim", into: &output)
-            } else if reading.view.owns && reading.counter != state.claimPeerCounter {
+            } else if reading.counter != state.claimPeerCounter && (reading.view.owns || reading.view.resourcesUp != 0) {
+                // The peer wrote since the takeover was decided, and claims the lease or still runs resources.
+                // (A dead peer's slot keeps its last words, but its counter no longer moves.)
                 decide(
                     .acquireFailed,
                     reason: "\(peerName) claims the lease too (\(reading.view.role), epoch \(reading.view.epoch)): backing off",

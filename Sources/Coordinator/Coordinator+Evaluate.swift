@@ -15,8 +15,8 @@ extension Coordinator {
                 considerTakeover(config, startedAt: startedAt, into: &output)
             case .acquiring:
                 // The lease write or its verification read never came back.
-                if let decided = state.lastFailover?.at, now >= decided + config.channelDeadline {
-                    decide(.acquireFailed, reason: "the lease write or its check did not finish within \(Self.ms(config.channelDeadline))", into: &output)
+                if let decided = state.lastFailover?.at, now >= decided + Self.acquireTimeout(config) {
+                    decide(.acquireFailed, reason: "the lease write or its check did not finish within \(Self.ms(Self.acquireTimeout(config)))", into: &output)
                 }
             case .active:
                 if !checkLease(config, into: &output) {
@@ -62,10 +62,14 @@ extension Coordinator {
                 emit(.peerAlive(channel: UInt8(upChannels[0])), into: &output)
                 clear(.peerLost, into: &output)
             }
-            let down = (0..<config.channelCount).filter { !state.channels[$0].up }
-            if down.isEmpty {
+            // Hysteresis: a channel is reported down only after a second of silence, so that a slow disk or a
+            // flapping link does not raise and clear the alarm every few heartbeats.
+            let down = (0..<config.channelCount).filter {
+                !state.channels[$0].up && now >= (state.channels[$0].lastHeard ?? startedAt) + Self.channelAlarmDelay
+            }
+            if state.channels.allSatisfy(\.up) {
                 clear(.channelDown, into: &output)
-            } else if now >= startedAt + config.startupDiscovery {
+            } else if !down.isEmpty && now >= startedAt + config.startupDiscovery {
                 let names = down.map { config.channelName($0) }.joined(separator: ", ")
                 let note = networkUp ? "" : " (all network paths down: a partition; the disk slot keeps \(peerName) known alive)"
                 raise(.channelDown, .warning, "heartbeat channel down: \(names)\(note)", into: &output)
@@ -91,6 +95,11 @@ extension Coordinator {
         if state.peerSlot.owns { return "discovery over: \(peerName) holds the lease (epoch \(state.peerSlot.epoch))" }
         return "discovery over: resources stopped, \(peerName) is \(state.peerView.role)"
     }
+
+    static let channelAlarmDelay: Nanos = 1_000_000_000
+
+    /// How long a claim of the lease (its write and the check read after it) may take before it is given up.
+    static func acquireTimeout(_ config: ClusterConfig) -> Nanos { 4 * config.leaseDuration }
 
     static func ms(_ nanos: Nanos) -> String {
         let tenths = nanos / 100_000
@@ -166,8 +175,10 @@ extension Coordinator {
                 return
             }
             reason = "\(peerName) released the lease for this node (epoch \(state.peerSlot.epoch))"
-        } else if state.peerDead || !state.peerSlot.healthy {
-            reason = state.peerDead ? "nobody holds the lease and \(peerName) is silent on every channel" : "nobody holds the lease and \(peerName) is not ready (\(state.peerSlot.role))"
+        } else if !state.peerDead && state.peerView.role == .starting && now < state.roleSince + 2 * config.startupDiscovery {
+            return  // the peer is about to finish its own discovery: let the designation below decide then
+        } else if state.peerDead || !state.peerView.healthy {
+            reason = state.peerDead ? "nobody holds the lease and \(peerName) is silent on every channel" : "nobody holds the lease and \(peerName) is not ready (\(state.peerView.role))"
         } else {
             let preferred = config.preferredNode ?? min(state.me, peer)
             let designated = (state.yields && !state.peerSlot.yields) ? peer : preferred
@@ -260,7 +271,7 @@ extension Coordinator {
             candidates.append((state.lastHeardNetwork ?? startedAt) + expiry)
             if let changed = state.peerCounterChangedAt { candidates.append(changed + expiry) }
         case .acquiring:
-            if let decided = state.lastFailover?.at { candidates.append(decided + config.channelDeadline) }
+            if let decided = state.lastFailover?.at { candidates.append(decided + Self.acquireTimeout(config)) }
         case .active, .releasing:
             if let renewal = state.lastRenewal { candidates.append(renewal + config.leaseDuration - config.safetyMargin) }
             if config.failback == .auto, let since = state.peerHealthySince {

@@ -155,6 +155,7 @@ extension State {
         out.appendString(bootID)
         out.appendVarint(startedAt.map { $0 + 1 } ?? 0)
         out.append(role.rawValue)
+        out.appendVarint(roleSince)
         out.appendVarint(epoch)
         out.appendVarint(highestEpoch)
         out.append((adminStandby ? 1 : 0) | (maintenance ? 2 : 0) | (yields ? 4 : 0) | (peerDead ? 8 : 0))

@@ -60,7 +60,8 @@ public struct Heartbeat: Sendable, Hashable {
     public var sequence: UInt64
     public var view: Advertisement
     /// When this node sent the heartbeat of its own that the peer echoes (the shell looks the echoed sequence
-    /// up in what it sent). With `view.acknowledgesPeer`, it renews this node's lease as of that instant.
+    /// up in what it sent). With `view.acknowledgesPeer`, it renews this node's lease as of that instant. Each
+    /// heartbeat echoes the newest sequence received on any channel, so one path through is enough.
     public var echoOfOwnSentAt: Instant?
 
     public init(channel: UInt8, from: NodeID, sequence: UInt64, view: Advertisement, echoOfOwnSentAt: Instant?) {

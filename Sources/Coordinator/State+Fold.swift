@@ -35,6 +35,7 @@ extension State {
             bootID = start.bootID
             startedAt = stamped.at
             role = .starting
+            roleSince = stamped.at
             yields = false
             fencePending = false
             channels = channels.map { _ in ChannelState() }
@@ -165,6 +166,8 @@ extension State {
     }
 
     private mutating func applyDecision(_ decision: Decision) {
+        let before = role
+        defer { if role != before { roleSince = now } }
         switch decision.kind {
         case .becomeStandby:
             role = .standby

@@ -23,6 +23,8 @@ public struct State: Sendable, Hashable {
     public var bootID = ""
     public var startedAt: Instant?
     public var role: Role = .starting
+    /// When the current role began.
+    public var roleSince: Instant = 0
     /// The epoch of this node's current (or last) ownership.
     public var epoch: Epoch = 0
     public var highestEpoch: Epoch = 0

@@ -11,8 +11,9 @@ import Testing
             switch event {
             case .input(let s):
                 switch s.input {
-                case .heartbeat, .diskSlot, .timerFired, .arbitrator: continue
-                case .slotWritten(let w) where w.succeeded: continue
+                case .heartbeat, .timerFired, .arbitrator: continue
+                case .diskSlot(let r): print("  \(s.at / 1_000_000) READ start \(r.startedAt / 1_000_000) counter \(r.counter) \(r.view.role) e\(r.view.epoch) owns=\(r.view.owns) yields=\(r.view.yields)"); continue
+                case .slotWritten(let w): print("  \(s.at / 1_000_000) WROTE start \(w.startedAt / 1_000_000) ok=\(w.succeeded) owns=\(w.owns) e\(w.epoch)"); continue
                 default: print("  \(s.at / 1_000_000) IN \(s.input)")
                 }
             case .issued(.armTimer): continue

@@ -33,9 +33,12 @@ public enum FaultKind: String, Sendable, Hashable, CaseIterable {
     var allowedMoves: Int {
         switch self {
         case .crash, .switchover, .isolate, .partition, .monitor, .disk: 1
+        // A disk slower than the lease margin costs the active its lease when the network cannot renew it
+        // either (with a partition, an isolation or a crash at the same time): safe, and one move.
+        case .stall: 1
         // The group may come back to the preferred node afterwards (failback auto).
         case .restart, .failback, .standby: 2
-        case .channel, .flap, .stall, .loss, .simultaneous: 0
+        case .channel, .flap, .loss, .simultaneous: 0
         }
     }
 }

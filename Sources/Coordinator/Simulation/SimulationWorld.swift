@@ -104,7 +104,9 @@ struct SimulationWorld {
             )
         }
         channelCut = Array(repeating: false, count: config.networkChannels.count)
-        faults = options.faults ?? chooseFaults()
+        // Drawn even when the faults are given, so that `--seed S --faults F` replays the run that seed S chose F in.
+        let drawn = chooseFaults()
+        faults = options.faults ?? drawn
         schedule()
     }
 
@@ -363,7 +365,7 @@ struct SimulationWorld {
             guard !lost, nodes[p].alive else { continue }
             let heartbeat = Heartbeat(channel: UInt8(c), from: nodes[n].id, sequence: sequence, view: view, echoOfOwnSentAt: nil)
             queue.push(
-                .heartbeat(to: p, boot: nodes[p].boot, channel: c, heartbeat: heartbeat, echo: nodes[n].lastReceived[c]),
+                .heartbeat(to: p, boot: nodes[p].boot, channel: c, heartbeat: heartbeat, echo: nodes[n].lastReceived.max() ?? 0),
                 at: now + random(100_000, 500_000, &rng)
             )
         }
