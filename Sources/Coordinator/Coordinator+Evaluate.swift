@@ -50,35 +50,38 @@ extension Coordinator {
                 emit(.channelChanged(channel: UInt8(c), up: up, lastHeard: channel.lastHeard), into: &output)
             }
         }
-        let upChannels = state.channels.indices.filter { state.channels[$0].up }
-        let networkUp = upChannels.contains { $0 < config.diskChannel }
-        if upChannels.isEmpty {
-            if !state.peerDead && now >= startedAt + config.channelDeadline {
-                emit(.peerDeclaredDead(state.evidence()), into: &output)
-                raise(.peerLost, .critical, "\(peerName) is silent on every channel (\(channelSummary(config)))", into: &output)
-            }
-        } else {
+        var firstUp: Int?
+        var networkUp = false
+        for c in state.channels.indices where state.channels[c].up {
+            if firstUp == nil { firstUp = c }
+            if c < config.diskChannel { networkUp = true }
+        }
+        if let firstUp {
             if state.peerDead {
-                emit(.peerAlive(channel: UInt8(upChannels[0])), into: &output)
+                emit(.peerAlive(channel: UInt8(firstUp)), into: &output)
                 clear(.peerLost, into: &output)
             }
             // Hysteresis: a channel is reported down only after a second of silence, so that a slow disk or a
             // flapping link does not raise and clear the alarm every few heartbeats.
-            let down = (0..<config.channelCount).filter {
-                !state.channels[$0].up && now >= (state.channels[$0].lastHeard ?? startedAt) + Self.channelAlarmDelay
+            var down: [Int] = []
+            for c in state.channels.indices where !state.channels[c].up {
+                if now >= (state.channels[c].lastHeard ?? startedAt) + Self.channelAlarmDelay { down.append(c) }
             }
-            if state.channels.allSatisfy(\.up) {
-                clear(.channelDown, into: &output)
-            } else if !down.isEmpty && now >= startedAt + config.startupDiscovery {
+            if down.isEmpty {
+                if state.channels.allSatisfy(\.up) { clear(.channelDown, into: &output) }
+            } else if now >= startedAt + config.startupDiscovery {
                 let names = down.map { config.channelName($0) }.joined(separator: ", ")
                 let note = networkUp ? "" : " (all network paths down: a partition; the disk slot keeps \(peerName) known alive)"
                 raise(.channelDown, .warning, "heartbeat channel down: \(names)\(note)", into: &output)
             }
+        } else if !state.peerDead && now >= startedAt + config.channelDeadline {
+            emit(.peerDeclaredDead(state.evidence()), into: &output)
+            raise(.peerLost, .critical, "\(peerName) is silent on every channel (\(channelSummary(config)))", into: &output)
         }
         if config.arbitrator, let reachable = state.arbitratorReachable {
             if reachable {
                 clear(.arbitratorUnreachable, into: &output)
-            } else {
+            } else if state.alarm(.arbitratorUnreachable) == nil {
                 raise(.arbitratorUnreachable, .warning, "the arbitrator does not answer from \(config.name(of: state.me))", into: &output)
             }
         }
@@ -257,32 +260,33 @@ extension Coordinator {
 
     private mutating func armNextTimer(_ config: ClusterConfig, startedAt: Instant, into output: inout Output) {
         let now = state.now
-        var candidates: [Instant] = []
+        var next = Instant.max
+        func consider(_ at: Instant) { if at > now && at < next { next = at } }
         for channel in state.channels where channel.up {
-            if let heard = channel.lastHeard { candidates.append(heard + config.channelDeadline) }
+            if let heard = channel.lastHeard { consider(heard + config.channelDeadline) }
         }
-        if state.peerDead == false { candidates.append(startedAt + config.channelDeadline) }
-        if let slotAt = state.peerSlotAt { candidates.append(slotAt + config.channelDeadline) }
+        if state.peerDead == false { consider(startedAt + config.channelDeadline) }
+        if let slotAt = state.peerSlotAt { consider(slotAt + config.channelDeadline) }
         switch state.role {
         case .starting:
-            candidates.append(startedAt + config.startupDiscovery)
+            consider(startedAt + config.startupDiscovery)
         case .standby:
             let expiry = config.leaseDuration + config.safetyMargin
-            candidates.append((state.lastHeardNetwork ?? startedAt) + expiry)
-            if let changed = state.peerCounterChangedAt { candidates.append(changed + expiry) }
+            consider((state.lastHeardNetwork ?? startedAt) + expiry)
+            if let changed = state.peerCounterChangedAt { consider(changed + expiry) }
         case .acquiring:
-            if let decided = state.lastFailover?.at { candidates.append(decided + Self.acquireTimeout(config)) }
+            if let decided = state.lastFailover?.at { consider(decided + Self.acquireTimeout(config)) }
         case .active, .releasing:
-            if let renewal = state.lastRenewal { candidates.append(renewal + config.leaseDuration - config.safetyMargin) }
+            if let renewal = state.lastRenewal { consider(renewal + config.leaseDuration - config.safetyMargin) }
             if config.failback == .auto, let since = state.peerHealthySince {
-                candidates.append(since + config.failbackStability)
+                consider(since + config.failbackStability)
             }
         case .fenced:
             break
         }
-        if let until = state.unhealthyUntil { candidates.append(until) }
-        if let until = state.contendedUntil { candidates.append(until) }
-        guard let next = candidates.filter({ $0 > now }).min() else { return }
+        if let until = state.unhealthyUntil { consider(until) }
+        if let until = state.contendedUntil { consider(until) }
+        guard next != .max else { return }
         if state.armedTimer != next {
             issue(.armTimer(at: next), into: &output)
         }

@@ -95,7 +95,11 @@ public struct State: Sendable, Hashable {
 
     /// The newest instant anything was heard from the peer over the network.
     public var lastHeardNetwork: Instant? {
-        channels.prefix(networkChannelCount).compactMap(\.lastHeard).max()
+        var newest: Instant?
+        for c in 0..<min(networkChannelCount, channels.count) {
+            if let heard = channels[c].lastHeard, heard > newest ?? 0 { newest = heard }
+        }
+        return newest
     }
 
     /// Whether this node claims the lease: while acquiring, active, or releasing with resources still up.
@@ -131,7 +135,8 @@ public struct State: Sendable, Hashable {
     /// renew the peer's lease).
     public var acknowledgesPeer: Bool {
         guard let config else { return false }
-        let hearing = channels.prefix(config.networkChannels.count).contains { $0.up }
+        var hearing = false
+        for c in 0..<min(config.networkChannels.count, channels.count) where channels[c].up { hearing = true }
         return hearing && peerView.owns && peerView.epoch >= epoch && !owns
     }
 
