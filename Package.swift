@@ -32,7 +32,9 @@ let package = Package(
             dependencies: [
                 "EventLog",
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            ],
+            // Optimized in debug builds too: the test suite runs a thousand simulated clusters through it.
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         .target(name: "Replay", dependencies: ["EventLog", "Coordinator"]),
         .executableTarget(
