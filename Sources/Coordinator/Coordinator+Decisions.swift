@@ -33,6 +33,13 @@ extension Coordinator {
                     reason: "\(peerName) claims the lease too (\(reading.view.role), epoch \(reading.view.epoch)): backing off",
                     into: &output
                 )
+            } else if let renewal = state.lastRenewal, state.now >= renewal + config.leaseDuration - config.safetyMargin {
+                // The claim took so long (a stalled disk) that the lease it wrote has already run out.
+                decide(
+                    .acquireFailed,
+                    reason: "the claim took \(Self.ms(state.now - renewal)), longer than the lease allows; shared storage too slow",
+                    into: &output
+                )
             } else {
                 decide(.leaseAcquired, reason: "lease written with epoch \(state.epoch) and unchallenged", into: &output)
                 clear(.leaseWriteFailed, into: &output)

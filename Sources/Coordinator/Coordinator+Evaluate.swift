@@ -57,9 +57,12 @@ extension Coordinator {
             if c < config.diskChannel { networkUp = true }
         }
         if let firstUp {
-            if state.peerDead {
+            if state.peerDead || (state.peerSuspected && networkUp) {
                 emit(.peerAlive(channel: UInt8(firstUp)), into: &output)
                 clear(.peerLost, into: &output)
+            }
+            if !networkUp && !state.peerSuspected && now >= startedAt + config.channelDeadline {
+                emit(.peerSuspected(state.evidence()), into: &output)
             }
             // Hysteresis: a channel is reported down only after a second of silence, so that a slow disk or a
             // flapping link does not raise and clear the alarm every few heartbeats.
@@ -117,9 +120,7 @@ extension Coordinator {
         guard state.anyResourceUp || state.role == .active else { return false }
         let now = state.now
         let peerFresh = state.peerViewAt.map { now < $0 + config.channelDeadline } ?? false
-        if peerFresh && state.peerView.owns
-            && (state.peerView.epoch > state.epoch || (state.peerView.epoch == state.epoch && peerID ?? 0 < state.me))
-        {
+        if peerFresh && state.peerView.owns && state.peerView.epoch > state.epoch {
             decide(
                 .selfFence,
                 reason: "\(peerName) holds the lease with epoch \(state.peerView.epoch) (this node: \(state.epoch)); killing the resources",
@@ -172,7 +173,13 @@ extension Coordinator {
         if let at = state.peerViewAt, now < at + config.channelDeadline, state.peerView.owns { return }
         if state.peerSlot.resourcesUp != 0 && !state.peerDead { return }
         let reason: String
-        if state.peerSlot.yields && !state.yields {
+        if config.arbitrator && !state.peerDead, let mine = state.arbitratorReachable,
+            let theirs = state.peerView.arbitratorReachable, mine != theirs
+        {
+            // Exactly one node reaches the arbitrator: that one takes the group.
+            guard mine else { return }
+            reason = "nobody holds the lease and only this node reaches the arbitrator"
+        } else if state.peerSlot.yields && !state.yields {
             if config.arbitrator && state.arbitratorReachable == false {
                 raise(.arbitratorUnreachable, .critical, "\(peerName) handed the group over, but this node cannot reach the arbitrator either", into: &output)
                 return
@@ -192,7 +199,11 @@ extension Coordinator {
     }
 
     private mutating func takeOver(reason: String, config: ClusterConfig, into output: inout Output) {
-        let epoch = max(state.highestEpoch, state.epoch) + 1
+        // Epochs are odd for the lower node id and even for the higher one, so two claims never share one.
+        let lowest = config.nodes.map(\.id).min() ?? state.me
+        let parity: Epoch = state.me == lowest ? 1 : 0
+        var epoch = max(state.highestEpoch, state.epoch) + 1
+        if epoch % 2 != parity { epoch += 1 }
         decide(.takeOver, epoch: epoch, reason: reason, into: &output)
         issue(.writeSlot(owns: true, epoch: epoch), into: &output)
     }

@@ -158,7 +158,9 @@ extension State {
         out.appendVarint(roleSince)
         out.appendVarint(epoch)
         out.appendVarint(highestEpoch)
-        out.append((adminStandby ? 1 : 0) | (maintenance ? 2 : 0) | (yields ? 4 : 0) | (peerDead ? 8 : 0))
+        out.append(
+            (adminStandby ? 1 : 0) | (maintenance ? 2 : 0) | (yields ? 4 : 0) | (peerDead ? 8 : 0) | (peerSuspected ? 16 : 0)
+        )
         for channel in channels {
             out.append(channel.up ? 1 : 0)
             out.appendVarint(channel.lastHeard.map { $0 + 1 } ?? 0)

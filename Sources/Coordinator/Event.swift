@@ -200,6 +200,9 @@ public enum Event: Sendable, Hashable {
     /// nothing.
     case rejected(StampedInput, reason: String)
     case channelChanged(channel: UInt8, up: Bool, lastHeard: Instant?)
+    /// Every network channel is silent, but the disk slot still changes (or was never seen): the peer may be
+    /// cut off rather than dead.
+    case peerSuspected(Evidence)
     case peerDeclaredDead(Evidence)
     case peerAlive(channel: UInt8)
     case decision(Decision)

@@ -29,6 +29,7 @@ import EventLog
 ///       68  issued                      action tag, action fields
 ///       69  command-refused             verb, source, reason
 ///       70  state-digest                digest
+///       71  peer-suspected              evidence
 ///
 /// Every payload starts with `formatVersion`. The *stamp* of an input (its `at` and `wall`) is not in the payload:
 /// it is the record's own monotonic and wall time, which the log stores as deltas column by column, so a
@@ -70,6 +71,7 @@ public enum EventCodec {
         case issued = 68
         case commandRefused = 69
         case stateDigest = 70
+        case peerSuspected = 71
 
         /// Whether records of this type carry an input (the ones replay feeds to the core).
         public var isInput: Bool { rawValue < 64 }
@@ -91,6 +93,7 @@ public enum EventCodec {
             case .channelChanged: "channel-changed"
             case .peerDeclaredDead: "peer-declared-dead"
             case .peerAlive: "peer-alive"
+            case .peerSuspected: "peer-suspected"
             case .decision: "decision"
             case .issued: "issued"
             case .commandRefused: "command-refused"
@@ -114,6 +117,7 @@ public enum EventCodec {
         case .channelChanged: .channelChanged
         case .peerDeclaredDead: .peerDeclaredDead
         case .peerAlive: .peerAlive
+        case .peerSuspected: .peerSuspected
         case .decision: .decision
         case .issued: .issued
         case .commandRefused: .commandRefused
@@ -150,7 +154,7 @@ public enum EventCodec {
             out.appendString(reason)
         case .channelChanged(let channel, let up, let lastHeard):
             encodeChannel(channel, up: up, lastHeard: lastHeard, into: &out)
-        case .peerDeclaredDead(let evidence):
+        case .peerDeclaredDead(let evidence), .peerSuspected(let evidence):
             encodeEvidence(evidence, into: &out)
         case .peerAlive(let channel):
             out.append(channel)
@@ -397,6 +401,8 @@ public enum EventCodec {
             return .peerDeclaredDead(try decodeEvidence(from: &source))
         case .peerAlive:
             return .peerAlive(channel: try source.readByte())
+        case .peerSuspected:
+            return .peerSuspected(try decodeEvidence(from: &source))
         case .decision:
             let decisionKind = try readEnum(DecisionKind.self, "decision kind", &source)
             let epoch = try source.readVarint()
@@ -506,7 +512,7 @@ public enum EventCodec {
         case .shellRejected:
             let reason = try readString(&source)
             input = .rejected(RejectedInput(reason: reason, source: try readString(&source)))
-        case .rejected, .channelChanged, .peerDeclaredDead, .peerAlive, .decision, .issued, .commandRefused,
+        case .rejected, .channelChanged, .peerDeclaredDead, .peerSuspected, .peerAlive, .decision, .issued, .commandRefused,
             .stateDigest:
             throw CodecError("\(kind) is not an input")
         }

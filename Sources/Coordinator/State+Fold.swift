@@ -8,11 +8,15 @@ extension State {
             break
         case .channelChanged(let channel, let up, _):
             if Int(channel) < channels.count { channels[Int(channel)].up = up }
+        case .peerSuspected:
+            peerSuspected = true
         case .peerDeclaredDead:
             peerDead = true
+            peerSuspected = true
             peerHealthySince = nil
-        case .peerAlive:
+        case .peerAlive(let channel):
             peerDead = false
+            if Int(channel) < networkChannelCount { peerSuspected = false }
         case .decision(let decision):
             applyDecision(decision)
         case .issued(let action):
@@ -40,6 +44,7 @@ extension State {
             fencePending = false
             channels = channels.map { _ in ChannelState() }
             peerDead = false
+            peerSuspected = false
             peerView = .unknown
             peerViewAt = nil
             peerSlot = .unknown

@@ -35,6 +35,8 @@ public struct State: Sendable, Hashable {
 
     public var channels: [ChannelState] = []
     public var peerDead = false
+    /// Every network channel is silent (the disk may still show the peer alive).
+    public var peerSuspected = false
     /// The peer's latest advertisement, from whichever source was newest.
     public var peerView = Advertisement.unknown
     public var peerViewAt: Instant?

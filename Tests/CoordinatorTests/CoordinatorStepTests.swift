@@ -121,7 +121,9 @@ import Testing
         d.now = expiry
         let actions = CoreDriver.effects(d.slot(active, writes: false))
         #expect(d.state.role == .acquiring)
-        #expect(actions.contains(.writeSlot(owns: true, epoch: 4)), "a takeover raises the epoch")
+        // A takeover raises the epoch above every epoch seen, to the next one of this node's parity (node-a, the
+        // lower id, takes odd epochs), so that two claims never share an epoch.
+        #expect(actions.contains(.writeSlot(owns: true, epoch: 5)), "a takeover raises the epoch")
         guard case .decision(let decision) = d.log.last(where: { if case .decision = $0 { true } else { false } }) else {
             Issue.record("no decision")
             return
@@ -131,10 +133,10 @@ import Testing
         #expect(decision.evidence.channels.allSatisfy { !$0.up })
         #expect(decision.evidence.peerOwns)
         // The claim is checked by a read that starts after it was written; the dead peer's counter is unchanged.
-        #expect(CoreDriver.effects(d.wrote(owns: true, epoch: 4)) == [.readPeerSlot])
+        #expect(CoreDriver.effects(d.wrote(owns: true, epoch: 5)) == [.readPeerSlot])
         let started = CoreDriver.effects(d.slot(active, writes: false))
         #expect(d.state.role == .active)
-        #expect(started.last == .startResource(0, epoch: 4))
+        #expect(started.last == .startResource(0, epoch: 5))
     }
 
     @Test func oneChannelLostNeverCausesATakeover() {

@@ -238,6 +238,7 @@ import Testing
             .peerDeclaredDead(.none),
             .peerDeclaredDead(fullEvidence),
             .peerDeclaredDead(halfEvidence),
+            .peerSuspected(halfEvidence),
             .peerAlive(channel: 0),
             .peerAlive(channel: 255),
             .stateDigest(Array(repeating: 0xAB, count: 32)),
@@ -265,6 +266,7 @@ import Testing
         case .channelChanged: "channelChanged"
         case .peerDeclaredDead: "peerDeclaredDead"
         case .peerAlive: "peerAlive"
+        case .peerSuspected: "peerSuspected"
         case .decision: "decision"
         case .issued(let action): "issued " + name(action)
         case .commandRefused: "commandRefused"
@@ -332,7 +334,7 @@ import Testing
         let inputNames = Set(Self.inputs.map { Self.name($0.input) })
         #expect(inputNames.count == 11)
         #expect(Set(Self.actions.map(Self.name)).count == 9)
-        #expect(names.count == 11 + 7 + 9)  // inputs, other events, issued actions
+        #expect(names.count == 11 + 8 + 9)  // inputs, other events, issued actions
         #expect(Set(events.map(EventCodec.recordType)) == Set(EventCodec.RecordType.allCases.map(\.rawValue)))
         let decisionKinds = events.compactMap { event -> DecisionKind? in
             if case .decision(let decision) = event { decision.kind } else { nil }
@@ -384,7 +386,7 @@ import Testing
                 "heartbeat": 1, "started": 2, "config-loaded": 3, "timer-fired": 4, "disk-slot": 5, "slot-written": 6,
                 "arbitrator": 7, "resource-outcome": 8, "fence-outcome": 9, "admin": 10, "shell-rejected": 11,
                 "rejected": 32, "channel-changed": 64, "peer-declared-dead": 65, "peer-alive": 66, "decision": 67,
-                "issued": 68, "command-refused": 69, "state-digest": 70,
+                "issued": 68, "command-refused": 69, "state-digest": 70, "peer-suspected": 71,
             ]
         )
     }
@@ -469,7 +471,7 @@ import Testing
     }
 
     @Test func unknownRecordTypeThrows() {
-        for type: UInt16 in [0, 12, 31, 33, 63, 71, 999, .max] {
+        for type: UInt16 in [0, 12, 31, 33, 63, 72, 999, .max] {
             let reason = Self.failure(type: type, [1])
             #expect(reason == "unknown event record type \(type)")
         }
