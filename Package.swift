@@ -11,6 +11,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // liblz4 (apt: liblz4-dev) plus the one C routine Swift cannot express: the SSE4.2 crc32 instruction
@@ -37,19 +38,31 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         .target(name: "Replay", dependencies: ["EventLog", "Coordinator"]),
+        // The daemon's edge: configuration, heartbeat transport, disk lease, resources, alarms, admin socket.
+        .target(
+            name: "Runtime",
+            dependencies: [
+                "EventLog",
+                "Coordinator",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .executableTarget(
             name: "servha",
             dependencies: [
                 "EventLog",
                 "Coordinator",
                 "Replay",
+                "Runtime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "EventLog"]),
         // ReplayTests arrive with the Replay code (issue 5).
-        .testTarget(name: "servhaTests", dependencies: ["servha", "EventLog"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Coordinator"]),
+        .testTarget(name: "servhaTests", dependencies: ["servha", "EventLog", "Coordinator"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,7 +7,7 @@ struct Servha: AsyncParsableCommand {
         commandName: "servha",
         abstract: "High-availability coordinator for a pair of Linux hosts, with an event-sourced log.",
         version: ServhaVersion.current,
-        subcommands: [LogCommand.self, SimulateCommand.self, BenchCommand.self]
+        subcommands: [CheckConfigCommand.self, LogCommand.self, SimulateCommand.self, BenchCommand.self]
     )
 }
 

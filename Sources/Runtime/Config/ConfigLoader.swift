@@ -1,0 +1,356 @@
+import Coordinator
+import Foundation
+import Yams
+
+/// Reads the daemon's YAML configuration, reporting every problem with its line and column.
+///
+/// Unknown keys are errors (a typo must not silently fall back to a default). Durations carry units. Defaults
+/// are in `ConfigDefaults` and documented in the README.
+public enum ConfigLoader {
+    public static func load(path: String, thisNode override: String? = nil) -> Result<DaemonConfig, ConfigErrors> {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+            return .failure(ConfigErrors(problems: [ConfigProblem(file: path, line: 1, column: 1, message: "configuration file \(reason)")]))
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            return .failure(ConfigErrors(problems: [ConfigProblem(file: path, line: 1, column: 1, message: "configuration is not UTF-8 text")]))
+        }
+        return parse(text, file: path, thisNode: override)
+    }
+
+    public static func parse(_ text: String, file: String, thisNode override: String? = nil) -> Result<DaemonConfig, ConfigErrors> {
+        let reader = YAMLReader(file: file)
+        let document: Node?
+        do {
+            document = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            reader.problem(yamlMessage(error), at: yamlMark(error))
+            return .failure(ConfigErrors(problems: reader.problems))
+        } catch {
+            reader.problem("not valid YAML: \(error)", at: nil)
+            return .failure(ConfigErrors(problems: reader.problems))
+        }
+        guard document != nil else {
+            reader.problem("configuration is empty", at: nil)
+            return .failure(ConfigErrors(problems: reader.problems))
+        }
+        guard let root = YAMLMap(document, path: "", reader: reader, at: nil) else {
+            return .failure(ConfigErrors(problems: reader.problems))
+        }
+        let config = read(root, reader: reader, override: override)
+        root.finish()
+        if let config, reader.problems.isEmpty { return .success(config) }
+        return .failure(ConfigErrors(problems: reader.problems.sorted { ($0.line, $0.column) < ($1.line, $1.column) }))
+    }
+
+    // MARK: - Sections
+
+    private static func read(_ root: YAMLMap, reader: YAMLReader, override: String?) -> DaemonConfig? {
+        let clusterName = root.string("cluster", required: true) ?? ""
+
+        // Nodes.
+        var nodes: [NodeConfig] = []
+        for item in root.sequence("nodes", required: true) {
+            guard let node = YAMLMap(item, path: "nodes[]", reader: reader, at: item.mark) else { continue }
+            let name = node.string("name", required: true) ?? ""
+            let id = node.int("id", required: true, range: 1...65_535) ?? 0
+            node.finish()
+            if nodes.contains(where: { $0.name == name }) { reader.problem("node name '\(name)' is used twice", at: node.keyMark("name")) }
+            if nodes.contains(where: { $0.id == NodeID(id) }) { reader.problem("node id \(id) is used twice", at: node.keyMark("id")) }
+            nodes.append(NodeConfig(id: NodeID(id), name: name))
+        }
+        if nodes.count != 2 && !nodes.isEmpty {
+            reader.problem("a servha cluster has exactly 2 nodes (found \(nodes.count))", at: root.keyMark("nodes"))
+        }
+        func nodeID(_ name: String, at mark: Mark?, what: String) -> NodeID? {
+            if let node = nodes.first(where: { $0.name == name }) { return node.id }
+            reader.problem("\(what) '\(name)' is not one of the nodes (\(nodes.map(\.name).joined(separator: ", ")))", at: mark)
+            return nil
+        }
+        var thisNode: NodeID?
+        let named = root.string("this_node")
+        if let name = override ?? named {
+            thisNode = nodeID(name, at: root.keyMark("this_node"), what: "this_node")
+        } else {
+            let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? ""
+            thisNode = nodes.first { $0.name == host }?.id
+            if thisNode == nil {
+                reader.problem("set 'this_node' (this host's name '\(host)' is not one of the nodes)", at: root.mark)
+            }
+        }
+
+        // Heartbeats.
+        var channels: [ChannelEndpoint] = []
+        var keyFile = ""
+        var interval = ConfigDefaults.heartbeatInterval
+        var deadline = ConfigDefaults.channelDeadline
+        if let heartbeat = root.map("heartbeat", required: true) {
+            interval = heartbeat.duration("interval", default: interval)
+            deadline = heartbeat.duration("deadline", default: deadline)
+            keyFile = heartbeat.string("key_file", required: true) ?? ""
+            for item in heartbeat.sequence("channels", required: true) {
+                guard let channel = YAMLMap(item, path: "heartbeat.channels[]", reader: reader, at: item.mark) else { continue }
+                let name = channel.string("name", required: true) ?? ""
+                let port = channel.int("port", required: true, range: 1...65_535) ?? 0
+                var addresses: [NodeID: String] = [:]
+                for (node, address, mark) in channel.stringMap("addresses") {
+                    if let id = nodeID(node, at: mark, what: "address for node") { addresses[id] = address }
+                }
+                for node in nodes where addresses[node.id] == nil {
+                    reader.problem("channel '\(name)' has no address for node '\(node.name)'", at: channel.keyMark("addresses"))
+                }
+                channel.finish()
+                if channels.contains(where: { $0.name == name }) { reader.problem("channel name '\(name)' is used twice", at: channel.keyMark("name")) }
+                channels.append(ChannelEndpoint(name: name, port: UInt16(port), addresses: addresses))
+            }
+            if channels.count < 2 && heartbeat.node("channels") != nil {
+                reader.problem("at least 2 heartbeat channels (separate network paths) are needed (found \(channels.count))", at: heartbeat.keyMark("channels"))
+            }
+            if deadline < 2 * interval {
+                reader.problem("heartbeat.deadline (\(DurationText.render(deadline))) must be at least twice heartbeat.interval (\(DurationText.render(interval)))", at: heartbeat.keyMark("deadline"))
+            }
+            heartbeat.finish()
+        }
+
+        // Lease.
+        var leaseDuration = ConfigDefaults.leaseDuration
+        var margin = ConfigDefaults.safetyMargin
+        if let lease = root.map("lease") {
+            leaseDuration = lease.duration("duration", default: leaseDuration)
+            margin = lease.duration("safety_margin", default: margin)
+            if margin == 0 || margin * 2 >= leaseDuration {
+                reader.problem("lease.safety_margin must be positive and less than half of lease.duration", at: lease.keyMark("safety_margin"))
+            } else if leaseDuration - margin <= interval {
+                reader.problem("lease.duration minus lease.safety_margin must exceed heartbeat.interval", at: lease.keyMark("duration"))
+            }
+            lease.finish()
+        }
+
+        let sharedStorage = root.string("shared_storage", required: true) ?? ""
+
+        var arbitrator: ArbitratorConfig?
+        if let section = root.map("arbitrator") {
+            if let address = section.string("address", required: true) {
+                arbitrator = ArbitratorConfig(
+                    address: address,
+                    interval: section.duration("interval", default: ConfigDefaults.arbitratorInterval),
+                    timeout: section.duration("timeout", default: ConfigDefaults.arbitratorTimeout)
+                )
+            }
+            section.finish()
+        }
+
+        var failbackMode = FailbackMode.manual
+        var preferred: NodeID?
+        var stability = ConfigDefaults.failbackStability
+        if let failback = root.map("failback") {
+            switch failback.oneOf("mode", ["auto", "manual", "never"], default: "manual") {
+            case "auto": failbackMode = .auto
+            case "never": failbackMode = .never
+            default: failbackMode = .manual
+            }
+            if let name = failback.string("preferred_node") {
+                preferred = nodeID(name, at: failback.keyMark("preferred_node"), what: "preferred_node")
+            }
+            stability = failback.duration("stability", default: stability)
+            if failbackMode == .auto && preferred == nil && failback.node("preferred_node") == nil {
+                reader.problem("failback mode auto needs failback.preferred_node", at: failback.keyMark("mode"))
+            }
+            failback.finish()
+        }
+
+        var maxRestarts = ConfigDefaults.maxLocalRestarts
+        var restartWindow = ConfigDefaults.restartWindow
+        if let restart = root.map("restart") {
+            maxRestarts = restart.int("max_local", default: maxRestarts, range: 0...100) ?? maxRestarts
+            restartWindow = restart.duration("window", default: restartWindow)
+            restart.finish()
+        }
+
+        var resources: [ResourceSpec] = []
+        let resourceItems = root.sequence("resources", required: true)
+        for item in resourceItems {
+            if let resource = readResource(item, reader: reader) {
+                if resources.contains(where: { $0.name == resource.name }) {
+                    reader.problem("resource name '\(resource.name)' is used twice", at: item.mark)
+                }
+                resources.append(resource)
+            }
+        }
+
+        if resourceItems.isEmpty && root.node("resources") != nil {
+            reader.problem("the group needs at least one resource", at: root.keyMark("resources"))
+        }
+
+        var alarms: [AlarmSink] = []
+        for item in root.sequence("alarms") {
+            guard let alarm = YAMLMap(item, path: "alarms[]", reader: reader, at: item.mark) else { continue }
+            switch alarm.oneOf("type", ["exec", "webhook"], default: "exec") {
+            case "webhook":
+                if let url = alarm.string("url", required: true) {
+                    if !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+                        reader.problem("alarms[].url must start with http:// or https://", at: alarm.keyMark("url"))
+                    }
+                    alarms.append(.webhook(
+                        url: url,
+                        retries: alarm.int("retries", default: 5, range: 0...100) ?? 5,
+                        timeout: alarm.duration("timeout", default: 5_000_000_000)
+                    ))
+                }
+            default:
+                if let command = alarm.string("command", required: true) { alarms.append(.exec(command: command)) }
+            }
+            alarm.finish()
+        }
+
+        let logDirectory = root.string("log_dir", default: ConfigDefaults.logDirectory) ?? ConfigDefaults.logDirectory
+        let adminSocket = root.string("admin_socket", default: ConfigDefaults.adminSocket) ?? ConfigDefaults.adminSocket
+        var fenceCommand: String?
+        if let fencing = root.map("fencing") {
+            fenceCommand = fencing.string("command", required: true)
+            fencing.finish()
+        }
+
+        guard let thisNode, !nodes.isEmpty else { return nil }
+        var cluster = ClusterConfig(
+            cluster: clusterName,
+            nodes: nodes,
+            networkChannels: channels.map(\.name),
+            resources: resources.map { ResourceConfig(name: $0.name) }
+        )
+        cluster.heartbeatInterval = interval
+        cluster.channelDeadline = deadline
+        cluster.leaseDuration = leaseDuration
+        cluster.safetyMargin = margin
+        cluster.preferredNode = preferred
+        cluster.failback = failbackMode
+        cluster.failbackStability = stability
+        cluster.maxLocalRestarts = maxRestarts
+        cluster.restartWindow = restartWindow
+        cluster.arbitrator = arbitrator != nil
+        cluster.fencing = fenceCommand != nil
+        if reader.problems.isEmpty {
+            for problem in cluster.problems() { reader.problem(problem, at: root.mark) }
+        }
+        return DaemonConfig(
+            cluster: cluster,
+            thisNode: thisNode,
+            channels: channels,
+            keyFile: keyFile,
+            sharedStorage: sharedStorage,
+            arbitrator: arbitrator,
+            resources: resources,
+            alarms: alarms,
+            logDirectory: logDirectory,
+            adminSocket: adminSocket,
+            fenceCommand: fenceCommand
+        )
+    }
+
+    private static func readResource(_ item: Node, reader: YAMLReader) -> ResourceSpec? {
+        guard let map = YAMLMap(item, path: "resources[]", reader: reader, at: item.mark) else { return nil }
+        defer { map.finish() }
+        let name = map.string("name", required: true) ?? ""
+        let type = map.oneOf("type", ["vip", "script", "ocf"], default: "script")
+        var timeouts = (start: ConfigDefaults.startTimeout, stop: ConfigDefaults.stopTimeout, monitor: ConfigDefaults.monitorTimeout)
+        if let section = map.map("timeouts") {
+            timeouts.start = section.duration("start", default: timeouts.start)
+            timeouts.stop = section.duration("stop", default: timeouts.stop)
+            timeouts.monitor = section.duration("monitor", default: timeouts.monitor)
+            section.finish()
+        }
+        let monitorInterval = map.duration("monitor_interval", default: ConfigDefaults.monitorInterval)
+        let kind: ResourceKind
+        switch type {
+        case "vip":
+            guard let address = map.string("address", required: true) else { return nil }
+            let parts = address.split(separator: "/")
+            guard parts.count == 2, let prefix = Int(parts[1]), (1...32).contains(prefix), isIPv4(String(parts[0])) else {
+                reader.problem("resources[].address must be an IPv4 address with a prefix length, like 192.0.2.100/24", at: map.keyMark("address"))
+                return nil
+            }
+            kind = .vip(
+                address: String(parts[0]),
+                prefixLength: prefix,
+                interface: map.string("interface", required: true) ?? "",
+                garpCount: map.int("garp_count", default: ConfigDefaults.garpCount, range: 1...100) ?? ConfigDefaults.garpCount,
+                garpInterval: map.duration("garp_interval", default: ConfigDefaults.garpInterval)
+            )
+        case "ocf":
+            guard let agent = map.string("agent", required: true) else { return nil }
+            if agent.split(separator: "/").count != 2 {
+                reader.problem("resources[].agent must be PROVIDER/TYPE, like heartbeat/pgsql", at: map.keyMark("agent"))
+            }
+            var parameters: [String: String] = [:]
+            for (key, value, _) in map.stringMap("params") { parameters[key] = value }
+            kind = .ocf(agent: agent, parameters: parameters)
+        default:
+            let start = map.string("start", required: true)
+            let stop = map.string("stop", required: true)
+            let monitor = map.string("monitor", required: true)
+            guard let start, let stop, let monitor else { return nil }
+            kind = .script(start: start, stop: stop, monitor: monitor)
+        }
+        return ResourceSpec(
+            name: name,
+            kind: kind,
+            startTimeout: timeouts.start,
+            stopTimeout: timeouts.stop,
+            monitorTimeout: timeouts.monitor,
+            monitorInterval: monitorInterval
+        )
+    }
+
+    static func isIPv4(_ text: String) -> Bool {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { part in
+            guard let value = Int(part), !part.isEmpty, part.count <= 3 else { return false }
+            return (0...255).contains(value)
+        }
+    }
+
+    // MARK: - YAML errors
+
+    private static func yamlMark(_ error: YamlError) -> Mark? {
+        switch error {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): mark
+        default: nil
+        }
+    }
+
+    private static func yamlMessage(_ error: YamlError) -> String {
+        switch error {
+        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _),
+            .composer(let context, let problem, _, _):
+            return "not valid YAML: \(problem)" + (context.map { " (\($0.text))" } ?? "")
+        default:
+            return "not valid YAML: \(error)"
+        }
+    }
+}
+
+/// The defaults, and why (the README's configuration reference repeats them).
+public enum ConfigDefaults {
+    /// Short, so that the active sees several heartbeat echoes within its lease even with lost packets.
+    public static let heartbeatInterval: UInt64 = 20_000_000
+    /// Five intervals: one or two lost heartbeats never mark a channel down.
+    public static let channelDeadline: UInt64 = 100_000_000
+    /// A dead host's group moves after lease + margin + one interval, about 190 ms.
+    public static let leaseDuration: UInt64 = 130_000_000
+    /// The active stops this long before its lease runs out; the standby waits as long after.
+    public static let safetyMargin: UInt64 = 40_000_000
+    public static let arbitratorInterval: UInt64 = 1_000_000_000
+    public static let arbitratorTimeout: UInt64 = 500_000_000
+    /// Long enough that a node which keeps failing does not get the group back at once.
+    public static let failbackStability: UInt64 = 300_000_000_000
+    public static let maxLocalRestarts = 3
+    public static let restartWindow: UInt64 = 600_000_000_000
+    public static let startTimeout: UInt64 = 60_000_000_000
+    public static let stopTimeout: UInt64 = 60_000_000_000
+    public static let monitorTimeout: UInt64 = 20_000_000_000
+    public static let monitorInterval: UInt64 = 10_000_000_000
+    public static let garpCount = 5
+    public static let garpInterval: UInt64 = 200_000_000
+    public static let logDirectory = "/var/lib/servha/log"
+    public static let adminSocket = "/run/servha/admin.sock"
+}

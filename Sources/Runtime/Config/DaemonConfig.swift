@@ -1,0 +1,59 @@
+import Coordinator
+
+/// A heartbeat channel: a UDP port and each node's address on that path.
+public struct ChannelEndpoint: Sendable, Hashable {
+    public var name: String
+    public var port: UInt16
+    /// Address of each node on this path, in node order.
+    public var addresses: [NodeID: String]
+}
+
+/// How a resource of the group is run.
+public enum ResourceKind: Sendable, Hashable {
+    /// A virtual IP address: added to `interface`, announced by gratuitous ARP `garpCount` times.
+    case vip(address: String, prefixLength: Int, interface: String, garpCount: Int, garpInterval: UInt64)
+    /// Shell commands with LSB exit codes.
+    case script(start: String, stop: String, monitor: String)
+    /// An OCF resource agent (`provider/type` under OCF_ROOT), with its OCF_RESKEY_ parameters.
+    case ocf(agent: String, parameters: [String: String])
+}
+
+public struct ResourceSpec: Sendable, Hashable {
+    public var name: String
+    public var kind: ResourceKind
+    public var startTimeout: UInt64
+    public var stopTimeout: UInt64
+    public var monitorTimeout: UInt64
+    public var monitorInterval: UInt64
+}
+
+public enum AlarmSink: Sendable, Hashable {
+    /// A program run with the alarm in environment variables and as JSON on standard input.
+    case exec(command: String)
+    /// An HTTP POST of the alarm as JSON, retried.
+    case webhook(url: String, retries: Int, timeout: UInt64)
+}
+
+public struct ArbitratorConfig: Sendable, Hashable {
+    public var address: String
+    public var interval: UInt64
+    public var timeout: UInt64
+}
+
+/// Everything the daemon runs by: the core's `ClusterConfig` and the shell's paths, addresses and resources.
+public struct DaemonConfig: Sendable, Hashable {
+    public var cluster: ClusterConfig
+    public var thisNode: NodeID
+    public var channels: [ChannelEndpoint]
+    public var keyFile: String
+    public var sharedStorage: String
+    public var arbitrator: ArbitratorConfig?
+    public var resources: [ResourceSpec]
+    public var alarms: [AlarmSink]
+    public var logDirectory: String
+    public var adminSocket: String
+    public var fenceCommand: String?
+
+    public var thisNodeName: String { cluster.name(of: thisNode) }
+    public var peer: NodeConfig? { cluster.peer(of: thisNode) }
+}

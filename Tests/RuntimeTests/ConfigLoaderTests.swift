@@ -1,0 +1,159 @@
+import Coordinator
+import Foundation
+import Testing
+
+@testable import Runtime
+
+/// The repository's annotated example (also in the README).
+let exampleConfigPath = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("contrib/servha.example.yaml").path
+
+func problems(_ yaml: String) -> [String] {
+    switch ConfigLoader.parse(yaml, file: "test.yaml") {
+    case .success: return []
+    case .failure(let errors): return errors.problems.map(\.description)
+    }
+}
+
+/// A minimal valid configuration, with `extra` lines appended at top level.
+func minimal(_ extra: String = "", heartbeat: String = "", resources: String? = nil) -> String {
+    """
+    cluster: c
+    this_node: a
+    nodes:
+      - name: a
+        id: 1
+      - name: b
+        id: 2
+    heartbeat:
+      key_file: /etc/servha/key
+    \(heartbeat.isEmpty ? "" : heartbeat + "\n")  channels:
+        - name: lan
+          port: 7400
+          addresses: { a: 192.0.2.1, b: 192.0.2.2 }
+        - name: backup
+          port: 7401
+          addresses: { a: 192.0.2.3, b: 192.0.2.4 }
+    shared_storage: /srv/shared
+    resources:
+    \(resources ?? "  - { name: svc, type: script, start: /bin/true, stop: /bin/true, monitor: /bin/true }")
+    \(extra)
+    """
+}
+
+@Suite struct ConfigLoaderTests {
+    @Test func theAnnotatedExampleLoads() throws {
+        let config = try ConfigLoader.load(path: exampleConfigPath).get()
+        #expect(config.cluster.cluster == "pg-pair")
+        #expect(config.thisNodeName == "node-a")
+        #expect(config.peer?.name == "node-b")
+        #expect(config.channels.map(\.name) == ["lan", "backup"])
+        #expect(config.channels[0].addresses == [1: "192.0.2.11", 2: "192.0.2.12"])
+        #expect(config.cluster.heartbeatInterval == 20_000_000)
+        #expect(config.cluster.failback == .manual)
+        #expect(config.cluster.preferredNode == 1)
+        #expect(config.cluster.failbackStability == 300_000_000_000)
+        #expect(config.resources.map(\.name) == ["vip", "postgresql"])
+        #expect(config.resources[0].kind == .vip(address: "192.0.2.100", prefixLength: 24, interface: "eth0", garpCount: 5, garpInterval: 200_000_000))
+        guard case .ocf(let agent, let params) = config.resources[1].kind else {
+            Issue.record("postgresql should be an OCF resource")
+            return
+        }
+        #expect(agent == "heartbeat/pgsql")
+        #expect(params["pgdata"] == "/srv/shared/pgdata")
+        #expect(config.resources[1].startTimeout == 60_000_000_000)
+        #expect(config.alarms.count == 2)
+        #expect(config.cluster.arbitrator)
+        #expect(config.cluster.problems().isEmpty)
+        // The same file serves the other host with --node.
+        #expect(try ConfigLoader.load(path: exampleConfigPath, thisNode: "node-b").get().thisNode == 2)
+    }
+
+    @Test func defaultsApplyWhenKeysAreLeftOut() throws {
+        let config = try ConfigLoader.parse(minimal(), file: "t").get()
+        #expect(config.cluster.heartbeatInterval == ConfigDefaults.heartbeatInterval)
+        #expect(config.cluster.channelDeadline == ConfigDefaults.channelDeadline)
+        #expect(config.cluster.leaseDuration == ConfigDefaults.leaseDuration)
+        #expect(config.cluster.failback == .manual)
+        #expect(config.logDirectory == "/var/lib/servha/log")
+        #expect(config.adminSocket == "/run/servha/admin.sock")
+        #expect(!config.cluster.arbitrator)
+    }
+
+    @Test func unknownKeysAreErrorsWithLineAndColumn() {
+        #expect(problems(minimal("colour: blue")) == ["test.yaml:20:1: unknown key 'colour'"])
+        #expect(problems(minimal(heartbeat: "  intervall: 20ms")) == ["test.yaml:10:3: unknown key 'intervall' in 'heartbeat'"])
+    }
+
+    @Test func durationsNeedUnits() {
+        #expect(problems(minimal(heartbeat: "  interval: 20")) == [
+            "test.yaml:10:13: 'heartbeat.interval' must be a duration with a unit, like 200ms, 3s or 5m (found '20')"
+        ])
+        #expect(DurationText.parse("200ms") == .success(200_000_000))
+        #expect(DurationText.parse("1.5s") == .success(1_500_000_000))
+        #expect(DurationText.parse("5m") == .success(300_000_000_000))
+        for bad in ["", "ms", "-1s", "3 parsecs", "1e3s", "abc"] {
+            #expect((try? DurationText.parse(bad).get()) == nil, "\(bad)")
+        }
+    }
+
+    @Test func crossFieldChecksPointAtTheField() {
+        #expect(problems(minimal(heartbeat: "  interval: 60ms\n  deadline: 100ms")) == [
+            "test.yaml:11:3: heartbeat.deadline (100ms) must be at least twice heartbeat.interval (60ms)"
+        ])
+        #expect(problems(minimal("lease: { duration: 100ms, safety_margin: 60ms }")).first?.contains("lease.safety_margin must be positive and less than half") == true)
+        #expect(problems(minimal("failback: { mode: auto }")) == ["test.yaml:20:13: failback mode auto needs failback.preferred_node"])
+        #expect(problems(minimal("failback: { mode: sometimes }")).first?.contains("must be one of auto, manual, never (found 'sometimes')") == true)
+        #expect(problems(minimal("failback: { preferred_node: c }")).first?.contains("preferred_node 'c' is not one of the nodes (a, b)") == true)
+    }
+
+    @Test func resourcesAreChecked() {
+        let vip = "  - { name: vip, type: vip, address: 192.0.2.300/24, interface: eth0 }"
+        #expect(problems(minimal(resources: vip)).first?.contains("must be an IPv4 address with a prefix length") == true)
+        let ocf = "  - { name: db, type: ocf, agent: pgsql }"
+        #expect(problems(minimal(resources: ocf)).first?.contains("must be PROVIDER/TYPE") == true)
+        let script = "  - { name: svc, type: script, start: /bin/true }"
+        #expect(problems(minimal(resources: script)) == [
+            "test.yaml:19:5: missing key 'resources[].stop'", "test.yaml:19:5: missing key 'resources[].monitor'",
+        ])
+        #expect(problems(minimal(resources: "  []")) == ["test.yaml:18:1: the group needs at least one resource"])
+    }
+
+    @Test func structuralProblemsAreAllReportedAtOnce() {
+        let yaml = """
+            cluster: c
+            this_node: a
+            nodes:
+              - name: a
+                id: 1
+              - name: a
+                id: 1
+            heartbeat:
+              key_file: /k
+              channels:
+                - { name: lan, port: 70000, addresses: { a: 192.0.2.1 } }
+            shared_storage: /s
+            resources: []
+            """
+        let found = problems(yaml)
+        #expect(found.contains("test.yaml:6:5: node name 'a' is used twice"))
+        #expect(found.contains("test.yaml:7:5: node id 1 is used twice"))
+        #expect(found.contains { $0.hasPrefix("test.yaml:11:") && $0.contains("'heartbeat.channels[].port' must be a whole number from 1 to 65535") })
+        #expect(found.contains { $0.contains("at least 2 heartbeat channels") })
+        #expect(found.count >= 5)
+    }
+
+    @Test func yamlSyntaxErrorsAndMissingFilesAreOneLine() {
+        let broken = problems("cluster: [unclosed\nnodes: 1\n")
+        #expect(broken.count == 1)
+        #expect(broken[0].hasPrefix("test.yaml:"))
+        #expect(broken[0].contains("not valid YAML"))
+        #expect(problems("") == ["test.yaml:1:1: configuration is empty"])
+        guard case .failure(let missing) = ConfigLoader.load(path: "/nonexistent/servha.yaml") else {
+            Issue.record("a missing file must fail")
+            return
+        }
+        #expect(missing.description == "/nonexistent/servha.yaml:1:1: configuration file does not exist")
+    }
+}
