@@ -158,7 +158,7 @@ func errnoText(_ code: Int32) -> String {
 
 extension EventLogError {
     /// An I/O error from the current errno.
-    static func system(_ what: String, path: String, offset: Int64? = nil) -> EventLogError {
+    public static func system(_ what: String, path: String, offset: Int64? = nil) -> EventLogError {
         let code = Glibc.errno
         return EventLogError(.io, "\(what): \(errnoText(code))", path: path, offset: offset, errno: code)
     }
