@@ -3,9 +3,9 @@
 # Usage: scripts/install-deps.sh [build|test]
 set -euo pipefail
 
-needed=(liblz4-dev pkg-config lz4 iproute2)
+needed=(liblz4-dev pkg-config lz4 iproute2 iputils-ping curl)
 if [[ "${1:-build}" == "test" ]]; then
-    needed+=(e2fsprogs util-linux)
+    needed+=(e2fsprogs util-linux resource-agents python3)
 fi
 
 missing=()
