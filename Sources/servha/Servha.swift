@@ -7,7 +7,11 @@ struct Servha: AsyncParsableCommand {
         commandName: "servha",
         abstract: "High-availability coordinator for a pair of Linux hosts, with an event-sourced log.",
         version: ServhaVersion.current,
-        subcommands: [CheckConfigCommand.self, LogCommand.self, SimulateCommand.self, BenchCommand.self]
+        subcommands: [
+            DaemonCommand.self, StatusCommand.self, SwitchoverCommand.self, FailbackCommand.self, StandbyCommand.self,
+            UnstandbyCommand.self, MaintenanceCommand.self, CheckConfigCommand.self, LogCommand.self, SimulateCommand.self,
+            BenchCommand.self,
+        ]
     )
 }
 

@@ -1,0 +1,200 @@
+import Coordinator
+import EventLog
+import Foundation
+import Logging
+import Synchronization
+
+/// A start-up failure: one line naming the item (the daemon exits 2 and leaves nothing running).
+public struct StartupError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A running daemon: everything `Daemon.start` opened, and how to stop it.
+public final class Daemon: Sendable {
+    public let shell: NodeShell
+    private let transport: HeartbeatTransport
+    private let log: EventLogWriter
+    private let mirror: SharedStorageMirror
+    private let admin: AdminServer
+
+    init(shell: NodeShell, transport: HeartbeatTransport, log: EventLogWriter, mirror: SharedStorageMirror, admin: AdminServer) {
+        self.shell = shell
+        self.transport = transport
+        self.log = log
+        self.mirror = mirror
+        self.admin = admin
+    }
+
+    /// Checks everything, opens everything, and starts. Nothing stays half-started when it throws.
+    public static func start(config: DaemonConfig, dryRunVIP: Bool, logger: Logger) async throws -> Daemon {
+        var undo: [() async -> Void] = []
+        func fail(_ message: String) async -> StartupError {
+            for step in undo.reversed() { await step() }
+            return StartupError(message)
+        }
+        let key: [UInt8]
+        do {
+            key = try HeartbeatAuthenticator.loadKey(path: config.keyFile)
+        } catch {
+            throw await fail("\(error)")
+        }
+        let slots = DiskSlotStore(sharedStorage: config.sharedStorage)
+        do {
+            try slots.prepare()
+        } catch {
+            throw await fail("\(error)")
+        }
+        let vipDriver: any VIPDriver = dryRunVIP ? DryRunVIPDriver() : LinuxVIPDriver()
+        var agents: [any ResourceAgent] = []
+        for spec in config.resources {
+            do {
+                agents.append(try ResourceAgents.make(spec, vipDriver: vipDriver))
+            } catch {
+                throw await fail("\(error)")
+            }
+        }
+        guard let peer = config.peer else { throw await fail("the configuration names no peer node") }
+
+        // The log: opened (a torn tail cut away), then folded to rebuild the state.
+        let mirror = SharedStorageMirror(
+            source: config.logDirectory,
+            target: config.sharedStorage + "/logs/" + config.thisNodeName
+        ) { event in
+            switch event {
+            case .failing(let error): logger.error("shared copy of the log failing", metadata: ["servha.error": "\(error)"])
+            case .recovered: logger.notice("shared copy of the log caught up")
+            }
+        }
+        let identity = LogIdentity(
+            cluster: config.cluster.cluster,
+            nodeName: config.thisNodeName,
+            node: config.thisNode,
+            servhaVersion: Daemon.version,
+            configHash: config.cluster.hash
+        )
+        let log: EventLogWriter
+        do {
+            log = try EventLogWriter(directory: config.logDirectory, identity: identity, onBatchesWritten: { mirror.nudge() })
+        } catch {
+            throw await fail("\(EventLogError.wrap(error, path: config.logDirectory))")
+        }
+        undo.append { try? log.close() }
+        if let torn = log.recovery.tornTail {
+            logger.warning("cut a torn last batch from the log", metadata: ["eventlog.segment": "\(torn.path)", "eventlog.offset": "\(torn.offset)"])
+        }
+        var events: [Event] = []
+        do {
+            try LogReader(directory: config.logDirectory).forEachRecord { view in
+                events.append(try EventCodec.decode(view))
+                return true
+            }
+        } catch {
+            throw await fail("cannot rebuild the state from the log: \(error)")
+        }
+        let core = Coordinator(node: config.thisNode, folding: events)
+        logger.info("state rebuilt from the log", metadata: ["servha.events": "\(events.count)", "servha.role": "\(core.state.role)"])
+
+        // The network edge.
+        let authenticator = HeartbeatAuthenticator(
+            key: key,
+            cluster: config.cluster.cluster,
+            thisNode: config.thisNode,
+            peer: peer.id,
+            channelCount: config.channels.count
+        )
+        let box = ShellBox()
+        let transport = HeartbeatTransport(channels: config.channels, thisNode: config.thisNode, peer: peer.id) { channel, bytes, source in
+            let at = monotonicNow()
+            guard let shell = box.shell else { return }
+            Task { await shell.received(bytes, channel: channel, source: source, at: at) }
+        }
+        do {
+            try await transport.start()
+        } catch {
+            throw await fail("\(error)")
+        }
+        undo.append { await transport.stop() }
+        let shell = NodeShell(
+            config: config,
+            core: core,
+            log: log,
+            slots: slots,
+            agents: agents,
+            authenticator: authenticator,
+            send: { bytes, channel in transport.send(bytes, channel: channel) },
+            logger: logger
+        )
+        box.shell = shell
+        let admin: AdminServer
+        do {
+            admin = try AdminServer(path: config.adminSocket, shell: shell)
+        } catch {
+            throw await fail("\(error)")
+        }
+        admin.start()
+        mirror.start()
+        await shell.deliver(
+            .started(NodeStart(node: config.thisNode, servhaVersion: Daemon.version, bootID: Self.bootID(), configHash: config.cluster.hash))
+        )
+        await shell.deliver(.configLoaded(config.cluster))
+        await shell.startPeriodicWork()
+        return Daemon(shell: shell, transport: transport, log: log, mirror: mirror, admin: admin)
+    }
+
+    /// Graceful stop: hand the group over (stop resources, release the lease), then close everything.
+    public func stop(handOver: Bool, logger: Logger) async {
+        if handOver {
+            await shell.deliver(.admin(AdminCommand(verb: .standby, source: "SIGTERM")))
+            let deadline = monotonicNow() + 120_000_000_000
+            while monotonicNow() < deadline {
+                let state = await shell.state
+                if !state.anyResourceUp && state.role != .releasing { break }
+                try? await Task.sleep(nanoseconds: 20_000_000)
+            }
+        }
+        await shell.stop()
+        admin.close()
+        await transport.stop()
+        mirror.nudge()
+        mirror.stop()
+        do {
+            try log.close()
+        } catch {
+            logger.error("closing the log failed", metadata: ["servha.error": "\(error)"])
+        }
+    }
+
+    /// Applies a new configuration (SIGHUP) after validating it; a bad one is refused and the old one kept.
+    public func reload(_ result: Result<DaemonConfig, ConfigErrors>, logger: Logger) async {
+        switch result {
+        case .failure(let errors):
+            for problem in errors.problems { logger.error("reload refused: \(problem)") }
+        case .success(let config):
+            let current = shell.config
+            if config.channels != current.channels || config.resources != current.resources || config.thisNode != current.thisNode {
+                logger.error("reload refused: heartbeat channels, resources and this_node change only with a restart")
+                return
+            }
+            await shell.deliver(.configLoaded(config.cluster))
+            logger.notice("configuration reloaded")
+        }
+    }
+
+    public static let version = "0.2.0"
+
+    static func bootID() -> String {
+        let text = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)) ?? "unknown"
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// Lets the transport's receive callback reach the shell, which is created after the transport binds
+/// (datagrams that arrive before are dropped, as if lost).
+private final class ShellBox: Sendable {
+    private let slot = Mutex<NodeShell?>(nil)
+    var shell: NodeShell? {
+        get { slot.withLock { $0 } }
+        set { slot.withLock { $0 = newValue } }
+    }
+}

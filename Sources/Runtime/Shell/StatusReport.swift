@@ -1,0 +1,83 @@
+import Coordinator
+import EventLog
+
+/// `servha status`: what an operator needs at 3 a.m., as text or one JSON object.
+enum StatusReport {
+    static func age(_ instant: Instant?, now: Instant) -> String {
+        guard let instant else { return "never" }
+        let nanos = now >= instant ? now - instant : 0
+        if nanos < 1_000_000_000 { return "\(nanos / 1_000_000) ms ago" }
+        return "\(nanos / 1_000_000_000).\((nanos / 100_000_000) % 10) s ago"
+    }
+
+    static func text(_ state: State, config: DaemonConfig, rejections: [(reason: String, count: Int)]) -> String {
+        let now = monotonicNow()
+        let cluster = config.cluster
+        var lines: [String] = []
+        var me = "\(config.thisNodeName) (this node): \(state.role), epoch \(state.epoch)"
+        if state.maintenance { me += ", MAINTENANCE" }
+        if state.adminStandby { me += ", admin standby" }
+        if state.owns { me += ", lease renewed \(age(state.lastRenewal, now: now))" }
+        lines.append(me)
+        let peer = state.peerView
+        let peerName = config.peer?.name ?? "peer"
+        lines.append(
+            "\(peerName) (peer): \(state.peerDead ? "NOT HEARD on any channel" : "\(peer.role)\(peer.healthy ? ", healthy" : ", not healthy")"), epoch \(peer.epoch)"
+        )
+        var channels: [String] = []
+        for c in 0..<cluster.channelCount where c < state.channels.count {
+            let channel = state.channels[c]
+            channels.append("\(cluster.channelName(c)) \(channel.up ? "up" : "DOWN") (heard \(age(channel.lastHeard, now: now)))")
+        }
+        lines.append("channels: " + channels.joined(separator: ", "))
+        let resources = zip(cluster.resources, state.resources).map { "\($0.name) \($1)" }
+        lines.append("resources: " + (resources.isEmpty ? "none" : resources.joined(separator: ", ")))
+        if state.alarms.isEmpty {
+            lines.append("alarms: none")
+        } else {
+            for alarm in state.alarms { lines.append("alarm \(alarm.kind) (\(alarm.severity == .critical ? "critical" : "warning")): \(alarm.message)") }
+        }
+        if let last = state.lastFailover {
+            lines.append("last failover: \(last.kind) epoch \(last.epoch), \(age(last.at, now: now)): \(last.reason)")
+        } else {
+            lines.append("last failover: none")
+        }
+        if !rejections.isEmpty {
+            lines.append("rejected heartbeats: " + rejections.map { "\($0.reason) x\($0.count)" }.joined(separator: "; "))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func json(_ state: State, config: DaemonConfig, rejections: [(reason: String, count: Int)]) -> String {
+        let now = monotonicNow()
+        let cluster = config.cluster
+        func ageMs(_ instant: Instant?) -> String { instant.map { String((now >= $0 ? now - $0 : 0) / 1_000_000) } ?? "null" }
+        var parts: [String] = []
+        parts.append("\"node\":\(jsonString(config.thisNodeName))")
+        parts.append("\"role\":\"\(state.role)\"")
+        parts.append("\"epoch\":\(state.epoch)")
+        parts.append("\"maintenance\":\(state.maintenance)")
+        parts.append("\"admin_standby\":\(state.adminStandby)")
+        parts.append("\"lease_renewed_ms_ago\":\(state.owns ? ageMs(state.lastRenewal) : "null")")
+        parts.append(
+            "\"peer\":{\"name\":\(jsonString(config.peer?.name ?? "")),\"role\":\"\(state.peerView.role)\",\"epoch\":\(state.peerView.epoch),\"heard\":\(!state.peerDead),\"healthy\":\(state.peerView.healthy)}"
+        )
+        let channels = (0..<min(cluster.channelCount, state.channels.count)).map { c in
+            "{\"name\":\(jsonString(cluster.channelName(c))),\"up\":\(state.channels[c].up),\"last_heard_ms_ago\":\(ageMs(state.channels[c].lastHeard))}"
+        }
+        parts.append("\"channels\":[" + channels.joined(separator: ",") + "]")
+        let resources = zip(cluster.resources, state.resources).map { "{\"name\":\(jsonString($0.name)),\"status\":\"\($1)\"}" }
+        parts.append("\"resources\":[" + resources.joined(separator: ",") + "]")
+        let alarms = state.alarms.map {
+            "{\"kind\":\"\($0.kind)\",\"severity\":\"\($0.severity == .critical ? "critical" : "warning")\",\"message\":\(jsonString($0.message))}"
+        }
+        parts.append("\"alarms\":[" + alarms.joined(separator: ",") + "]")
+        if let last = state.lastFailover {
+            parts.append("\"last_failover\":{\"kind\":\"\(last.kind)\",\"epoch\":\(last.epoch),\"ms_ago\":\(ageMs(last.at)),\"reason\":\(jsonString(last.reason))}")
+        } else {
+            parts.append("\"last_failover\":null")
+        }
+        parts.append("\"rejected\":{" + rejections.map { "\(jsonString($0.reason)):\($0.count)" }.joined(separator: ",") + "}")
+        return "{" + parts.joined(separator: ",") + "}"
+    }
+}

@@ -1,0 +1,165 @@
+import ArgumentParser
+import Coordinator
+import Dispatch
+import Foundation
+import Logging
+import Runtime
+
+struct DaemonCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "daemon",
+        abstract: "Run the servha daemon for this node.",
+        discussion: """
+            Checks everything first (configuration, key file, shared storage, resource agents, ports, admin \
+            socket) and exits 2 with a one-line error naming the item if anything is wrong, leaving nothing \
+            running. SIGTERM hands the group over to the peer and exits; SIGHUP reloads the configuration after \
+            checking it (a bad one is refused and the old one kept).
+            """
+    )
+
+    @Option(help: "The configuration file.") var config: String
+    @Option(help: "Run as this node (instead of the file's this_node).") var node: String?
+    @Flag(help: "Do not touch real network interfaces: log what the VIP would do (tests, laptops).")
+    var dryRunVip = false
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .info
+            return handler
+        }
+        let logger = Logger(label: "servha")
+        let loaded: DaemonConfig
+        switch ConfigLoader.load(path: config, thisNode: node) {
+        case .success(let value):
+            loaded = value
+        case .failure(let errors):
+            for problem in errors.problems { printError("servha: \(problem)") }
+            throw ExitCode(2)
+        }
+        let daemon: Daemon
+        do {
+            daemon = try await Daemon.start(config: loaded, dryRunVIP: dryRunVip, logger: logger)
+        } catch {
+            printError("servha: \(error)")
+            throw ExitCode(2)
+        }
+        if dryRunVip { logger.notice("VIP driver is a dry run: addresses and gratuitous ARP are only logged") }
+        logger.notice("servha daemon running", metadata: ["servha.node": "\(loaded.thisNodeName)", "servha.cluster": "\(loaded.cluster.cluster)"])
+
+        let signals = SignalStream()
+        for await signal in signals.stream {
+            switch signal {
+            case SIGHUP:
+                logger.notice("SIGHUP: reloading \(config)")
+                await daemon.reload(ConfigLoader.load(path: config, thisNode: node), logger: logger)
+            default:
+                logger.notice("signal \(signal): handing the group over and stopping")
+                await daemon.stop(handOver: true, logger: logger)
+                return
+            }
+        }
+    }
+}
+
+/// SIGTERM, SIGINT and SIGHUP as an async stream (the default handlers are switched off).
+final class SignalStream {
+    let stream: AsyncStream<Int32>
+    private let sources: [any DispatchSourceSignal]
+
+    init() {
+        var continuation: AsyncStream<Int32>.Continuation!
+        stream = AsyncStream { continuation = $0 }
+        let sink = continuation!
+        sources = [SIGTERM, SIGINT, SIGHUP].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { sink.yield(number) }
+            source.resume()
+            return source
+        }
+    }
+}
+
+/// The socket of the local daemon: from --socket, or from the configuration, or the default.
+struct AdminSocketOptions: ParsableArguments {
+    @Option(help: "The daemon's admin socket.") var socket: String?
+    @Option(help: "Find the admin socket in this configuration file.") var config: String?
+
+    func path() -> String {
+        if let socket { return socket }
+        if let config, case .success(let loaded) = ConfigLoader.load(path: config) { return loaded.adminSocket }
+        return ConfigDefaults.adminSocket
+    }
+
+    /// Sends a request and prints the reply; refused or failed requests exit 1.
+    func request(_ line: String) throws {
+        let reply: AdminClient.Reply
+        do {
+            reply = try AdminClient.send(line, socket: path())
+        } catch {
+            throw fail("\(error)")
+        }
+        switch reply {
+        case .ok(let body): print(body, terminator: "")
+        case .refused(let reason): throw fail("refused: \(reason)")
+        case .error(let reason): throw fail(reason)
+        }
+    }
+}
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Each node's role and epoch, every channel's health, resources, open alarms, last failover."
+    )
+    @OptionGroup var admin: AdminSocketOptions
+    @Flag(help: "One JSON object.") var json = false
+    func run() throws { try admin.request(json ? "status-json" : "status") }
+}
+
+struct SwitchoverCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "switchover",
+        abstract: "Move the group to the peer gracefully (run it on the active node)."
+    )
+    @OptionGroup var admin: AdminSocketOptions
+    func run() throws { try admin.request("switchover") }
+}
+
+struct FailbackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "failback",
+        abstract: "Move the group back to the preferred node (run it on the active node)."
+    )
+    @OptionGroup var admin: AdminSocketOptions
+    func run() throws { try admin.request("failback") }
+}
+
+struct StandbyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "standby",
+        abstract: "This node refuses to run the group (an active node hands it over)."
+    )
+    @OptionGroup var admin: AdminSocketOptions
+    func run() throws { try admin.request("standby") }
+}
+
+struct UnstandbyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "unstandby", abstract: "Leave standby.")
+    @OptionGroup var admin: AdminSocketOptions
+    func run() throws { try admin.request("unstandby") }
+}
+
+struct MaintenanceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "maintenance",
+        abstract: "on: leave the resources as they are and decide nothing; off: resume."
+    )
+    @OptionGroup var admin: AdminSocketOptions
+    @Argument(help: "on or off.") var mode: String
+    func validate() throws {
+        guard mode == "on" || mode == "off" else { throw ValidationError("maintenance takes 'on' or 'off', not '\(mode)'") }
+    }
+    func run() throws { try admin.request("maintenance-\(mode)") }
+}

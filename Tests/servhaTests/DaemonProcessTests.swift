@@ -1,0 +1,169 @@
+import Foundation
+import Glibc
+import Testing
+
+/// Two real daemons on loopback: two heartbeat channels on distinct ports, shared storage in a temporary
+/// directory, and a `script` resource that runs a small TCP server. The VIP is not part of this cluster (its
+/// real move is tested end to end in network namespaces); the service binds 127.0.0.3, which only one node
+/// can hold at a time, as a VIP would.
+final class LoopbackCluster {
+    let root: String
+    let servicePort: Int
+    let channelPorts: (Int, Int)
+    var processes: [String: Process] = [:]
+
+    init() throws {
+        root = NSTemporaryDirectory() + "servha-cluster-\(getpid())-\(Int.random(in: 0...999_999))"
+        try FileManager.default.createDirectory(atPath: root + "/shared", withIntermediateDirectories: true)
+        let base = 20_000 + Int.random(in: 0...20_000)
+        channelPorts = (base, base + 1)
+        servicePort = base + 2
+        let key = (0..<48).map { _ in UInt8.random(in: 0...255) }
+        FileManager.default.createFile(atPath: root + "/key", contents: Data(key), attributes: [.posixPermissions: 0o600])
+        for node in ["node-a", "node-b"] {
+            try config(for: node).write(toFile: root + "/\(node).yaml", atomically: true, encoding: .utf8)
+        }
+    }
+
+    func config(for node: String) -> String {
+        """
+        cluster: loop
+        this_node: \(node)
+        nodes:
+          - { name: node-a, id: 1 }
+          - { name: node-b, id: 2 }
+        heartbeat:
+          key_file: \(root)/key
+          channels:
+            - { name: lan, port: \(channelPorts.0), addresses: { node-a: 127.0.0.1, node-b: 127.0.0.2 } }
+            - { name: backup, port: \(channelPorts.1), addresses: { node-a: 127.0.0.1, node-b: 127.0.0.2 } }
+        shared_storage: \(root)/shared
+        failback: { mode: manual, preferred_node: node-a }
+        resources:
+          - name: web
+            type: script
+            start: "sh -c 'python3 -m http.server \(servicePort) --bind 127.0.0.3 >/dev/null 2>&1 & echo $! > \(root)/\(node).pid; sleep 0.5; kill -0 $(cat \(root)/\(node).pid)'"
+            stop: "sh -c 'test -f \(root)/\(node).pid && kill $(cat \(root)/\(node).pid) 2>/dev/null; rm -f \(root)/\(node).pid; true'"
+            monitor: "sh -c 'test -f \(root)/\(node).pid && kill -0 $(cat \(root)/\(node).pid) 2>/dev/null || exit 3'"
+            timeouts: { start: 10s, stop: 10s, monitor: 5s }
+            monitor_interval: 1s
+        log_dir: \(root)/\(node)-log
+        admin_socket: \(root)/\(node).sock
+        """
+    }
+
+    func start(_ node: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try servhaBinary())
+        process.arguments = ["daemon", "--config", root + "/\(node).yaml", "--dry-run-vip"]
+        let log = FileHandle(forWritingAtPath: root + "/\(node).out") ?? {
+            FileManager.default.createFile(atPath: root + "/\(node).out", contents: nil)
+            return FileHandle(forWritingAtPath: root + "/\(node).out")!
+        }()
+        log.seekToEndOfFile()
+        process.standardError = log
+        process.standardOutput = log
+        try process.run()
+        processes[node] = process
+    }
+
+    /// SIGKILL of the daemon and of the service it started: the host died.
+    func killHost(_ node: String) {
+        if let process = processes[node] {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        if let pid = try? String(contentsOfFile: root + "/\(node).pid", encoding: .utf8), let value = Int32(pid.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            kill(value, SIGKILL)
+        }
+    }
+
+    func status(_ node: String) -> String {
+        (try? servha(["status", "--json", "--socket", root + "/\(node).sock"]).stdout) ?? ""
+    }
+
+    func admin(_ node: String, _ verb: [String]) throws -> Outcome {
+        try servha(verb + ["--socket", root + "/\(node).sock"])
+    }
+
+    /// Waits (polling, with a deadline) until `condition` holds.
+    func waitUntil(_ what: String, seconds: Double = 20, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(50_000)
+        }
+        return false
+    }
+
+    func serviceAnswers() -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(servicePort).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.3")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        return result == 0
+    }
+
+    func output(_ node: String) -> String { (try? String(contentsOfFile: root + "/\(node).out", encoding: .utf8)) ?? "" }
+
+    func tearDown() {
+        for node in processes.keys { killHost(node) }
+        try? FileManager.default.removeItem(atPath: root)
+    }
+}
+
+@Suite(.serialized) struct DaemonProcessTests {
+    @Test func killNineOfTheActiveMovesTheServiceToTheStandby() throws {
+        let cluster = try LoopbackCluster()
+        defer { cluster.tearDown() }
+        try cluster.start("node-a")
+        #expect(cluster.waitUntil("node-a active") { cluster.status("node-a").contains("\"role\":\"active\"") && cluster.serviceAnswers() }, "\(cluster.output("node-a"))")
+        try cluster.start("node-b")
+        #expect(cluster.waitUntil("node-b standby") { cluster.status("node-b").contains("\"role\":\"standby\"") && cluster.status("node-b").contains("\"heard\":true") })
+        let before = Date()
+        cluster.killHost("node-a")
+        #expect(cluster.waitUntil("node-b active") { cluster.status("node-b").contains("\"role\":\"active\"") && cluster.serviceAnswers() }, "\(cluster.output("node-b"))")
+        let took = Date().timeIntervalSince(before)
+        #expect(took < 10, "took over in \(took) s")
+        let status = cluster.status("node-b")
+        #expect(status.contains("\"kind\":\"took-over\""))
+        #expect(status.contains("\"kind\":\"peer-lost\""))
+    }
+
+    @Test func switchoverIsGracefulAndRefusalsAreExplained() throws {
+        let cluster = try LoopbackCluster()
+        defer { cluster.tearDown() }
+        try cluster.start("node-a")
+        try cluster.start("node-b")
+        #expect(cluster.waitUntil("a active, b standby") {
+            cluster.status("node-a").contains("\"role\":\"active\"") && cluster.status("node-b").contains("\"role\":\"standby\"")
+                && cluster.status("node-b").contains("\"healthy\":true") && cluster.serviceAnswers()
+        }, "\(cluster.output("node-a"))\n\(cluster.output("node-b"))")
+        let refused = try cluster.admin("node-b", ["switchover"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("switchover runs on the active node"))
+        let accepted = try cluster.admin("node-a", ["switchover"])
+        #expect(accepted.status == 0, "\(accepted.stderr)")
+        #expect(cluster.waitUntil("b active") { cluster.status("node-b").contains("\"role\":\"active\"") && cluster.serviceAnswers() })
+        #expect(cluster.status("node-a").contains("\"role\":\"standby\""))
+        let bad = try servha(["status", "--socket", cluster.root + "/nowhere.sock"])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("cannot reach the servha daemon"))
+    }
+
+    @Test func startupProblemsExitTwoWithOneLineAndNothingRunning() throws {
+        let cluster = try LoopbackCluster()
+        defer { cluster.tearDown() }
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: cluster.root + "/key")
+        let result = try servha(["daemon", "--config", cluster.root + "/node-a.yaml", "--dry-run-vip"])
+        #expect(result.status == 2)
+        #expect(result.stderr.split(separator: "\n").filter { $0.hasPrefix("servha:") }.count == 1)
+        #expect(result.stderr.contains("\(cluster.root)/key"))
+        #expect(!FileManager.default.fileExists(atPath: cluster.root + "/node-a.sock"))
+    }
+}
