@@ -82,6 +82,32 @@ final class LoopbackCluster {
         (try? servha(["status", "--json", "--socket", root + "/\(node).sock"]).stdout) ?? ""
     }
 
+    /// The node's own role from its status (not its view of the peer).
+    func role(_ node: String) -> String? {
+        guard let data = status(node).data(using: .utf8),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
+        return object["role"] as? String
+    }
+
+    /// The status of the node's first resource, as the node sees it.
+    func resourceStatus(_ node: String) -> String? {
+        guard let data = status(node).data(using: .utf8),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let resources = object["resources"] as? [[String: Any]]
+        else { return nil }
+        return resources.first?["status"] as? String
+    }
+
+    /// The node's view of its peer's health.
+    func peerHealthy(_ node: String) -> Bool {
+        guard let data = status(node).data(using: .utf8),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let peer = object["peer"] as? [String: Any]
+        else { return false }
+        return peer["healthy"] as? Bool == true && peer["heard"] as? Bool == true
+    }
+
     func admin(_ node: String, _ verb: [String]) throws -> Outcome {
         try servha(verb + ["--socket", root + "/\(node).sock"])
     }
@@ -122,12 +148,12 @@ final class LoopbackCluster {
         let cluster = try LoopbackCluster()
         defer { cluster.tearDown() }
         try cluster.start("node-a")
-        #expect(cluster.waitUntil("node-a active") { cluster.status("node-a").contains("\"role\":\"active\"") && cluster.serviceAnswers() }, "\(cluster.output("node-a"))")
+        #expect(cluster.waitUntil("node-a active") { cluster.role("node-a") == "active" && cluster.serviceAnswers() }, "\(cluster.output("node-a"))")
         try cluster.start("node-b")
-        #expect(cluster.waitUntil("node-b standby") { cluster.status("node-b").contains("\"role\":\"standby\"") && cluster.status("node-b").contains("\"heard\":true") })
+        #expect(cluster.waitUntil("node-b standby") { cluster.role("node-b") == "standby" && cluster.peerHealthy("node-b") })
         let before = Date()
         cluster.killHost("node-a")
-        #expect(cluster.waitUntil("node-b active") { cluster.status("node-b").contains("\"role\":\"active\"") && cluster.serviceAnswers() }, "\(cluster.output("node-b"))")
+        #expect(cluster.waitUntil("node-b active") { cluster.role("node-b") == "active" && cluster.serviceAnswers() }, "\(cluster.output("node-b"))")
         let took = Date().timeIntervalSince(before)
         #expect(took < 10, "took over in \(took) s")
         let status = cluster.status("node-b")
@@ -141,19 +167,83 @@ final class LoopbackCluster {
         try cluster.start("node-a")
         try cluster.start("node-b")
         #expect(cluster.waitUntil("a active, b standby") {
-            cluster.status("node-a").contains("\"role\":\"active\"") && cluster.status("node-b").contains("\"role\":\"standby\"")
-                && cluster.status("node-b").contains("\"healthy\":true") && cluster.serviceAnswers()
+            cluster.role("node-a") == "active" && cluster.role("node-b") == "standby"
+                && cluster.peerHealthy("node-a") && cluster.serviceAnswers()
         }, "\(cluster.output("node-a"))\n\(cluster.output("node-b"))")
         let refused = try cluster.admin("node-b", ["switchover"])
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("switchover runs on the active node"))
         let accepted = try cluster.admin("node-a", ["switchover"])
         #expect(accepted.status == 0, "\(accepted.stderr)")
-        #expect(cluster.waitUntil("b active") { cluster.status("node-b").contains("\"role\":\"active\"") && cluster.serviceAnswers() })
-        #expect(cluster.status("node-a").contains("\"role\":\"standby\""))
+        #expect(cluster.waitUntil("b active") { cluster.role("node-b") == "active" && cluster.serviceAnswers() })
+        #expect(cluster.role("node-a") == "standby")
         let bad = try servha(["status", "--socket", cluster.root + "/nowhere.sock"])
         #expect(bad.status == 1)
         #expect(bad.stderr.contains("cannot reach the servha daemon"))
+    }
+
+    @Test func forgedAndReplayedHeartbeatsAreRejectedAndCounted() throws {
+        let cluster = try LoopbackCluster()
+        defer { cluster.tearDown() }
+        try cluster.start("node-a")
+        #expect(cluster.waitUntil("node-a active") { cluster.role("node-a") == "active" })
+        // Garbage, a packet with a bad HMAC (right magic, wrong key), and a truncated one, from 127.0.0.2.
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var from = sockaddr_in()
+        from.sin_family = sa_family_t(AF_INET)
+        from.sin_addr.s_addr = inet_addr("127.0.0.2")
+        _ = withUnsafePointer(to: &from) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var to = sockaddr_in()
+        to.sin_family = sa_family_t(AF_INET)
+        to.sin_port = in_port_t(UInt16(cluster.channelPorts.0).bigEndian)
+        to.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let forged: [[UInt8]] = [
+            Array("hello".utf8),
+            [0x53, 0x48, 1] + [UInt8](repeating: 7, count: 60),
+            [0x53, 0x48],
+        ]
+        for packet in forged {
+            _ = packet.withUnsafeBytes { bytes in
+                withUnsafePointer(to: &to) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        sendto(fd, bytes.baseAddress, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
+                }
+            }
+        }
+        #expect(cluster.waitUntil("rejections counted") {
+            let status = cluster.status("node-a")
+            return status.contains("bad magic") && status.contains("bad HMAC") && status.contains("truncated")
+        }, "\(cluster.status("node-a"))")
+        #expect(cluster.role("node-a") == "active", "forged packets change nothing")
+    }
+
+    @Test func aFailingMonitorRestartsLocallyThenTheGroupFailsOver() throws {
+        let cluster = try LoopbackCluster()
+        defer { cluster.tearDown() }
+        try cluster.start("node-a")
+        try cluster.start("node-b")
+        #expect(cluster.waitUntil("a active, b standby") {
+            cluster.role("node-a") == "active" && cluster.peerHealthy("node-a")
+                && cluster.serviceAnswers()
+        })
+        // Kill the service behind node-a's back, each time once node-a has it running again: 3 local restarts,
+        // then the group fails over.
+        for _ in 1...4 {
+            guard cluster.waitUntil("web running on node-a", {
+                (cluster.role("node-a") == "active" && cluster.resourceStatus("node-a") == "running") || cluster.role("node-b") == "active"
+            }), cluster.role("node-b") != "active" else { break }
+            if let pid = try? String(contentsOfFile: cluster.root + "/node-a.pid", encoding: .utf8), let value = Int32(pid.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                kill(value, SIGKILL)
+            }
+            _ = cluster.waitUntil("monitor notices") { cluster.resourceStatus("node-a") != "running" || cluster.role("node-b") == "active" }
+        }
+        #expect(cluster.waitUntil("node-b took over", seconds: 40) {
+            cluster.role("node-b") == "active" && cluster.serviceAnswers()
+        }, "\(cluster.output("node-a"))")
+        #expect(cluster.output("node-a").contains("restart-resource"))
+        #expect(cluster.status("node-a").contains("\"kind\":\"resource-failed\""))
     }
 
     @Test func startupProblemsExitTwoWithOneLineAndNothingRunning() throws {

@@ -296,6 +296,14 @@ public actor NodeShell {
             logger.notice("refused \(command.verb): \(reason)", metadata: ["servha.source": "\(command.source)"])
         case .rejected(_, let reason):
             logger.warning("input rejected: \(reason)")
+        case .input(let stamped):
+            if case .resourceOutcome(let outcome) = stamped.input, outcome.result != .succeeded {
+                let name = outcome.resource < config.resources.count ? config.resources[outcome.resource].name : "?"
+                logger.warning(
+                    "\(name) \(outcome.operation): \(outcome.result)",
+                    metadata: ["servha.output": "\(outcome.output.prefix(400))"]
+                )
+            }
         default:
             break
         }
