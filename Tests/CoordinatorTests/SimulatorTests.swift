@@ -4,19 +4,28 @@ import Testing
 
 @testable import Coordinator
 
-/// Runs seeds on two workers and returns the reports in seed order.
+/// Runs seeds on two threads of their own (not the cooperative pool, which other async tests share and which
+/// a CPU-bound sweep would otherwise starve) and returns the reports in seed order.
 func simulate(_ seeds: ClosedRange<UInt64>, faults: [FaultKind]? = nil) async -> [SimulationReport] {
-    await withTaskGroup(of: [SimulationReport].self) { group in
-        let list = Array(seeds)
+    let list = Array(seeds)
+    let parts = await withTaskGroup(of: [SimulationReport].self) { group in
         for worker in 0..<2 {
             group.addTask {
-                stride(from: worker, to: list.count, by: 2).map { Simulator.run(SimulationOptions(seed: list[$0], faults: faults)) }
+                await withCheckedContinuation { continuation in
+                    Thread {
+                        let reports = stride(from: worker, to: list.count, by: 2).map {
+                            Simulator.run(SimulationOptions(seed: list[$0], faults: faults))
+                        }
+                        continuation.resume(returning: reports)
+                    }.start()
+                }
             }
         }
         var all: [SimulationReport] = []
         for await part in group { all += part }
-        return all.sorted { $0.seed < $1.seed }
+        return all
     }
+    return parts.sorted { $0.seed < $1.seed }
 }
 
 func decisions(_ log: [Event]) -> [DecisionKind] {
