@@ -161,7 +161,9 @@ public struct ClusterConfig: Sendable, Hashable {
 
     public static func decode(from source: inout ByteSource) throws -> ClusterConfig {
         let version = try source.readByte()
-        guard version == 1 else { throw CodecError("config encoding version \(version) is newer than this servha reads") }
+        guard version == 1 else {
+            throw CodecError("config encoding version \(version) is newer than this servha reads")
+        }
         let cluster = try source.readString()
         let nodeCount = try source.readVarint()
         guard nodeCount <= 16 else { throw CodecError("implausible node count \(nodeCount)") }
@@ -182,13 +184,17 @@ public struct ClusterConfig: Sendable, Hashable {
         config.startupDiscovery = try source.readVarint()
         let preferred = try source.readVarint()
         config.preferredNode = preferred == 0 ? nil : NodeID(truncatingIfNeeded: preferred - 1)
-        guard let failback = FailbackMode(rawValue: try source.readByte()) else { throw CodecError("bad failback mode") }
+        guard let failback = FailbackMode(rawValue: try source.readByte()) else {
+            throw CodecError("bad failback mode")
+        }
         config.failback = failback
         config.failbackStability = try source.readVarint()
         let resourceCount = try source.readVarint()
         guard resourceCount <= 64 else { throw CodecError("implausible resource count \(resourceCount)") }
         for _ in 0..<resourceCount { config.resources.append(ResourceConfig(name: try source.readString())) }
-        guard let restarts = Int(exactly: try source.readVarint()) else { throw CodecError("implausible restart count") }
+        guard let restarts = Int(exactly: try source.readVarint()) else {
+            throw CodecError("implausible restart count")
+        }
         config.maxLocalRestarts = restarts
         config.restartWindow = try source.readVarint()
         config.arbitrator = try source.readByte() != 0

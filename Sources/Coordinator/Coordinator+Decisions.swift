@@ -22,26 +22,36 @@ extension Coordinator {
                 raise(.leaseWriteFailed, .warning, "cannot renew the lease on shared storage", into: &output)
             }
         case .diskSlot(let reading):
-            guard state.role == .acquiring, let written = state.claimWrittenAt, reading.startedAt >= written else { break }
+            guard state.role == .acquiring, let written = state.claimWrittenAt, reading.startedAt >= written else {
+                break
+            }
             if !reading.readable {
                 decide(.acquireFailed, reason: "shared storage unreadable while checking the claim", into: &output)
-            } else if reading.counter != state.claimPeerCounter && (reading.view.owns || reading.view.resourcesUp != 0) {
+            } else if reading.counter != state.claimPeerCounter && (reading.view.owns || reading.view.resourcesUp != 0)
+            {
                 // The peer wrote since the takeover was decided, and claims the lease or still runs resources.
                 // (A dead peer's slot keeps its last words, but its counter no longer moves.)
                 decide(
                     .acquireFailed,
-                    reason: "\(peerName) claims the lease too (\(reading.view.role), epoch \(reading.view.epoch)): backing off",
+                    reason:
+                        "\(peerName) claims the lease too (\(reading.view.role), epoch \(reading.view.epoch)): backing off",
                     into: &output
                 )
-            } else if let renewal = state.lastRenewal, state.now >= renewal + config.leaseDuration - config.safetyMargin {
+            } else if let renewal = state.lastRenewal, state.now >= renewal + config.leaseDuration - config.safetyMargin
+            {
                 // The claim took so long (a stalled disk) that the lease it wrote has already run out.
                 decide(
                     .acquireFailed,
-                    reason: "the claim took \(Self.ms(state.now - renewal)), longer than the lease allows; shared storage too slow",
+                    reason:
+                        "the claim took \(Self.ms(state.now - renewal)), longer than the lease allows; shared storage too slow",
                     into: &output
                 )
             } else {
-                decide(.leaseAcquired, reason: "lease written with epoch \(state.epoch) and unchallenged", into: &output)
+                decide(
+                    .leaseAcquired,
+                    reason: "lease written with epoch \(state.epoch) and unchallenged",
+                    into: &output
+                )
                 clear(.leaseWriteFailed, into: &output)
                 raise(
                     .tookOver,
@@ -68,7 +78,8 @@ extension Coordinator {
     var peerName: String { state.config.flatMap { $0.peer(of: state.me)?.name } ?? "peer" }
     var peerID: NodeID? { state.config?.peer(of: state.me)?.id }
 
-    private mutating func reactToResource(_ outcome: ResourceOutcome, config: ClusterConfig, into output: inout Output) {
+    private mutating func reactToResource(_ outcome: ResourceOutcome, config: ClusterConfig, into output: inout Output)
+    {
         let name = config.resources[outcome.resource].name
         switch (outcome.operation, outcome.result) {
         case (.start, .succeeded), (.monitor, .succeeded), (.stop, .succeeded), (.stop, .notRunning),
@@ -91,7 +102,12 @@ extension Coordinator {
             let r = outcome.resource
             let recent = state.restartTimes[r].filter { state.now < $0 + config.restartWindow }.count
             if recent < config.maxLocalRestarts {
-                raise(.resourceFailed, .warning, "\(name) monitor: \(result); restarting it here (\(recent + 1) of \(config.maxLocalRestarts))", into: &output)
+                raise(
+                    .resourceFailed,
+                    .warning,
+                    "\(name) monitor: \(result); restarting it here (\(recent + 1) of \(config.maxLocalRestarts))",
+                    into: &output
+                )
                 decide(
                     .restartResource,
                     reason: "\(name) monitor: \(result); local restart \(recent + 1) of \(config.maxLocalRestarts)",
@@ -99,10 +115,16 @@ extension Coordinator {
                     into: &output
                 )
             } else {
-                raise(.resourceFailed, .critical, "\(name) keeps failing (\(result)); the group fails over to \(peerName)", into: &output)
+                raise(
+                    .resourceFailed,
+                    .critical,
+                    "\(name) keeps failing (\(result)); the group fails over to \(peerName)",
+                    into: &output
+                )
                 decide(
                     .release,
-                    reason: "\(name) monitor: \(result) after \(recent) local restarts; failing the group over to \(peerName)",
+                    reason:
+                        "\(name) monitor: \(result) after \(recent) local restarts; failing the group over to \(peerName)",
                     detail: Int(ReleaseCause.groupFailover.rawValue),
                     into: &output
                 )
@@ -110,7 +132,12 @@ extension Coordinator {
         case (.stop, let result):
             raise(.stopFailed, .critical, "\(name) failed to stop (\(result)); killing it", into: &output)
         case (.kill, let result):
-            raise(.stopFailed, .critical, "\(name) cannot be stopped even by a kill (\(result)); keeping the lease, operator needed", into: &output)
+            raise(
+                .stopFailed,
+                .critical,
+                "\(name) cannot be stopped even by a kill (\(result)); keeping the lease, operator needed",
+                into: &output
+            )
         }
     }
 
@@ -137,7 +164,9 @@ extension Coordinator {
                 if state.role == .active { return refuse("the group already runs on the preferred node") }
                 return refuse("run failback on the active node (\(peerName))")
             }
-            guard state.role == .active else { return refuse("failback runs on the active node; this node is \(state.role)") }
+            guard state.role == .active else {
+                return refuse("failback runs on the active node; this node is \(state.role)")
+            }
             if let why = peerNotReady(config) { return refuse("preferred node \(peerName) is not ready: \(why)") }
             decide(
                 .release,
@@ -147,7 +176,12 @@ extension Coordinator {
             )
         case .standby:
             guard !state.adminStandby else { return refuse("already in standby") }
-            decide(.adminMode, reason: "standby requested (\(command.source))", detail: modeBits(true, state.maintenance), into: &output)
+            decide(
+                .adminMode,
+                reason: "standby requested (\(command.source))",
+                detail: modeBits(true, state.maintenance),
+                into: &output
+            )
             if state.role == .active {
                 decide(
                     .release,
@@ -158,7 +192,12 @@ extension Coordinator {
             }
         case .unstandby:
             guard state.adminStandby else { return refuse("not in standby") }
-            decide(.adminMode, reason: "unstandby requested (\(command.source))", detail: modeBits(false, state.maintenance), into: &output)
+            decide(
+                .adminMode,
+                reason: "unstandby requested (\(command.source))",
+                detail: modeBits(false, state.maintenance),
+                into: &output
+            )
         case .maintenanceOn:
             guard !state.maintenance else { return refuse("maintenance is already on") }
             decide(
@@ -169,14 +208,21 @@ extension Coordinator {
             )
         case .maintenanceOff:
             guard state.maintenance else { return refuse("maintenance is not on") }
-            decide(.adminMode, reason: "maintenance off (\(command.source))", detail: modeBits(state.adminStandby, false), into: &output)
+            decide(
+                .adminMode,
+                reason: "maintenance off (\(command.source))",
+                detail: modeBits(state.adminStandby, false),
+                into: &output
+            )
         }
     }
 
     /// Why the peer cannot take the group now, or nil when it can.
     func peerNotReady(_ config: ClusterConfig) -> String? {
         if state.peerDead { return "it is not heard on any channel" }
-        guard let at = state.peerViewAt, state.now < at + config.channelDeadline else { return "no recent word from it" }
+        guard let at = state.peerViewAt, state.now < at + config.channelDeadline else {
+            return "no recent word from it"
+        }
         let view = state.peerView
         if view.maintenance { return "it is in maintenance" }
         if !view.healthy || view.role != .standby { return "it is \(view.role)\(view.healthy ? "" : ", not healthy")" }

@@ -16,7 +16,12 @@ extension Coordinator {
             case .acquiring:
                 // The lease write or its verification read never came back.
                 if let decided = state.lastFailover?.at, now >= decided + Self.acquireTimeout(config) {
-                    decide(.acquireFailed, reason: "the lease write or its check did not finish within \(Self.ms(Self.acquireTimeout(config)))", into: &output)
+                    decide(
+                        .acquireFailed,
+                        reason:
+                            "the lease write or its check did not finish within \(Self.ms(Self.acquireTimeout(config)))",
+                        into: &output
+                    )
                 }
             case .active:
                 if !checkLease(config, into: &output) {
@@ -28,7 +33,8 @@ extension Coordinator {
                     issue(.writeSlot(owns: false, epoch: state.epoch), into: &output)
                 }
             case .fenced:
-                let diskFresh = state.diskReadable && state.peerSlotAt.map { now < $0 + config.channelDeadline } ?? false
+                let diskFresh =
+                    state.diskReadable && state.peerSlotAt.map { now < $0 + config.channelDeadline } ?? false
                 if !state.anyResourceUp && (diskFresh || !state.peerDead) {
                     decide(.becomeStandby, reason: "resources killed; rejoining as standby", into: &output)
                 }
@@ -74,18 +80,30 @@ extension Coordinator {
                 if state.channels.allSatisfy(\.up) { clear(.channelDown, into: &output) }
             } else if now >= startedAt + config.startupDiscovery {
                 let names = down.map { config.channelName($0) }.joined(separator: ", ")
-                let note = networkUp ? "" : " (all network paths down: a partition; the disk slot keeps \(peerName) known alive)"
+                let note =
+                    networkUp
+                    ? "" : " (all network paths down: a partition; the disk slot keeps \(peerName) known alive)"
                 raise(.channelDown, .warning, "heartbeat channel down: \(names)\(note)", into: &output)
             }
         } else if !state.peerDead && now >= startedAt + config.channelDeadline {
             emit(.peerDeclaredDead(state.evidence()), into: &output)
-            raise(.peerLost, .critical, "\(peerName) is silent on every channel (\(channelSummary(config)))", into: &output)
+            raise(
+                .peerLost,
+                .critical,
+                "\(peerName) is silent on every channel (\(channelSummary(config)))",
+                into: &output
+            )
         }
         if config.arbitrator, let reachable = state.arbitratorReachable {
             if reachable {
                 clear(.arbitratorUnreachable, into: &output)
             } else if state.alarm(.arbitratorUnreachable) == nil {
-                raise(.arbitratorUnreachable, .warning, "the arbitrator does not answer from \(config.name(of: state.me))", into: &output)
+                raise(
+                    .arbitratorUnreachable,
+                    .warning,
+                    "the arbitrator does not answer from \(config.name(of: state.me))",
+                    into: &output
+                )
             }
         }
     }
@@ -123,7 +141,8 @@ extension Coordinator {
         if peerFresh && state.peerView.owns && state.peerView.epoch > state.epoch {
             decide(
                 .selfFence,
-                reason: "\(peerName) holds the lease with epoch \(state.peerView.epoch) (this node: \(state.epoch)); killing the resources",
+                reason:
+                    "\(peerName) holds the lease with epoch \(state.peerView.epoch) (this node: \(state.epoch)); killing the resources",
                 into: &output
             )
             raise(.selfFenced, .critical, "two owners seen; this node (epoch \(state.epoch)) stood down", into: &output)
@@ -134,7 +153,8 @@ extension Coordinator {
             let since = state.lastRenewal.map { "last renewed \(Self.ms(now - $0)) ago" } ?? "never renewed"
             decide(
                 .selfFence,
-                reason: "lease not renewed in time (\(since); limit \(Self.ms(config.leaseDuration - config.safetyMargin))): disk writes failing and no heartbeat echo from \(peerName)",
+                reason:
+                    "lease not renewed in time (\(since); limit \(Self.ms(config.leaseDuration - config.safetyMargin))): disk writes failing and no heartbeat echo from \(peerName)",
                 into: &output
             )
             raise(.selfFenced, .critical, "lease lost: resources killed on \(config.name(of: state.me))", into: &output)
@@ -157,12 +177,17 @@ extension Coordinator {
             let diskQuiet = state.peerCounterChangedAt.map { now >= $0 + expiry } ?? false
             guard networkQuiet && diskQuiet else { return }
             if config.fencing && !state.peerFenced {
-                decide(.fencePeer, reason: "\(peerName) lost while holding the lease: fencing it before taking over", into: &output)
+                decide(
+                    .fencePeer,
+                    reason: "\(peerName) lost while holding the lease: fencing it before taking over",
+                    into: &output
+                )
                 issue(.fencePeer(epoch: state.highestEpoch + 1), into: &output)
                 return
             }
             takeOver(
-                reason: "\(peerName) lost: no heartbeat on any network channel for \(Self.ms(now - (state.lastHeardNetwork ?? startedAt))), "
+                reason:
+                    "\(peerName) lost: no heartbeat on any network channel for \(Self.ms(now - (state.lastHeardNetwork ?? startedAt))), "
                     + "disk slot unchanged for \(Self.ms(now - (state.peerCounterChangedAt ?? now))) (lease \(Self.ms(config.leaseDuration)) + margin \(Self.ms(config.safetyMargin)) expired)",
                 config: config,
                 into: &output
@@ -181,19 +206,30 @@ extension Coordinator {
             reason = "nobody holds the lease and only this node reaches the arbitrator"
         } else if state.peerSlot.yields && !state.yields {
             if config.arbitrator && state.arbitratorReachable == false {
-                raise(.arbitratorUnreachable, .critical, "\(peerName) handed the group over, but this node cannot reach the arbitrator either", into: &output)
+                raise(
+                    .arbitratorUnreachable,
+                    .critical,
+                    "\(peerName) handed the group over, but this node cannot reach the arbitrator either",
+                    into: &output
+                )
                 return
             }
             reason = "\(peerName) released the lease for this node (epoch \(state.peerSlot.epoch))"
-        } else if !state.peerDead && state.peerView.role == .starting && now < state.roleSince + 2 * config.startupDiscovery {
+        } else if !state.peerDead && state.peerView.role == .starting
+            && now < state.roleSince + 2 * config.startupDiscovery
+        {
             return  // the peer is about to finish its own discovery: let the designation below decide then
         } else if state.peerDead || !state.peerView.healthy {
-            reason = state.peerDead ? "nobody holds the lease and \(peerName) is silent on every channel" : "nobody holds the lease and \(peerName) is not ready (\(state.peerView.role))"
+            reason =
+                state.peerDead
+                ? "nobody holds the lease and \(peerName) is silent on every channel"
+                : "nobody holds the lease and \(peerName) is not ready (\(state.peerView.role))"
         } else {
             let preferred = config.preferredNode ?? min(state.me, peer)
             let designated = (state.yields && !state.peerSlot.yields) ? peer : preferred
             guard designated == state.me else { return }
-            reason = "nobody holds the lease; \(config.name(of: state.me)) is \(config.preferredNode == nil ? "the lower node id" : "the preferred node")"
+            reason =
+                "nobody holds the lease; \(config.name(of: state.me)) is \(config.preferredNode == nil ? "the lower node id" : "the preferred node")"
         }
         takeOver(reason: reason, config: config, into: &output)
     }
@@ -211,13 +247,16 @@ extension Coordinator {
     // MARK: - Step-down and failback
 
     private mutating func considerStepDown(_ config: ClusterConfig, into output: inout Output) {
-        guard config.arbitrator, state.arbitratorReachable == false, state.peerSlot.arbitratorReachable == true else { return }
+        guard config.arbitrator, state.arbitratorReachable == false, state.peerSlot.arbitratorReachable == true else {
+            return
+        }
         let networkDown = state.channels.prefix(config.networkChannels.count).allSatisfy { !$0.up }
         let diskAlive = state.channels[config.diskChannel].up
         guard networkDown && diskAlive else { return }
         decide(
             .release,
-            reason: "network heartbeats lost while \(peerName)'s disk slot is alive; this node cannot reach the arbitrator and \(peerName) can: stepping down",
+            reason:
+                "network heartbeats lost while \(peerName)'s disk slot is alive; this node cannot reach the arbitrator and \(peerName) can: stepping down",
             detail: Int(ReleaseCause.arbitratorStepDown.rawValue),
             into: &output
         )
@@ -230,7 +269,8 @@ extension Coordinator {
         else { return }
         decide(
             .release,
-            reason: "failback: preferred node \(peerName) healthy for \(Self.ms(state.now - since)) (stability \(Self.ms(config.failbackStability)))",
+            reason:
+                "failback: preferred node \(peerName) healthy for \(Self.ms(state.now - since)) (stability \(Self.ms(config.failbackStability)))",
             detail: Int(ReleaseCause.failback.rawValue),
             into: &output
         )

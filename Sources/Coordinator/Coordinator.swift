@@ -126,7 +126,8 @@ public struct Coordinator: Sendable {
                 return "heartbeat on unknown channel \(heartbeat.channel)"
             }
             if heartbeat.sequence <= state.channels[Int(heartbeat.channel)].lastSequence {
-                return "replayed or reordered heartbeat \(heartbeat.sequence) on \(config.channelName(Int(heartbeat.channel)))"
+                return
+                    "replayed or reordered heartbeat \(heartbeat.sequence) on \(config.channelName(Int(heartbeat.channel)))"
             }
             return nil
         case .diskSlot(let reading):
@@ -159,7 +160,8 @@ extension State {
         out.appendVarint(epoch)
         out.appendVarint(highestEpoch)
         out.append(
-            (adminStandby ? 1 : 0) | (maintenance ? 2 : 0) | (yields ? 4 : 0) | (peerDead ? 8 : 0) | (peerSuspected ? 16 : 0)
+            (adminStandby ? 1 : 0) | (maintenance ? 2 : 0) | (yields ? 4 : 0) | (peerDead ? 8 : 0)
+                | (peerSuspected ? 16 : 0)
         )
         for channel in channels {
             out.append(channel.up ? 1 : 0)
@@ -167,7 +169,10 @@ extension State {
             out.appendVarint(channel.lastSequence)
         }
         for view in [peerView, peerSlot] { view.encode(into: &out) }
-        for value in [peerViewAt, peerSlotAt, peerCounter, peerCounterChangedAt, peerHealthySince, lastRenewal, armedTimer, unhealthyUntil] {
+        for value in [
+            peerViewAt, peerSlotAt, peerCounter, peerCounterChangedAt, peerHealthySince, lastRenewal, armedTimer,
+            unhealthyUntil,
+        ] {
             out.appendVarint(value.map { $0 &+ 1 } ?? 0)
         }
         out.append((diskReadable ? 1 : 0) | (ownSlotWritable ? 2 : 0) | (stuck ? 4 : 0) | (fencePending ? 8 : 0))

@@ -373,16 +373,31 @@ public enum EventCodec {
 
     public static func decode(_ record: LogRecord) throws -> Event {
         try record.payload.withUnsafeBytes {
-            try decode(type: record.type, payload: $0, monotonicNanos: record.monotonicNanos, wallNanos: record.wallNanos)
+            try decode(
+                type: record.type,
+                payload: $0,
+                monotonicNanos: record.monotonicNanos,
+                wallNanos: record.wallNanos
+            )
         }
     }
 
     /// Decodes a borrowed record (the replay fast path).
     public static func decode(_ view: RecordView) throws -> Event {
-        try decode(type: view.type, payload: view.payload, monotonicNanos: view.monotonicNanos, wallNanos: view.wallNanos)
+        try decode(
+            type: view.type,
+            payload: view.payload,
+            monotonicNanos: view.monotonicNanos,
+            wallNanos: view.wallNanos
+        )
     }
 
-    private static func decodeBody(_ kind: RecordType, from source: inout ByteSource, at: Instant, wall: Int64) throws -> Event {
+    private static func decodeBody(
+        _ kind: RecordType,
+        from source: inout ByteSource,
+        at: Instant,
+        wall: Int64
+    ) throws -> Event {
         switch kind {
         case .heartbeat, .started, .configLoaded, .timerFired, .diskSlot, .slotWritten, .arbitrator,
             .resourceOutcome, .fenceOutcome, .admin, .shellRejected:
@@ -512,7 +527,8 @@ public enum EventCodec {
         case .shellRejected:
             let reason = try readString(&source)
             input = .rejected(RejectedInput(reason: reason, source: try readString(&source)))
-        case .rejected, .channelChanged, .peerDeclaredDead, .peerSuspected, .peerAlive, .decision, .issued, .commandRefused,
+        case .rejected, .channelChanged, .peerDeclaredDead, .peerSuspected, .peerAlive, .decision, .issued,
+            .commandRefused,
             .stateDigest:
             throw CodecError("\(kind) is not an input")
         }

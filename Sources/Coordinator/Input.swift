@@ -151,7 +151,14 @@ public struct ResourceOutcome: Sendable, Hashable {
     /// The action's output, truncated by the shell.
     public var output: String
 
-    public init(resource: Int, operation: ResourceOperation, result: ResourceResult, epoch: Epoch, tookNanos: Nanos, output: String = "") {
+    public init(
+        resource: Int,
+        operation: ResourceOperation,
+        result: ResourceResult,
+        epoch: Epoch,
+        tookNanos: Nanos,
+        output: String = ""
+    ) {
         self.resource = resource
         self.operation = operation
         self.result = result

@@ -89,7 +89,9 @@ extension State {
             peerViewAt = stamped.at
             peerFenced = false
             highestEpoch = max(highestEpoch, heartbeat.view.epoch)
-            if heartbeat.view.acknowledgesPeer, owns, heartbeat.view.epoch <= epoch, let sent = heartbeat.echoOfOwnSentAt {
+            if heartbeat.view.acknowledgesPeer, owns, heartbeat.view.epoch <= epoch,
+                let sent = heartbeat.echoOfOwnSentAt
+            {
                 lastRenewal = max(lastRenewal ?? 0, sent)
             }
             trackPeerHealth(at: stamped.at)
@@ -186,7 +188,13 @@ extension State {
             yields = false
             lastRenewal = nil
             takeovers += 1
-            lastFailover = FailoverRecord(at: now, wall: wall, kind: .takeOver, epoch: decision.epoch, reason: decision.reason)
+            lastFailover = FailoverRecord(
+                at: now,
+                wall: wall,
+                kind: .takeOver,
+                epoch: decision.epoch,
+                reason: decision.reason
+            )
         case .leaseAcquired:
             role = .active
             contendedUntil = nil
@@ -210,14 +218,26 @@ extension State {
             }
             restartFloor = nil
             releaseWriteIssued = false
-            lastFailover = FailoverRecord(at: now, wall: wall, kind: .release, epoch: decision.epoch, reason: decision.reason)
+            lastFailover = FailoverRecord(
+                at: now,
+                wall: wall,
+                kind: .release,
+                epoch: decision.epoch,
+                reason: decision.reason
+            )
         case .released:
             role = .standby
             yields = true
         case .selfFence:
             role = .fenced
             restartFloor = nil
-            lastFailover = FailoverRecord(at: now, wall: wall, kind: .selfFence, epoch: decision.epoch, reason: decision.reason)
+            lastFailover = FailoverRecord(
+                at: now,
+                wall: wall,
+                kind: .selfFence,
+                epoch: decision.epoch,
+                reason: decision.reason
+            )
         case .restartResource:
             let r = decision.detail
             if r < restartTimes.count {

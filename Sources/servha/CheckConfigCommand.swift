@@ -5,7 +5,8 @@ struct CheckConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check-config",
         abstract: "Check a configuration file and report every problem with its line and column.",
-        discussion: "Exit status 0 when the file is usable, 1 with one line per problem (FILE:LINE:COLUMN: what) otherwise."
+        discussion:
+            "Exit status 0 when the file is usable, 1 with one line per problem (FILE:LINE:COLUMN: what) otherwise."
     )
 
     @Argument(help: "The configuration file (YAML).") var file: String

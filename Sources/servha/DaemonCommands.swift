@@ -45,7 +45,10 @@ struct DaemonCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         if dryRunVip { logger.notice("VIP driver is a dry run: addresses and gratuitous ARP are only logged") }
-        logger.notice("servha daemon running", metadata: ["servha.node": "\(loaded.thisNodeName)", "servha.cluster": "\(loaded.cluster.cluster)"])
+        logger.notice(
+            "servha daemon running",
+            metadata: ["servha.node": "\(loaded.thisNodeName)", "servha.cluster": "\(loaded.cluster.cluster)"]
+        )
 
         let signals = SignalStream()
         for await signal in signals.stream {
@@ -118,37 +121,47 @@ struct StatusCommand: ParsableCommand {
     func run() throws { try admin.request(json ? "status-json" : "status") }
 }
 
-struct SwitchoverCommand: ParsableCommand {
+/// An admin command that sends one fixed request to the local daemon.
+protocol AdminVerbCommand: ParsableCommand {
+    static var request: String { get }
+    var admin: AdminSocketOptions { get }
+}
+
+extension AdminVerbCommand {
+    func run() throws { try admin.request(Self.request) }
+}
+
+struct SwitchoverCommand: AdminVerbCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchover",
         abstract: "Move the group to the peer gracefully (run it on the active node)."
     )
+    static let request = "switchover"
     @OptionGroup var admin: AdminSocketOptions
-    func run() throws { try admin.request("switchover") }
 }
 
-struct FailbackCommand: ParsableCommand {
+struct FailbackCommand: AdminVerbCommand {
     static let configuration = CommandConfiguration(
         commandName: "failback",
         abstract: "Move the group back to the preferred node (run it on the active node)."
     )
+    static let request = "failback"
     @OptionGroup var admin: AdminSocketOptions
-    func run() throws { try admin.request("failback") }
 }
 
-struct StandbyCommand: ParsableCommand {
+struct StandbyCommand: AdminVerbCommand {
     static let configuration = CommandConfiguration(
         commandName: "standby",
         abstract: "This node refuses to run the group (an active node hands it over)."
     )
+    static let request = "standby"
     @OptionGroup var admin: AdminSocketOptions
-    func run() throws { try admin.request("standby") }
 }
 
-struct UnstandbyCommand: ParsableCommand {
+struct UnstandbyCommand: AdminVerbCommand {
     static let configuration = CommandConfiguration(commandName: "unstandby", abstract: "Leave standby.")
+    static let request = "unstandby"
     @OptionGroup var admin: AdminSocketOptions
-    func run() throws { try admin.request("unstandby") }
 }
 
 struct MaintenanceCommand: ParsableCommand {
@@ -159,7 +172,9 @@ struct MaintenanceCommand: ParsableCommand {
     @OptionGroup var admin: AdminSocketOptions
     @Argument(help: "on or off.") var mode: String
     func validate() throws {
-        guard mode == "on" || mode == "off" else { throw ValidationError("maintenance takes 'on' or 'off', not '\(mode)'") }
+        guard mode == "on" || mode == "off" else {
+            throw ValidationError("maintenance takes 'on' or 'off', not '\(mode)'")
+        }
     }
     func run() throws { try admin.request("maintenance-\(mode)") }
 }

@@ -33,23 +33,7 @@ struct JSONLine {
     var text: String { "{" + parts.joined(separator: ",") + "}" }
 }
 
-func quote(_ string: String) -> String {
-    var out = "\""
-    for scalar in string.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20:
-            let hexValue = String(scalar.value, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - hexValue.count) + hexValue
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
-}
+func quote(_ string: String) -> String { jsonQuote(string) }
 
 /// `value` with exactly `decimals` digits after the point.
 func fixed(_ value: Double, _ decimals: Int) -> String {

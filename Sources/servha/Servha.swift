@@ -9,7 +9,8 @@ struct Servha: AsyncParsableCommand {
         version: ServhaVersion.current,
         subcommands: [
             DaemonCommand.self, StatusCommand.self, SwitchoverCommand.self, FailbackCommand.self, StandbyCommand.self,
-            UnstandbyCommand.self, MaintenanceCommand.self, CheckConfigCommand.self, LogCommand.self, SimulateCommand.self,
+            UnstandbyCommand.self, MaintenanceCommand.self, CheckConfigCommand.self, LogCommand.self,
+            SimulateCommand.self,
             BenchCommand.self,
         ]
     )

@@ -20,7 +20,8 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Run only this seed.") var seed: UInt64?
     @Option(help: "First seed when running several.") var firstSeed: UInt64 = 1
     @Option(
-        help: "Comma-separated faults instead of the seed's choice: \(FaultKind.allCases.map(\.rawValue).joined(separator: ","))."
+        help:
+            "Comma-separated faults instead of the seed's choice: \(FaultKind.allCases.map(\.rawValue).joined(separator: ","))."
     )
     var faults: String?
     @Option(help: "Write each run's two logs as real event logs under this directory.") var logDir: String?
@@ -30,7 +31,9 @@ struct SimulateCommand: AsyncParsableCommand {
         if seeds < 1 { throw ValidationError("--seeds must be at least 1") }
         if let faults {
             for name in faults.split(separator: ",") where FaultKind(rawValue: String(name)) == nil {
-                throw ValidationError("unknown fault '\(name)'; known: \(FaultKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw ValidationError(
+                    "unknown fault '\(name)'; known: \(FaultKind.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
         }
     }
@@ -83,7 +86,9 @@ struct SimulateCommand: AsyncParsableCommand {
             print(line.text)
         } else {
             let mix = faultCounts.keys.sorted().map { "\($0) \(faultCounts[$0]!)" }.joined(separator: ", ")
-            print("simulated \(reports.count) seeds in \(fixed(elapsed, 2)) s on \(workers) workers: \(inputs) inputs, \(takeovers) takeovers")
+            print(
+                "simulated \(reports.count) seeds in \(fixed(elapsed, 2)) s on \(workers) workers: \(inputs) inputs, \(takeovers) takeovers"
+            )
             print("faults: \(mix)")
             print(failing.isEmpty ? "0 violations" : "\(violations) violations in \(failing.count) seeds")
         }
@@ -95,7 +100,10 @@ struct SimulateCommand: AsyncParsableCommand {
         for (index, log) in logs.enumerated() {
             let node = report.config.nodes[index]
             let directory = "\(base)/seed-\(report.seed)/\(node.name)"
-            try FileManager.default.createDirectory(atPath: "\(base)/seed-\(report.seed)", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: "\(base)/seed-\(report.seed)",
+                withIntermediateDirectories: true
+            )
             let writer = try EventLogWriter(
                 directory: directory,
                 identity: LogIdentity(

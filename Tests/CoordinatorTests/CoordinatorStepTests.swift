@@ -114,7 +114,11 @@ import Testing
         let expiry = lastHeard + d.config.leaseDuration + d.config.safetyMargin
         while d.now + d.config.heartbeatInterval < expiry {
             d.advance(d.config.heartbeatInterval)
-            #expect(CoreDriver.effects(d.slot(active, writes: false)).filter { if case .writeSlot = $0 { true } else { false } }.isEmpty)
+            #expect(
+                CoreDriver.effects(d.slot(active, writes: false)).filter {
+                    if case .writeSlot = $0 { true } else { false }
+                }.isEmpty
+            )
         }
         #expect(d.state.role == .standby)
         #expect(d.state.peerDead, "every channel silent past its deadline")
@@ -124,7 +128,8 @@ import Testing
         // A takeover raises the epoch above every epoch seen, to the next one of this node's parity (node-a, the
         // lower id, takes odd epochs), so that two claims never share an epoch.
         #expect(actions.contains(.writeSlot(owns: true, epoch: 5)), "a takeover raises the epoch")
-        guard case .decision(let decision) = d.log.last(where: { if case .decision = $0 { true } else { false } }) else {
+        guard case .decision(let decision) = d.log.last(where: { if case .decision = $0 { true } else { false } })
+        else {
             Issue.record("no decision")
             return
         }
@@ -392,10 +397,12 @@ import Testing
         _ = d.step(.configLoaded(other))
         _ = d.step(.configLoaded(broken))
         let reasons = d.log.suffix(2).compactMap { if case .rejected(_, let reason) = $0 { reason } else { nil } }
-        #expect(reasons == [
-            "configuration is for cluster other, not test",
-            "invalid configuration: at least 2 network heartbeat channels are needed (found 1)",
-        ])
+        #expect(
+            reasons == [
+                "configuration is for cluster other, not test",
+                "invalid configuration: at least 2 network heartbeat channels are needed (found 1)",
+            ]
+        )
         #expect(d.state == before)
     }
 
@@ -441,7 +448,9 @@ import Testing
         #expect(restarted.state.role == .active, "the stale log says active")
         restarted.now = 3_000_000_000
         let actions = CoreDriver.effects(
-            restarted.step(.started(NodeStart(node: CoreDriver.me, servhaVersion: "test", bootID: "boot-2", configHash: [])))
+            restarted.step(
+                .started(NodeStart(node: CoreDriver.me, servhaVersion: "test", bootID: "boot-2", configHash: []))
+            )
         )
         #expect(restarted.state.role == .starting)
         #expect(actions == [.stopResource(1, epoch: 1)], "unknown after a restart: stopped, top down")

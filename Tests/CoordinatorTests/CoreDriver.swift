@@ -88,15 +88,30 @@ struct CoreDriver {
 
     mutating func heartbeat(_ view: Advertisement, channel: UInt8 = 0, echo: Instant? = nil) -> [Action] {
         peerSequence += 1
-        return step(.heartbeat(Heartbeat(channel: channel, from: Self.peer, sequence: peerSequence, view: view, echoOfOwnSentAt: echo)))
+        return step(
+            .heartbeat(
+                Heartbeat(channel: channel, from: Self.peer, sequence: peerSequence, view: view, echoOfOwnSentAt: echo)
+            )
+        )
     }
 
     /// A read of the peer's slot; `writes` says whether the peer wrote since the last read (counter moves).
-    mutating func slot(_ view: Advertisement, writes: Bool = true, readable: Bool = true, startedAt: Instant? = nil) -> [Action] {
+    mutating func slot(
+        _ view: Advertisement,
+        writes: Bool = true,
+        readable: Bool = true,
+        startedAt: Instant? = nil
+    ) -> [Action] {
         if writes { peerCounter += 1 }
         return step(
             .diskSlot(
-                SlotReading(node: Self.peer, readable: readable, counter: peerCounter, view: view, startedAt: startedAt ?? now)
+                SlotReading(
+                    node: Self.peer,
+                    readable: readable,
+                    counter: peerCounter,
+                    view: view,
+                    startedAt: startedAt ?? now
+                )
             )
         )
     }
@@ -105,8 +120,22 @@ struct CoreDriver {
         step(.slotWritten(SlotWrite(succeeded: ok, startedAt: startedAt ?? now, owns: owns, epoch: epoch)))
     }
 
-    mutating func outcome(_ resource: Int, _ operation: ResourceOperation, _ result: ResourceResult = .succeeded) -> [Action] {
-        step(.resourceOutcome(ResourceOutcome(resource: resource, operation: operation, result: result, epoch: state.epoch, tookNanos: 1_000)))
+    mutating func outcome(
+        _ resource: Int,
+        _ operation: ResourceOperation,
+        _ result: ResourceResult = .succeeded
+    ) -> [Action] {
+        step(
+            .resourceOutcome(
+                ResourceOutcome(
+                    resource: resource,
+                    operation: operation,
+                    result: result,
+                    epoch: state.epoch,
+                    tookNanos: 1_000
+                )
+            )
+        )
     }
 
     /// Start, load the config, and stop the unknown resources (the clean slate), as a daemon does.

@@ -311,7 +311,9 @@ import Testing
         at: UInt64 = 5_000_000_000,
         wall: Int64 = 1_790_000_000_123_456_789
     ) throws -> Event {
-        try payload.withUnsafeBytes { try EventCodec.decode(type: type, payload: $0, monotonicNanos: at, wallNanos: wall) }
+        try payload.withUnsafeBytes {
+            try EventCodec.decode(type: type, payload: $0, monotonicNanos: at, wallNanos: wall)
+        }
     }
 
     /// The reason of the CodecError that decoding throws (nil if it decodes, or throws something else).

@@ -88,7 +88,12 @@ func decisions(_ log: [Event]) -> [DecisionKind] {
             var decoded: [Event] = []
             for event in log {
                 let stamp = event.stampedInput
-                let draft = EventCodec.draft(event, node: 1, monotonicNanos: stamp?.at ?? 0, wallNanos: stamp?.wall ?? 0)
+                let draft = EventCodec.draft(
+                    event,
+                    node: 1,
+                    monotonicNanos: stamp?.at ?? 0,
+                    wallNanos: stamp?.wall ?? 0
+                )
                 decoded.append(try EventCodec.decode(LogRecord(sequence: 1, draft: draft)))
             }
             #expect(decoded == log)

@@ -55,7 +55,16 @@ func minimal(_ extra: String = "", heartbeat: String = "", resources: String? = 
         #expect(config.cluster.preferredNode == 1)
         #expect(config.cluster.failbackStability == 300_000_000_000)
         #expect(config.resources.map(\.name) == ["vip", "postgresql"])
-        #expect(config.resources[0].kind == .vip(address: "192.0.2.100", prefixLength: 24, interface: "eth0", garpCount: 5, garpInterval: 200_000_000))
+        #expect(
+            config.resources[0].kind
+                == .vip(
+                    address: "192.0.2.100",
+                    prefixLength: 24,
+                    interface: "eth0",
+                    garpCount: 5,
+                    garpInterval: 200_000_000
+                )
+        )
         guard case .ocf(let agent, let params) = config.resources[1].kind else {
             Issue.record("postgresql should be an OCF resource")
             return
@@ -83,13 +92,19 @@ func minimal(_ extra: String = "", heartbeat: String = "", resources: String? = 
 
     @Test func unknownKeysAreErrorsWithLineAndColumn() {
         #expect(problems(minimal("colour: blue")) == ["test.yaml:20:1: unknown key 'colour'"])
-        #expect(problems(minimal(heartbeat: "  intervall: 20ms")) == ["test.yaml:10:3: unknown key 'intervall' in 'heartbeat'"])
+        #expect(
+            problems(minimal(heartbeat: "  intervall: 20ms")) == [
+                "test.yaml:10:3: unknown key 'intervall' in 'heartbeat'"
+            ]
+        )
     }
 
     @Test func durationsNeedUnits() {
-        #expect(problems(minimal(heartbeat: "  interval: 20")) == [
-            "test.yaml:10:13: 'heartbeat.interval' must be a duration with a unit, like 200ms, 3s or 5m (found '20')"
-        ])
+        #expect(
+            problems(minimal(heartbeat: "  interval: 20")) == [
+                "test.yaml:10:13: 'heartbeat.interval' must be a duration with a unit, like 200ms, 3s or 5m (found '20')"
+            ]
+        )
         #expect(DurationText.parse("200ms") == .success(200_000_000))
         #expect(DurationText.parse("1.5s") == .success(1_500_000_000))
         #expect(DurationText.parse("5m") == .success(300_000_000_000))
@@ -99,24 +114,46 @@ func minimal(_ extra: String = "", heartbeat: String = "", resources: String? = 
     }
 
     @Test func crossFieldChecksPointAtTheField() {
-        #expect(problems(minimal(heartbeat: "  interval: 60ms\n  deadline: 100ms")) == [
-            "test.yaml:11:3: heartbeat.deadline (100ms) must be at least twice heartbeat.interval (60ms)"
-        ])
-        #expect(problems(minimal("lease: { duration: 100ms, safety_margin: 60ms }")).first?.contains("lease.safety_margin must be positive and less than half") == true)
-        #expect(problems(minimal("failback: { mode: auto }")) == ["test.yaml:20:13: failback mode auto needs failback.preferred_node"])
-        #expect(problems(minimal("failback: { mode: sometimes }")).first?.contains("must be one of auto, manual, never (found 'sometimes')") == true)
-        #expect(problems(minimal("failback: { preferred_node: c }")).first?.contains("preferred_node 'c' is not one of the nodes (a, b)") == true)
+        #expect(
+            problems(minimal(heartbeat: "  interval: 60ms\n  deadline: 100ms")) == [
+                "test.yaml:11:3: heartbeat.deadline (100ms) must be at least twice heartbeat.interval (60ms)"
+            ]
+        )
+        #expect(
+            problems(minimal("lease: { duration: 100ms, safety_margin: 60ms }")).first?.contains(
+                "lease.safety_margin must be positive and less than half"
+            ) == true
+        )
+        #expect(
+            problems(minimal("failback: { mode: auto }")) == [
+                "test.yaml:20:13: failback mode auto needs failback.preferred_node"
+            ]
+        )
+        #expect(
+            problems(minimal("failback: { mode: sometimes }")).first?.contains(
+                "must be one of auto, manual, never (found 'sometimes')"
+            ) == true
+        )
+        #expect(
+            problems(minimal("failback: { preferred_node: c }")).first?.contains(
+                "preferred_node 'c' is not one of the nodes (a, b)"
+            ) == true
+        )
     }
 
     @Test func resourcesAreChecked() {
         let vip = "  - { name: vip, type: vip, address: 192.0.2.300/24, interface: eth0 }"
-        #expect(problems(minimal(resources: vip)).first?.contains("must be an IPv4 address with a prefix length") == true)
+        #expect(
+            problems(minimal(resources: vip)).first?.contains("must be an IPv4 address with a prefix length") == true
+        )
         let ocf = "  - { name: db, type: ocf, agent: pgsql }"
         #expect(problems(minimal(resources: ocf)).first?.contains("must be PROVIDER/TYPE") == true)
         let script = "  - { name: svc, type: script, start: /bin/true }"
-        #expect(problems(minimal(resources: script)) == [
-            "test.yaml:19:5: missing key 'resources[].stop'", "test.yaml:19:5: missing key 'resources[].monitor'",
-        ])
+        #expect(
+            problems(minimal(resources: script)) == [
+                "test.yaml:19:5: missing key 'resources[].stop'", "test.yaml:19:5: missing key 'resources[].monitor'",
+            ]
+        )
         #expect(problems(minimal(resources: "  []")) == ["test.yaml:18:1: the group needs at least one resource"])
     }
 
@@ -139,7 +176,12 @@ func minimal(_ extra: String = "", heartbeat: String = "", resources: String? = 
         let found = problems(yaml)
         #expect(found.contains("test.yaml:6:5: node name 'a' is used twice"))
         #expect(found.contains("test.yaml:7:5: node id 1 is used twice"))
-        #expect(found.contains { $0.hasPrefix("test.yaml:11:") && $0.contains("'heartbeat.channels[].port' must be a whole number from 1 to 65535") })
+        #expect(
+            found.contains {
+                $0.hasPrefix("test.yaml:11:")
+                    && $0.contains("'heartbeat.channels[].port' must be a whole number from 1 to 65535")
+            }
+        )
         #expect(found.contains { $0.contains("at least 2 heartbeat channels") })
         #expect(found.count >= 5)
     }

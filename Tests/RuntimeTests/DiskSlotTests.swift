@@ -12,8 +12,15 @@ import Testing
     }
 
     let view = Advertisement(
-        role: .active, epoch: 7, owns: true, resourcesUp: 3, arbitratorReachable: true,
-        acknowledgesPeer: false, yields: false, healthy: true, maintenance: false
+        role: .active,
+        epoch: 7,
+        owns: true,
+        resourcesUp: 3,
+        arbitratorReachable: true,
+        acknowledgesPeer: false,
+        yields: false,
+        healthy: true,
+        maintenance: false
     )
 
     @Test func writesAreReadBackWithTheNewestCounter() throws {
@@ -21,7 +28,10 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: shared) }
         let store = DiskSlotStore(sharedStorage: shared)
         try store.prepare()
-        #expect(store.read(nodeName: "a", node: 1, startedAt: 5) == SlotReading(node: 1, readable: true, counter: 0, view: .unknown, startedAt: 5))
+        #expect(
+            store.read(nodeName: "a", node: 1, startedAt: 5)
+                == SlotReading(node: 1, readable: true, counter: 0, view: .unknown, startedAt: 5)
+        )
         for counter in 1...5 as ClosedRange<UInt64> {
             try store.write(nodeName: "a", node: 1, counter: counter, wall: 0, view: view)
             let reading = store.read(nodeName: "a", node: 1, startedAt: 9)
@@ -66,7 +76,10 @@ import Testing
         do {
             try store.prepare()
         } catch {
-            #expect("\(error)" == "/nonexistent/servha-shared: shared storage /nonexistent/servha-shared does not exist (is it mounted?)")
+            #expect(
+                "\(error)"
+                    == "/nonexistent/servha-shared: shared storage /nonexistent/servha-shared does not exist (is it mounted?)"
+            )
         }
         #expect(!store.read(nodeName: "b", node: 2, startedAt: 0).readable)
     }

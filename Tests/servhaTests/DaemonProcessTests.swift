@@ -19,7 +19,11 @@ final class LoopbackCluster {
         channelPorts = (base, base + 1)
         servicePort = base + 2
         let key = (0..<48).map { _ in UInt8.random(in: 0...255) }
-        FileManager.default.createFile(atPath: root + "/key", contents: Data(key), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(
+            atPath: root + "/key",
+            contents: Data(key),
+            attributes: [.posixPermissions: 0o600]
+        )
         for node in ["node-a", "node-b"] {
             try config(for: node).write(toFile: root + "/\(node).yaml", atomically: true, encoding: .utf8)
         }
@@ -56,10 +60,12 @@ final class LoopbackCluster {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try servhaBinary())
         process.arguments = ["daemon", "--config", root + "/\(node).yaml", "--dry-run-vip"]
-        let log = FileHandle(forWritingAtPath: root + "/\(node).out") ?? {
-            FileManager.default.createFile(atPath: root + "/\(node).out", contents: nil)
-            return FileHandle(forWritingAtPath: root + "/\(node).out")!
-        }()
+        let log =
+            FileHandle(forWritingAtPath: root + "/\(node).out")
+            ?? {
+                _ = FileManager.default.createFile(atPath: root + "/\(node).out", contents: nil)
+                return FileHandle(forWritingAtPath: root + "/\(node).out")!
+            }()
         log.seekToEndOfFile()
         process.standardError = log
         process.standardOutput = log
@@ -73,7 +79,9 @@ final class LoopbackCluster {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
-        if let pid = try? String(contentsOfFile: root + "/\(node).pid", encoding: .utf8), let value = Int32(pid.trimmingCharacters(in: .whitespacesAndNewlines)) {
+        if let pid = try? String(contentsOfFile: root + "/\(node).pid", encoding: .utf8),
+            let value = Int32(pid.trimmingCharacters(in: .whitespacesAndNewlines))
+        {
             kill(value, SIGKILL)
         }
     }
@@ -130,12 +138,16 @@ final class LoopbackCluster {
         address.sin_port = in_port_t(UInt16(servicePort).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.3")
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         return result == 0
     }
 
-    func output(_ node: String) -> String { (try? String(contentsOfFile: root + "/\(node).out", encoding: .utf8)) ?? "" }
+    func output(_ node: String) -> String {
+        (try? String(contentsOfFile: root + "/\(node).out", encoding: .utf8)) ?? ""
+    }
 
     func tearDown() {
         for node in processes.keys { killHost(node) }
@@ -148,12 +160,20 @@ final class LoopbackCluster {
         let cluster = try LoopbackCluster()
         defer { cluster.tearDown() }
         try cluster.start("node-a")
-        #expect(cluster.waitUntil("node-a active") { cluster.role("node-a") == "active" && cluster.serviceAnswers() }, "\(cluster.output("node-a"))")
+        #expect(
+            cluster.waitUntil("node-a active") { cluster.role("node-a") == "active" && cluster.serviceAnswers() },
+            "\(cluster.output("node-a"))"
+        )
         try cluster.start("node-b")
-        #expect(cluster.waitUntil("node-b standby") { cluster.role("node-b") == "standby" && cluster.peerHealthy("node-b") })
+        #expect(
+            cluster.waitUntil("node-b standby") { cluster.role("node-b") == "standby" && cluster.peerHealthy("node-b") }
+        )
         let before = Date()
         cluster.killHost("node-a")
-        #expect(cluster.waitUntil("node-b active") { cluster.role("node-b") == "active" && cluster.serviceAnswers() }, "\(cluster.output("node-b"))")
+        #expect(
+            cluster.waitUntil("node-b active") { cluster.role("node-b") == "active" && cluster.serviceAnswers() },
+            "\(cluster.output("node-b"))"
+        )
         let took = Date().timeIntervalSince(before)
         #expect(took < 10, "took over in \(took) s")
         let status = cluster.status("node-b")
@@ -166,10 +186,13 @@ final class LoopbackCluster {
         defer { cluster.tearDown() }
         try cluster.start("node-a")
         try cluster.start("node-b")
-        #expect(cluster.waitUntil("a active, b standby") {
-            cluster.role("node-a") == "active" && cluster.role("node-b") == "standby"
-                && cluster.peerHealthy("node-a") && cluster.serviceAnswers()
-        }, "\(cluster.output("node-a"))\n\(cluster.output("node-b"))")
+        #expect(
+            cluster.waitUntil("a active, b standby") {
+                cluster.role("node-a") == "active" && cluster.role("node-b") == "standby"
+                    && cluster.peerHealthy("node-a") && cluster.serviceAnswers()
+            },
+            "\(cluster.output("node-a"))\n\(cluster.output("node-b"))"
+        )
         let refused = try cluster.admin("node-b", ["switchover"])
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("switchover runs on the active node"))
@@ -193,7 +216,11 @@ final class LoopbackCluster {
         var from = sockaddr_in()
         from.sin_family = sa_family_t(AF_INET)
         from.sin_addr.s_addr = inet_addr("127.0.0.2")
-        _ = withUnsafePointer(to: &from) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        _ = withUnsafePointer(to: &from) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
         var to = sockaddr_in()
         to.sin_family = sa_family_t(AF_INET)
         to.sin_port = in_port_t(UInt16(cluster.channelPorts.0).bigEndian)
@@ -212,10 +239,13 @@ final class LoopbackCluster {
                 }
             }
         }
-        #expect(cluster.waitUntil("rejections counted") {
-            let status = cluster.status("node-a")
-            return status.contains("bad magic") && status.contains("bad HMAC") && status.contains("truncated")
-        }, "\(cluster.status("node-a"))")
+        #expect(
+            cluster.waitUntil("rejections counted") {
+                let status = cluster.status("node-a")
+                return status.contains("bad magic") && status.contains("bad HMAC") && status.contains("truncated")
+            },
+            "\(cluster.status("node-a"))"
+        )
         #expect(cluster.role("node-a") == "active", "forged packets change nothing")
     }
 
@@ -224,24 +254,39 @@ final class LoopbackCluster {
         defer { cluster.tearDown() }
         try cluster.start("node-a")
         try cluster.start("node-b")
-        #expect(cluster.waitUntil("a active, b standby") {
-            cluster.role("node-a") == "active" && cluster.peerHealthy("node-a")
-                && cluster.serviceAnswers()
-        })
+        #expect(
+            cluster.waitUntil("a active, b standby") {
+                cluster.role("node-a") == "active" && cluster.peerHealthy("node-a")
+                    && cluster.serviceAnswers()
+            }
+        )
         // Kill the service behind node-a's back, each time once node-a has it running again: 3 local restarts,
         // then the group fails over.
         for _ in 1...4 {
-            guard cluster.waitUntil("web running on node-a", {
-                (cluster.role("node-a") == "active" && cluster.resourceStatus("node-a") == "running") || cluster.role("node-b") == "active"
-            }), cluster.role("node-b") != "active" else { break }
-            if let pid = try? String(contentsOfFile: cluster.root + "/node-a.pid", encoding: .utf8), let value = Int32(pid.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            guard
+                cluster.waitUntil(
+                    "web running on node-a",
+                    {
+                        (cluster.role("node-a") == "active" && cluster.resourceStatus("node-a") == "running")
+                            || cluster.role("node-b") == "active"
+                    }
+                ), cluster.role("node-b") != "active"
+            else { break }
+            if let pid = try? String(contentsOfFile: cluster.root + "/node-a.pid", encoding: .utf8),
+                let value = Int32(pid.trimmingCharacters(in: .whitespacesAndNewlines))
+            {
                 kill(value, SIGKILL)
             }
-            _ = cluster.waitUntil("monitor notices") { cluster.resourceStatus("node-a") != "running" || cluster.role("node-b") == "active" }
+            _ = cluster.waitUntil("monitor notices") {
+                cluster.resourceStatus("node-a") != "running" || cluster.role("node-b") == "active"
+            }
         }
-        #expect(cluster.waitUntil("node-b took over", seconds: 40) {
-            cluster.role("node-b") == "active" && cluster.serviceAnswers()
-        }, "\(cluster.output("node-a"))")
+        #expect(
+            cluster.waitUntil("node-b took over", seconds: 40) {
+                cluster.role("node-b") == "active" && cluster.serviceAnswers()
+            },
+            "\(cluster.output("node-a"))"
+        )
         #expect(cluster.output("node-a").contains("restart-resource"))
         #expect(cluster.status("node-a").contains("\"kind\":\"resource-failed\""))
     }

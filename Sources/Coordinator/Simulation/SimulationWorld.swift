@@ -111,7 +111,9 @@ struct SimulationWorld {
     }
 
     private mutating func chooseFaults() -> [FaultKind] {
-        let movers: [FaultKind] = [.crash, .restart, .partition, .disk, .isolate, .monitor, .switchover, .failback, .standby]
+        let movers: [FaultKind] = [
+            .crash, .restart, .partition, .disk, .isolate, .monitor, .switchover, .failback, .standby,
+        ]
         let benign: [FaultKind] = [.channel, .flap, .stall, .loss, .simultaneous]
         let first = (movers + benign)[Int(rng.next() % UInt64(movers.count + benign.count))]
         if rng.next() % 3 == 0 {
@@ -221,7 +223,10 @@ struct SimulationWorld {
             guard live(n, boot) else { return }
             nodes[n].writeInFlight = false
             if succeeded { slots[n] = (counter, view) }
-            feed(n, .slotWritten(SlotWrite(succeeded: succeeded, startedAt: startedAt, owns: view.owns, epoch: view.epoch)))
+            feed(
+                n,
+                .slotWritten(SlotWrite(succeeded: succeeded, startedAt: startedAt, owns: view.owns, epoch: view.epoch))
+            )
             if nodes[n].writeAgain {
                 nodes[n].writeAgain = false
                 startWrite(n)
@@ -245,7 +250,13 @@ struct SimulationWorld {
             feed(
                 n,
                 .diskSlot(
-                    SlotReading(node: nodes[p].id, readable: readable, counter: slot.counter, view: slot.view, startedAt: startedAt)
+                    SlotReading(
+                        node: nodes[p].id,
+                        readable: readable,
+                        counter: slot.counter,
+                        view: slot.view,
+                        startedAt: startedAt
+                    )
                 )
             )
         case .arbitratorDone(let n, let boot):
@@ -276,7 +287,9 @@ struct SimulationWorld {
             let survivor = peer(of: active)
             crash(active)
             if let restartAfter { queue.push(.restart(node: active), at: now + restartAfter) }
-            if checkBound { queue.push(.checkTakeover(survivor: survivor, crashedAt: now), at: now + Self.takeoverBound) }
+            if checkBound {
+                queue.push(.checkTakeover(survivor: survivor, crashedAt: now), at: now + Self.takeoverBound)
+            }
         case .admin(let n, let verb):
             guard nodes[n].alive else { return }
             feed(n, .admin(AdminCommand(verb: verb, source: "simulated operator")))
@@ -341,7 +354,12 @@ struct SimulationWorld {
         nodes[n].timerToken += 1
         nodes[n].physical = nodes[n].physical.map { _ in false }
         let boot = nodes[n].boot
-        feed(n, .started(NodeStart(node: nodes[n].id, servhaVersion: "sim", bootID: "boot-\(n)-\(boot)", configHash: config.hash)))
+        feed(
+            n,
+            .started(
+                NodeStart(node: nodes[n].id, servhaVersion: "sim", bootID: "boot-\(n)-\(boot)", configHash: config.hash)
+            )
+        )
         feed(n, .configLoaded(config))
         queue.push(.tick(node: n, boot: boot), at: now + random(0, config.heartbeatInterval, &rng))
         queue.push(.monitor(node: n, boot: boot), at: now + 500_000_000)
@@ -361,11 +379,24 @@ struct SimulationWorld {
             let sequence = nodes[n].sendSequence
             nodes[n].sentAt[sequence] = mono(n)
             if sequence > 64 { nodes[n].sentAt[sequence - 64] = nil }
-            let lost = channelCut[c] || isolated[n] || isolated[p] || (lossPerMille > 0 && rng.next() % 1000 < lossPerMille)
+            let lost =
+                channelCut[c] || isolated[n] || isolated[p] || (lossPerMille > 0 && rng.next() % 1000 < lossPerMille)
             guard !lost, nodes[p].alive else { continue }
-            let heartbeat = Heartbeat(channel: UInt8(c), from: nodes[n].id, sequence: sequence, view: view, echoOfOwnSentAt: nil)
+            let heartbeat = Heartbeat(
+                channel: UInt8(c),
+                from: nodes[n].id,
+                sequence: sequence,
+                view: view,
+                echoOfOwnSentAt: nil
+            )
             queue.push(
-                .heartbeat(to: p, boot: nodes[p].boot, channel: c, heartbeat: heartbeat, echo: nodes[n].lastReceived.max() ?? 0),
+                .heartbeat(
+                    to: p,
+                    boot: nodes[p].boot,
+                    channel: c,
+                    heartbeat: heartbeat,
+                    echo: nodes[n].lastReceived.max() ?? 0
+                ),
                 at: now + random(100_000, 500_000, &rng)
             )
         }
@@ -417,7 +448,18 @@ struct SimulationWorld {
                 nodes[n].monitorFailuresLeft -= 1
                 result = .notRunning
             }
-            feed(n, .resourceOutcome(ResourceOutcome(resource: r, operation: .monitor, result: result, epoch: state.epoch, tookNanos: 2_000_000)))
+            feed(
+                n,
+                .resourceOutcome(
+                    ResourceOutcome(
+                        resource: r,
+                        operation: .monitor,
+                        result: result,
+                        epoch: state.epoch,
+                        tookNanos: 2_000_000
+                    )
+                )
+            )
             if result != .succeeded { return }
         }
     }
@@ -430,7 +472,12 @@ struct SimulationWorld {
             break
         }
         let epoch = nodes[n].core.state.epoch
-        feed(n, .resourceOutcome(ResourceOutcome(resource: r, operation: operation, result: .succeeded, epoch: epoch, tookNanos: 0)))
+        feed(
+            n,
+            .resourceOutcome(
+                ResourceOutcome(resource: r, operation: operation, result: .succeeded, epoch: epoch, tookNanos: 0)
+            )
+        )
     }
 
     // MARK: - The core
@@ -457,7 +504,10 @@ struct SimulationWorld {
         case .armTimer(let at):
             nodes[n].timerToken += 1
             let current = mono(n)
-            queue.push(.timer(node: n, boot: boot, token: nodes[n].timerToken), at: now + (at > current ? at - current : 0))
+            queue.push(
+                .timer(node: n, boot: boot, token: nodes[n].timerToken),
+                at: now + (at > current ? at - current : 0)
+            )
         case .writeSlot:
             startWrite(n)
         case .readPeerSlot:
@@ -510,7 +560,10 @@ struct SimulationWorld {
         let heard = nodes[n].lastHeartbeatDelivered.map { now < $0 + window } ?? false
         let diskChanged = nodes[n].lastCounterChangeSeen.map { now < $0 + window } ?? false
         if heard || diskChanged {
-            violate("no takeover while heard", "\(config.name(of: nodes[n].id)) took over while hearing its peer (\(heard ? "heartbeat" : "disk slot") within \(window / 1_000_000) ms): \(decision.reason)")
+            violate(
+                "no takeover while heard",
+                "\(config.name(of: nodes[n].id)) took over while hearing its peer (\(heard ? "heartbeat" : "disk slot") within \(window / 1_000_000) ms): \(decision.reason)"
+            )
         }
     }
 
@@ -522,10 +575,13 @@ struct SimulationWorld {
             violate("no flapping", "\(takeovers) takeovers for faults \(faults.map(\.rawValue)) (at most \(allowed))")
         }
         // Every fault has healed by now (or a node is dead for good): the group must run somewhere.
-        let running = nodes.contains { $0.alive && $0.core.state.role == .active && $0.core.state.resources.allSatisfy { $0 == .running } }
+        let running = nodes.contains {
+            $0.alive && $0.core.state.role == .active && $0.core.state.resources.allSatisfy { $0 == .running }
+        }
         let someoneCanRun = nodes.contains { $0.alive && !$0.core.state.adminStandby && !$0.core.state.stuck }
         if !running && someoneCanRun {
-            let roles = nodes.map { "\(config.name(of: $0.id)): \($0.alive ? "\($0.core.state.role)" : "dead")" }.joined(separator: ", ")
+            let roles = nodes.map { "\(config.name(of: $0.id)): \($0.alive ? "\($0.core.state.role)" : "dead")" }
+                .joined(separator: ", ")
             violate("recovery", "the group runs nowhere at the end (\(roles))")
         }
         checkSingleActive()

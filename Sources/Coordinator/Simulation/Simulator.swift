@@ -47,7 +47,9 @@ public enum Simulator {
             cluster: "sim",
             nodes: [NodeConfig(id: nodeA, name: "node-a"), NodeConfig(id: nodeB, name: "node-b")],
             networkChannels: ["udp0", "udp1"],
-            resources: [ResourceConfig(name: "vip"), ResourceConfig(name: "hostname"), ResourceConfig(name: "postgresql")]
+            resources: [
+                ResourceConfig(name: "vip"), ResourceConfig(name: "hostname"), ResourceConfig(name: "postgresql"),
+            ]
         )
         config.preferredNode = nodeA
         config.failback = failback

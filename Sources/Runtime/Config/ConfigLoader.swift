@@ -10,15 +10,27 @@ public enum ConfigLoader {
     public static func load(path: String, thisNode override: String? = nil) -> Result<DaemonConfig, ConfigErrors> {
         guard let data = FileManager.default.contents(atPath: path) else {
             let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
-            return .failure(ConfigErrors(problems: [ConfigProblem(file: path, line: 1, column: 1, message: "configuration file \(reason)")]))
+            return .failure(
+                ConfigErrors(problems: [
+                    ConfigProblem(file: path, line: 1, column: 1, message: "configuration file \(reason)")
+                ])
+            )
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            return .failure(ConfigErrors(problems: [ConfigProblem(file: path, line: 1, column: 1, message: "configuration is not UTF-8 text")]))
+            return .failure(
+                ConfigErrors(problems: [
+                    ConfigProblem(file: path, line: 1, column: 1, message: "configuration is not UTF-8 text")
+                ])
+            )
         }
         return parse(text, file: path, thisNode: override)
     }
 
-    public static func parse(_ text: String, file: String, thisNode override: String? = nil) -> Result<DaemonConfig, ConfigErrors> {
+    public static func parse(
+        _ text: String,
+        file: String,
+        thisNode override: String? = nil
+    ) -> Result<DaemonConfig, ConfigErrors> {
         let reader = YAMLReader(file: file)
         let document: Node?
         do {
@@ -55,8 +67,12 @@ public enum ConfigLoader {
             let name = node.string("name", required: true) ?? ""
             let id = node.int("id", required: true, range: 1...65_535) ?? 0
             node.finish()
-            if nodes.contains(where: { $0.name == name }) { reader.problem("node name '\(name)' is used twice", at: node.keyMark("name")) }
-            if nodes.contains(where: { $0.id == NodeID(id) }) { reader.problem("node id \(id) is used twice", at: node.keyMark("id")) }
+            if nodes.contains(where: { $0.name == name }) {
+                reader.problem("node name '\(name)' is used twice", at: node.keyMark("name"))
+            }
+            if nodes.contains(where: { $0.id == NodeID(id) }) {
+                reader.problem("node id \(id) is used twice", at: node.keyMark("id"))
+            }
             nodes.append(NodeConfig(id: NodeID(id), name: name))
         }
         if nodes.count != 2 && !nodes.isEmpty {
@@ -64,7 +80,10 @@ public enum ConfigLoader {
         }
         func nodeID(_ name: String, at mark: Mark?, what: String) -> NodeID? {
             if let node = nodes.first(where: { $0.name == name }) { return node.id }
-            reader.problem("\(what) '\(name)' is not one of the nodes (\(nodes.map(\.name).joined(separator: ", ")))", at: mark)
+            reader.problem(
+                "\(what) '\(name)' is not one of the nodes (\(nodes.map(\.name).joined(separator: ", ")))",
+                at: mark
+            )
             return nil
         }
         var thisNode: NodeID?
@@ -89,7 +108,9 @@ public enum ConfigLoader {
             deadline = heartbeat.duration("deadline", default: deadline)
             keyFile = heartbeat.string("key_file", required: true) ?? ""
             for item in heartbeat.sequence("channels", required: true) {
-                guard let channel = YAMLMap(item, path: "heartbeat.channels[]", reader: reader, at: item.mark) else { continue }
+                guard let channel = YAMLMap(item, path: "heartbeat.channels[]", reader: reader, at: item.mark) else {
+                    continue
+                }
                 let name = channel.string("name", required: true) ?? ""
                 let port = channel.int("port", required: true, range: 1...65_535) ?? 0
                 var addresses: [NodeID: String] = [:]
@@ -97,17 +118,28 @@ public enum ConfigLoader {
                     if let id = nodeID(node, at: mark, what: "address for node") { addresses[id] = address }
                 }
                 for node in nodes where addresses[node.id] == nil {
-                    reader.problem("channel '\(name)' has no address for node '\(node.name)'", at: channel.keyMark("addresses"))
+                    reader.problem(
+                        "channel '\(name)' has no address for node '\(node.name)'",
+                        at: channel.keyMark("addresses")
+                    )
                 }
                 channel.finish()
-                if channels.contains(where: { $0.name == name }) { reader.problem("channel name '\(name)' is used twice", at: channel.keyMark("name")) }
+                if channels.contains(where: { $0.name == name }) {
+                    reader.problem("channel name '\(name)' is used twice", at: channel.keyMark("name"))
+                }
                 channels.append(ChannelEndpoint(name: name, port: UInt16(port), addresses: addresses))
             }
             if channels.count < 2 && heartbeat.node("channels") != nil {
-                reader.problem("at least 2 heartbeat channels (separate network paths) are needed (found \(channels.count))", at: heartbeat.keyMark("channels"))
+                reader.problem(
+                    "at least 2 heartbeat channels (separate network paths) are needed (found \(channels.count))",
+                    at: heartbeat.keyMark("channels")
+                )
             }
             if deadline < 2 * interval {
-                reader.problem("heartbeat.deadline (\(DurationText.render(deadline))) must be at least twice heartbeat.interval (\(DurationText.render(interval)))", at: heartbeat.keyMark("deadline"))
+                reader.problem(
+                    "heartbeat.deadline (\(DurationText.render(deadline))) must be at least twice heartbeat.interval (\(DurationText.render(interval)))",
+                    at: heartbeat.keyMark("deadline")
+                )
             }
             heartbeat.finish()
         }
@@ -119,9 +151,15 @@ public enum ConfigLoader {
             leaseDuration = lease.duration("duration", default: leaseDuration)
             margin = lease.duration("safety_margin", default: margin)
             if margin == 0 || margin * 2 >= leaseDuration {
-                reader.problem("lease.safety_margin must be positive and less than half of lease.duration", at: lease.keyMark("safety_margin"))
+                reader.problem(
+                    "lease.safety_margin must be positive and less than half of lease.duration",
+                    at: lease.keyMark("safety_margin")
+                )
             } else if leaseDuration - margin <= interval {
-                reader.problem("lease.duration minus lease.safety_margin must exceed heartbeat.interval", at: lease.keyMark("duration"))
+                reader.problem(
+                    "lease.duration minus lease.safety_margin must exceed heartbeat.interval",
+                    at: lease.keyMark("duration")
+                )
             }
             lease.finish()
         }
@@ -191,11 +229,13 @@ public enum ConfigLoader {
                     if !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
                         reader.problem("alarms[].url must start with http:// or https://", at: alarm.keyMark("url"))
                     }
-                    alarms.append(.webhook(
-                        url: url,
-                        retries: alarm.int("retries", default: 5, range: 0...100) ?? 5,
-                        timeout: alarm.duration("timeout", default: 5_000_000_000)
-                    ))
+                    alarms.append(
+                        .webhook(
+                            url: url,
+                            retries: alarm.int("retries", default: 5, range: 0...100) ?? 5,
+                            timeout: alarm.duration("timeout", default: 5_000_000_000)
+                        )
+                    )
                 }
             default:
                 if let command = alarm.string("command", required: true) { alarms.append(.exec(command: command)) }
@@ -252,7 +292,9 @@ public enum ConfigLoader {
         defer { map.finish() }
         let name = map.string("name", required: true) ?? ""
         let type = map.oneOf("type", ["vip", "script", "ocf"], default: "script")
-        var timeouts = (start: ConfigDefaults.startTimeout, stop: ConfigDefaults.stopTimeout, monitor: ConfigDefaults.monitorTimeout)
+        var timeouts = (
+            start: ConfigDefaults.startTimeout, stop: ConfigDefaults.stopTimeout, monitor: ConfigDefaults.monitorTimeout
+        )
         if let section = map.map("timeouts") {
             timeouts.start = section.duration("start", default: timeouts.start)
             timeouts.stop = section.duration("stop", default: timeouts.stop)
@@ -265,21 +307,29 @@ public enum ConfigLoader {
         case "vip":
             guard let address = map.string("address", required: true) else { return nil }
             let parts = address.split(separator: "/")
-            guard parts.count == 2, let prefix = Int(parts[1]), (1...32).contains(prefix), isIPv4(String(parts[0])) else {
-                reader.problem("resources[].address must be an IPv4 address with a prefix length, like 192.0.2.100/24", at: map.keyMark("address"))
+            guard parts.count == 2, let prefix = Int(parts[1]), (1...32).contains(prefix), isIPv4(String(parts[0]))
+            else {
+                reader.problem(
+                    "resources[].address must be an IPv4 address with a prefix length, like 192.0.2.100/24",
+                    at: map.keyMark("address")
+                )
                 return nil
             }
             kind = .vip(
                 address: String(parts[0]),
                 prefixLength: prefix,
                 interface: map.string("interface", required: true) ?? "",
-                garpCount: map.int("garp_count", default: ConfigDefaults.garpCount, range: 1...100) ?? ConfigDefaults.garpCount,
+                garpCount: map.int("garp_count", default: ConfigDefaults.garpCount, range: 1...100)
+                    ?? ConfigDefaults.garpCount,
                 garpInterval: map.duration("garp_interval", default: ConfigDefaults.garpInterval)
             )
         case "ocf":
             guard let agent = map.string("agent", required: true) else { return nil }
             if agent.split(separator: "/").count != 2 {
-                reader.problem("resources[].agent must be PROVIDER/TYPE, like heartbeat/pgsql", at: map.keyMark("agent"))
+                reader.problem(
+                    "resources[].agent must be PROVIDER/TYPE, like heartbeat/pgsql",
+                    at: map.keyMark("agent")
+                )
             }
             var parameters: [String: String] = [:]
             for (key, value, _) in map.stringMap("params") { parameters[key] = value }
@@ -303,10 +353,11 @@ public enum ConfigLoader {
 
     static func isIPv4(_ text: String) -> Bool {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts.allSatisfy { part in
-            guard let value = Int(part), !part.isEmpty, part.count <= 3 else { return false }
-            return (0...255).contains(value)
-        }
+        return parts.count == 4
+            && parts.allSatisfy { part in
+                guard let value = Int(part), !part.isEmpty, part.count <= 3 else { return false }
+                return (0...255).contains(value)
+            }
     }
 
     // MARK: - YAML errors

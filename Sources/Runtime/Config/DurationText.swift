@@ -3,7 +3,9 @@ public enum DurationText {
     /// Nanoseconds, or a one-line reason why `text` is not a duration.
     public static func parse(_ text: String) -> Result<UInt64, DurationError> {
         let trimmed = text.trimmingWhitespace
-        let units: [(String, Double)] = [("ms", 1e6), ("us", 1e3), ("µs", 1e3), ("ns", 1), ("s", 1e9), ("m", 60e9), ("h", 3600e9)]
+        let units: [(String, Double)] = [
+            ("ms", 1e6), ("us", 1e3), ("µs", 1e3), ("ns", 1), ("s", 1e9), ("m", 60e9), ("h", 3600e9),
+        ]
         for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
             let number = String(trimmed.dropLast(suffix.count))
             guard let value = Double(number), value.isFinite, value >= 0, !number.isEmpty,

@@ -74,7 +74,10 @@ final class YAMLMap {
             return value
         }
         guard case .scalar(let scalar) = node, let number = Int(scalar.string), range.contains(number) else {
-            reader.problem("'\(name(key))' must be a whole number from \(range.lowerBound) to \(range.upperBound)", at: node.mark)
+            reader.problem(
+                "'\(name(key))' must be a whole number from \(range.lowerBound) to \(range.upperBound)",
+                at: node.mark
+            )
             return value
         }
         return number
@@ -95,7 +98,10 @@ final class YAMLMap {
     func oneOf(_ key: String, _ choices: [String], default value: String) -> String {
         guard let text = string(key, default: value) else { return value }
         guard choices.contains(text) else {
-            reader.problem("'\(name(key))' must be one of \(choices.joined(separator: ", ")) (found '\(text)')", at: node(key)?.mark)
+            reader.problem(
+                "'\(name(key))' must be one of \(choices.joined(separator: ", ")) (found '\(text)')",
+                at: node(key)?.mark
+            )
             return value
         }
         return text

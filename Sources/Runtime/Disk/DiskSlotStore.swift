@@ -33,10 +33,18 @@ public struct DiskSlotStore: Sendable {
             throw EventLogError(.io, "shared storage \(parent) does not exist (is it mounted?)", path: parent)
         }
         if mkdir(directory, 0o755) != 0 && errno != EEXIST {
-            throw EventLogError(.io, "cannot create the slot directory: \(String(cString: strerror(errno)))", path: directory)
+            throw EventLogError(
+                .io,
+                "cannot create the slot directory: \(String(cString: strerror(errno)))",
+                path: directory
+            )
         }
         guard access(directory, W_OK) == 0 else {
-            throw EventLogError(.io, "shared storage is not writable: \(String(cString: strerror(errno)))", path: directory)
+            throw EventLogError(
+                .io,
+                "shared storage is not writable: \(String(cString: strerror(errno)))",
+                path: directory
+            )
         }
     }
 
@@ -64,7 +72,9 @@ public struct DiskSlotStore: Sendable {
         defer { close(fd) }
         let offset = off_t(Int(counter % 2) * Self.recordSize)
         let written = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, offset) }
-        guard written == bytes.count else { throw EventLogError.system("cannot write slot", path: path, offset: Int64(offset)) }
+        guard written == bytes.count else {
+            throw EventLogError.system("cannot write slot", path: path, offset: Int64(offset))
+        }
     }
 
     /// Reads a node's slot. A missing file is a node that never wrote (readable, counter 0); an I/O error or
@@ -79,20 +89,26 @@ public struct DiskSlotStore: Sendable {
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 2 * Self.recordSize)
         let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        guard count >= 0 else { return SlotReading(node: node, readable: false, counter: 0, view: .unknown, startedAt: startedAt) }
+        guard count >= 0 else {
+            return SlotReading(node: node, readable: false, counter: 0, view: .unknown, startedAt: startedAt)
+        }
         var best: (counter: UInt64, view: Advertisement)?
         for copy in 0..<2 where (copy + 1) * Self.recordSize <= count {
             let slice = Array(buffer[(copy * Self.recordSize)..<((copy + 1) * Self.recordSize)])
             if let parsed = Self.parse(slice, node: node), parsed.counter >= best?.counter ?? 0 { best = parsed }
         }
-        guard let best else { return SlotReading(node: node, readable: true, counter: 0, view: .unknown, startedAt: startedAt) }
+        guard let best else {
+            return SlotReading(node: node, readable: true, counter: 0, view: .unknown, startedAt: startedAt)
+        }
         return SlotReading(node: node, readable: true, counter: best.counter, view: best.view, startedAt: startedAt)
     }
 
     /// A record's counter and advertisement, or nil when it is torn, damaged, or another node's.
     static func parse(_ bytes: [UInt8], node: NodeID) -> (counter: UInt64, view: Advertisement)? {
         guard bytes.count == recordSize, Array(bytes[0..<8]) == magic, bytes[8] == 1 else { return nil }
-        let stored = bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: recordSize - 4, as: UInt32.self)) }
+        let stored = bytes.withUnsafeBytes {
+            UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: recordSize - 4, as: UInt32.self))
+        }
         guard CRC32C.checksum(Array(bytes[0..<(recordSize - 4)])) == stored else { return nil }
         return bytes.withUnsafeBytes { raw -> (UInt64, Advertisement)? in
             var source = ByteSource(raw, position: 10)

@@ -30,11 +30,15 @@ public final class AdminServer: Sendable {
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             for (i, byte) in bytes.enumerated() { raw[i] = byte }
         }
-        if let existing = try? FileManager.default.attributesOfItem(atPath: path), existing[.type] as? FileAttributeType == .typeSocket {
+        if let existing = try? FileManager.default.attributesOfItem(atPath: path),
+            existing[.type] as? FileAttributeType == .typeSocket
+        {
             unlink(path)  // left by a daemon that died; a live one would still hold its lock on the log
         }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard bound == 0, chmod(path, 0o600) == 0, listen(fd, 16) == 0 else {
             let error = EventLogError.system("cannot bind the admin socket", path: path)
@@ -118,12 +122,16 @@ enum AdminRequest {
         ]
         switch line {
         case "status":
-            return "ok\n" + StatusReport.text(await shell.state, config: shell.config, rejections: await shell.rejectionCounts)
+            return "ok\n"
+                + StatusReport.text(await shell.state, config: shell.config, rejections: await shell.rejectionCounts)
         case "status-json":
-            return "ok\n" + StatusReport.json(await shell.state, config: shell.config, rejections: await shell.rejectionCounts) + "\n"
+            return "ok\n"
+                + StatusReport.json(await shell.state, config: shell.config, rejections: await shell.rejectionCounts)
+                + "\n"
         default:
             guard let verb = verbs[line] else {
-                return "error: unknown request '\(line.prefix(40))'; known: status, status-json, \(verbs.keys.sorted().joined(separator: ", "))\n"
+                return
+                    "error: unknown request '\(line.prefix(40))'; known: status, status-json, \(verbs.keys.sorted().joined(separator: ", "))\n"
             }
             let refusal = await shell.command(AdminCommand(verb: verb, source: source))
             if let refusal { return "refused: \(refusal)\n" }

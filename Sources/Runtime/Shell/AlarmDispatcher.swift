@@ -1,4 +1,5 @@
 import Coordinator
+import EventLog
 import Foundation
 import Logging
 import Synchronization
@@ -23,7 +24,13 @@ public final class AlarmDispatcher: Sendable {
     public var deliveries: Int { delivered.withLock { $0 } }
 
     public func raise(_ alarm: Alarm) {
-        dispatch(kind: alarm.kind.description, severity: alarm.severity == .critical ? "critical" : "warning", message: alarm.message, epoch: alarm.epoch, state: "raised")
+        dispatch(
+            kind: alarm.kind.description,
+            severity: alarm.severity == .critical ? "critical" : "warning",
+            message: alarm.message,
+            epoch: alarm.epoch,
+            state: "raised"
+        )
     }
 
     public func clear(_ kind: AlarmKind) {
@@ -31,7 +38,8 @@ public final class AlarmDispatcher: Sendable {
     }
 
     private func dispatch(kind: String, severity: String, message: String, epoch: Epoch, state: String) {
-        let json = "{\"kind\":\(jsonString(kind)),\"severity\":\"\(severity)\",\"state\":\"\(state)\",\"node\":\(jsonString(node)),\"epoch\":\(epoch),\"message\":\(jsonString(message)),\"time\":\(jsonString(ISO8601DateFormatter().string(from: Date())))}"
+        let json =
+            "{\"kind\":\(jsonString(kind)),\"severity\":\"\(severity)\",\"state\":\"\(state)\",\"node\":\(jsonString(node)),\"epoch\":\(epoch),\"message\":\(jsonString(message)),\"time\":\(jsonString(ISO8601DateFormatter().string(from: Date())))}"
         let environment = [
             "SERVHA_ALARM_KIND": kind, "SERVHA_ALARM_SEVERITY": severity, "SERVHA_ALARM_MESSAGE": message,
             "SERVHA_ALARM_NODE": node, "SERVHA_ALARM_EPOCH": "\(epoch)", "SERVHA_ALARM_STATE": state,
@@ -47,17 +55,32 @@ public final class AlarmDispatcher: Sendable {
                     command = program
                 case .webhook(let url, let count, let timeout):
                     retries = count
-                    command = "curl -fsS -m \(max(1, timeout / 1_000_000_000)) -X POST -H 'Content-Type: application/json' --data-binary @- \(shellQuote(url))"
+                    command =
+                        "curl -fsS -m \(max(1, timeout / 1_000_000_000)) -X POST -H 'Content-Type: application/json' --data-binary @- \(shellQuote(url))"
                 }
                 while true {
-                    let outcome = await ProcessRunner.run(shell: command, environment: environment, stdin: Array((json + "\n").utf8), timeout: 30_000_000_000)
+                    let outcome = await ProcessRunner.run(
+                        shell: command,
+                        environment: environment,
+                        stdin: Array((json + "\n").utf8),
+                        timeout: 30_000_000_000
+                    )
                     if outcome.result == .succeeded {
                         delivered.withLock { $0 += 1 }
-                        logger.info("alarm delivered", metadata: ["servha.alarm": "\(kind)", "servha.sink": "\(command.prefix(60))"])
+                        logger.info(
+                            "alarm delivered",
+                            metadata: ["servha.alarm": "\(kind)", "servha.sink": "\(command.prefix(60))"]
+                        )
                         return
                     }
                     attempt += 1
-                    logger.warning("alarm delivery failed", metadata: ["servha.alarm": "\(kind)", "servha.attempt": "\(attempt)", "servha.output": "\(outcome.output.prefix(200))"])
+                    logger.warning(
+                        "alarm delivery failed",
+                        metadata: [
+                            "servha.alarm": "\(kind)", "servha.attempt": "\(attempt)",
+                            "servha.output": "\(outcome.output.prefix(200))",
+                        ]
+                    )
                     if attempt > retries { return }
                     try? await Task.sleep(nanoseconds: UInt64(min(60, 1 << min(attempt, 6))) * 1_000_000_000)
                 }
@@ -66,19 +89,7 @@ public final class AlarmDispatcher: Sendable {
     }
 }
 
-func jsonString(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case _ where scalar.value < 0x20: out += "\\u" + String(format: "%04x", scalar.value)
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
-}
+func jsonString(_ text: String) -> String { jsonQuote(text) }
 
 func shellQuote(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 

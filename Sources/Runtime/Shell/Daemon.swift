@@ -18,7 +18,13 @@ public final class Daemon: Sendable {
     private let mirror: SharedStorageMirror
     private let admin: AdminServer
 
-    init(shell: NodeShell, transport: HeartbeatTransport, log: EventLogWriter, mirror: SharedStorageMirror, admin: AdminServer) {
+    init(
+        shell: NodeShell,
+        transport: HeartbeatTransport,
+        log: EventLogWriter,
+        mirror: SharedStorageMirror,
+        admin: AdminServer
+    ) {
         self.shell = shell
         self.transport = transport
         self.log = log
@@ -62,7 +68,8 @@ public final class Daemon: Sendable {
             target: config.sharedStorage + "/logs/" + config.thisNodeName
         ) { event in
             switch event {
-            case .failing(let error): logger.error("shared copy of the log failing", metadata: ["servha.error": "\(error)"])
+            case .failing(let error):
+                logger.error("shared copy of the log failing", metadata: ["servha.error": "\(error)"])
             case .recovered: logger.notice("shared copy of the log caught up")
             }
         }
@@ -75,13 +82,20 @@ public final class Daemon: Sendable {
         )
         let log: EventLogWriter
         do {
-            log = try EventLogWriter(directory: config.logDirectory, identity: identity, onBatchesWritten: { mirror.nudge() })
+            log = try EventLogWriter(
+                directory: config.logDirectory,
+                identity: identity,
+                onBatchesWritten: { mirror.nudge() }
+            )
         } catch {
             throw await fail("\(EventLogError.wrap(error, path: config.logDirectory))")
         }
         undo.append { try? log.close() }
         if let torn = log.recovery.tornTail {
-            logger.warning("cut a torn last batch from the log", metadata: ["eventlog.segment": "\(torn.path)", "eventlog.offset": "\(torn.offset)"])
+            logger.warning(
+                "cut a torn last batch from the log",
+                metadata: ["eventlog.segment": "\(torn.path)", "eventlog.offset": "\(torn.offset)"]
+            )
         }
         var events: [Event] = []
         do {
@@ -93,7 +107,10 @@ public final class Daemon: Sendable {
             throw await fail("cannot rebuild the state from the log: \(error)")
         }
         let core = Coordinator(node: config.thisNode, folding: events)
-        logger.info("state rebuilt from the log", metadata: ["servha.events": "\(events.count)", "servha.role": "\(core.state.role)"])
+        logger.info(
+            "state rebuilt from the log",
+            metadata: ["servha.events": "\(events.count)", "servha.role": "\(core.state.role)"]
+        )
 
         // The network edge.
         let authenticator = HeartbeatAuthenticator(
@@ -104,7 +121,10 @@ public final class Daemon: Sendable {
             channelCount: config.channels.count
         )
         let box = ShellBox()
-        let transport = HeartbeatTransport(channels: config.channels, thisNode: config.thisNode, peer: peer.id) { channel, bytes, source in
+        let transport = HeartbeatTransport(channels: config.channels, thisNode: config.thisNode, peer: peer.id) {
+            channel,
+            bytes,
+            source in
             let at = monotonicNow()
             guard let shell = box.shell else { return }
             Task { await shell.received(bytes, channel: channel, source: source, at: at) }
@@ -135,7 +155,14 @@ public final class Daemon: Sendable {
         admin.start()
         mirror.start()
         await shell.deliver(
-            .started(NodeStart(node: config.thisNode, servhaVersion: Daemon.version, bootID: Self.bootID(), configHash: config.cluster.hash))
+            .started(
+                NodeStart(
+                    node: config.thisNode,
+                    servhaVersion: Daemon.version,
+                    bootID: Self.bootID(),
+                    configHash: config.cluster.hash
+                )
+            )
         )
         await shell.deliver(.configLoaded(config.cluster))
         await shell.startPeriodicWork()
@@ -172,7 +199,9 @@ public final class Daemon: Sendable {
             for problem in errors.problems { logger.error("reload refused: \(problem)") }
         case .success(let config):
             let current = shell.config
-            if config.channels != current.channels || config.resources != current.resources || config.thisNode != current.thisNode {
+            if config.channels != current.channels || config.resources != current.resources
+                || config.thisNode != current.thisNode
+            {
                 logger.error("reload refused: heartbeat channels, resources and this_node change only with a restart")
                 return
             }

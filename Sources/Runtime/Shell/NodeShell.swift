@@ -69,7 +69,9 @@ public actor NodeShell {
         let output = core.handle(stamped)
         do {
             for event in output.events {
-                try log.append(EventCodec.draft(event, node: config.thisNode, monotonicNanos: stamped.at, wallNanos: stamped.wall))
+                try log.append(
+                    EventCodec.draft(event, node: config.thisNode, monotonicNanos: stamped.at, wallNanos: stamped.wall)
+                )
             }
             if output.actions.contains(where: \.hasOutsideEffect) {
                 try await log.flush()  // decisions are durable before their effects
@@ -98,7 +100,10 @@ public actor NodeShell {
             await deliver(.heartbeat(heartbeat), at: at)
         case .rejected(let rejected):
             if rejections.shouldRecord(reason: rejected.reason, at: at) {
-                logger.warning("heartbeat rejected", metadata: ["servha.reason": "\(rejected.reason)", "servha.source": "\(rejected.source)"])
+                logger.warning(
+                    "heartbeat rejected",
+                    metadata: ["servha.reason": "\(rejected.reason)", "servha.source": "\(rejected.source)"]
+                )
                 await deliver(.rejected(rejected), at: at)
             }
         }
@@ -170,10 +175,14 @@ public actor NodeShell {
         }
         slotWriteInFlight = true
         slotCounter += 1
-        let (store, name, node, counter, view) = (slots, config.thisNodeName, config.thisNode, slotCounter, core.advertisement)
+        let (store, name, node, counter, view) = (
+            slots, config.thisNodeName, config.thisNode, slotCounter, core.advertisement
+        )
         let started = monotonicNow()
         Task.detached { [weak self] in
-            let ok = await BlockingIO.run { (try? store.write(nodeName: name, node: node, counter: counter, wall: wallNow(), view: view)) != nil }
+            let ok = await BlockingIO.run {
+                (try? store.write(nodeName: name, node: node, counter: counter, wall: wallNow(), view: view)) != nil
+            }
             await self?.slotWritten(ok: ok, startedAt: started, view: view)
         }
     }
@@ -225,7 +234,14 @@ public actor NodeShell {
         guard core.state.resources[index] == .running else { return }  // stopped meanwhile: stale result
         await deliver(
             .resourceOutcome(
-                ResourceOutcome(resource: index, operation: .monitor, result: outcome.result, epoch: epoch, tookNanos: outcome.tookNanos, output: outcome.output)
+                ResourceOutcome(
+                    resource: index,
+                    operation: .monitor,
+                    result: outcome.result,
+                    epoch: epoch,
+                    tookNanos: outcome.tookNanos,
+                    output: outcome.output
+                )
             )
         )
     }
@@ -272,7 +288,14 @@ public actor NodeShell {
             let outcome = await agent.perform(operation, timeout: timeout)
             await self?.deliver(
                 .resourceOutcome(
-                    ResourceOutcome(resource: index, operation: operation, result: outcome.result, epoch: epoch, tookNanos: outcome.tookNanos, output: outcome.output)
+                    ResourceOutcome(
+                        resource: index,
+                        operation: operation,
+                        result: outcome.result,
+                        epoch: epoch,
+                        tookNanos: outcome.tookNanos,
+                        output: outcome.output
+                    )
                 )
             )
         }

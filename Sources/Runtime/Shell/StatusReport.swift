@@ -27,7 +27,9 @@ enum StatusReport {
         var channels: [String] = []
         for c in 0..<cluster.channelCount where c < state.channels.count {
             let channel = state.channels[c]
-            channels.append("\(cluster.channelName(c)) \(channel.up ? "up" : "DOWN") (heard \(age(channel.lastHeard, now: now)))")
+            channels.append(
+                "\(cluster.channelName(c)) \(channel.up ? "up" : "DOWN") (heard \(age(channel.lastHeard, now: now)))"
+            )
         }
         lines.append("channels: " + channels.joined(separator: ", "))
         let resources = zip(cluster.resources, state.resources).map { "\($0.name) \($1)" }
@@ -35,7 +37,11 @@ enum StatusReport {
         if state.alarms.isEmpty {
             lines.append("alarms: none")
         } else {
-            for alarm in state.alarms { lines.append("alarm \(alarm.kind) (\(alarm.severity == .critical ? "critical" : "warning")): \(alarm.message)") }
+            for alarm in state.alarms {
+                lines.append(
+                    "alarm \(alarm.kind) (\(alarm.severity == .critical ? "critical" : "warning")): \(alarm.message)"
+                )
+            }
         }
         if let last = state.lastFailover {
             lines.append("last failover: \(last.kind) epoch \(last.epoch), \(age(last.at, now: now)): \(last.reason)")
@@ -43,7 +49,9 @@ enum StatusReport {
             lines.append("last failover: none")
         }
         if !rejections.isEmpty {
-            lines.append("rejected heartbeats: " + rejections.map { "\($0.reason) x\($0.count)" }.joined(separator: "; "))
+            lines.append(
+                "rejected heartbeats: " + rejections.map { "\($0.reason) x\($0.count)" }.joined(separator: "; ")
+            )
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -51,7 +59,9 @@ enum StatusReport {
     static func json(_ state: State, config: DaemonConfig, rejections: [(reason: String, count: Int)]) -> String {
         let now = monotonicNow()
         let cluster = config.cluster
-        func ageMs(_ instant: Instant?) -> String { instant.map { String((now >= $0 ? now - $0 : 0) / 1_000_000) } ?? "null" }
+        func ageMs(_ instant: Instant?) -> String {
+            instant.map { String((now >= $0 ? now - $0 : 0) / 1_000_000) } ?? "null"
+        }
         var parts: [String] = []
         parts.append("\"node\":\(jsonString(config.thisNodeName))")
         parts.append("\"role\":\"\(state.role)\"")
@@ -66,18 +76,24 @@ enum StatusReport {
             "{\"name\":\(jsonString(cluster.channelName(c))),\"up\":\(state.channels[c].up),\"last_heard_ms_ago\":\(ageMs(state.channels[c].lastHeard))}"
         }
         parts.append("\"channels\":[" + channels.joined(separator: ",") + "]")
-        let resources = zip(cluster.resources, state.resources).map { "{\"name\":\(jsonString($0.name)),\"status\":\"\($1)\"}" }
+        let resources = zip(cluster.resources, state.resources).map {
+            "{\"name\":\(jsonString($0.name)),\"status\":\"\($1)\"}"
+        }
         parts.append("\"resources\":[" + resources.joined(separator: ",") + "]")
         let alarms = state.alarms.map {
             "{\"kind\":\"\($0.kind)\",\"severity\":\"\($0.severity == .critical ? "critical" : "warning")\",\"message\":\(jsonString($0.message))}"
         }
         parts.append("\"alarms\":[" + alarms.joined(separator: ",") + "]")
         if let last = state.lastFailover {
-            parts.append("\"last_failover\":{\"kind\":\"\(last.kind)\",\"epoch\":\(last.epoch),\"ms_ago\":\(ageMs(last.at)),\"reason\":\(jsonString(last.reason))}")
+            parts.append(
+                "\"last_failover\":{\"kind\":\"\(last.kind)\",\"epoch\":\(last.epoch),\"ms_ago\":\(ageMs(last.at)),\"reason\":\(jsonString(last.reason))}"
+            )
         } else {
             parts.append("\"last_failover\":null")
         }
-        parts.append("\"rejected\":{" + rejections.map { "\(jsonString($0.reason)):\($0.count)" }.joined(separator: ",") + "}")
+        parts.append(
+            "\"rejected\":{" + rejections.map { "\(jsonString($0.reason)):\($0.count)" }.joined(separator: ",") + "}"
+        )
         return "{" + parts.joined(separator: ",") + "}"
     }
 }
