@@ -29,8 +29,12 @@ final class LoopbackCluster {
         }
     }
 
-    func config(for node: String) -> String {
-        """
+    /// The configuration of `node`. On the channels in `cut`, each node sends to an address where its peer does
+    /// not listen: those paths are broken in both directions, as a cut cable would be.
+    func config(for node: String, cut: Set<String> = []) -> String {
+        let aFor = { (channel: String) in node == "node-b" && cut.contains(channel) ? "127.0.0.9" : "127.0.0.1" }
+        let bFor = { (channel: String) in node == "node-a" && cut.contains(channel) ? "127.0.0.8" : "127.0.0.2" }
+        return """
         cluster: loop
         this_node: \(node)
         nodes:
@@ -39,8 +43,8 @@ final class LoopbackCluster {
         heartbeat:
           key_file: \(root)/key
           channels:
-            - { name: lan, port: \(channelPorts.0), addresses: { node-a: 127.0.0.1, node-b: 127.0.0.2 } }
-            - { name: backup, port: \(channelPorts.1), addresses: { node-a: 127.0.0.1, node-b: 127.0.0.2 } }
+            - { name: lan, port: \(channelPorts.0), addresses: { node-a: \(aFor("lan")), node-b: \(bFor("lan")) } }
+            - { name: backup, port: \(channelPorts.1), addresses: { node-a: \(aFor("backup")), node-b: \(bFor("backup")) } }
         shared_storage: \(root)/shared
         failback: { mode: manual, preferred_node: node-a }
         resources:
@@ -289,6 +293,124 @@ final class LoopbackCluster {
         )
         #expect(cluster.output("node-a").contains("restart-resource"))
         #expect(cluster.status("node-a").contains("\"kind\":\"resource-failed\""))
+    }
+
+    /// One channel cut, then every network channel cut (a partition), with the shared storage alive.
+    @Test(arguments: [["backup"], ["lan", "backup"]])
+    func cutChannelsWithTheDiskAliveNeverMakeASecondActive(cut: [String]) throws {
+        let cluster = try LoopbackCluster()
+        defer { cluster.tearDown() }
+        for node in ["node-a", "node-b"] {
+            try cluster.config(for: node, cut: Set(cut)).write(toFile: cluster.root + "/\(node).yaml", atomically: true, encoding: .utf8)
+        }
+        try cluster.start("node-a")
+        #expect(cluster.waitUntil("node-a active") { cluster.role("node-a") == "active" && cluster.serviceAnswers() })
+        try cluster.start("node-b")
+        #expect(cluster.waitUntil("node-b standby") { cluster.role("node-b") == "standby" })
+        // Watch for three seconds (fifteen lease durations): node-b must never take the group.
+        let until = Date().addingTimeInterval(3)
+        var roles: Set<String> = []
+        while Date() < until {
+            roles.insert(cluster.role("node-b") ?? "?")
+            #expect(cluster.role("node-a") == "active")
+            usleep(100_000)
+        }
+        #expect(!roles.contains("active") && !roles.contains("acquiring"), "node-b roles seen: \(roles)")
+        for node in ["node-a", "node-b"] {
+            let status = cluster.status(node)
+            for channel in cut { #expect(status.contains("{\"name\":\"\(channel)\",\"up\":false"), "\(node): \(status)") }
+        }
+    }
+
+    @Test func aMalformedAdminRequestGetsAnErrorAndTheDaemonCarriesOn() throws {
+        let cluster = try LoopbackCluster()
+        defer { cluster.tearDown() }
+        try cluster.start("node-a")
+        #expect(cluster.waitUntil("node-a up") { cluster.role("node-a") != nil })
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let path = Array((cluster.root + "/node-a.sock").utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, byte) in path.enumerated() { raw[i] = byte } }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(connected == 0)
+        let garbage: [UInt8] = Array("\u{1}\u{2}drop table nodes;\n".utf8)
+        _ = garbage.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let n = read(fd, &buffer, buffer.count)
+        let reply = String(decoding: buffer[0..<max(0, n)], as: UTF8.self)
+        #expect(reply.hasPrefix("error: unknown request"))
+        #expect(cluster.role("node-a") != nil, "the daemon still answers")
+    }
+
+    @Test func sighupReloadsAGoodConfigurationAndRefusesABadOne() throws {
+        let cluster = try LoopbackCluster()
+        defer { cluster.tearDown() }
+        try cluster.start("node-a")
+        #expect(cluster.waitUntil("node-a active") { cluster.role("node-a") == "active" })
+        let pid = cluster.processes["node-a"]!.processIdentifier
+        try "cluster: loop\nthis_node: [broken".write(toFile: cluster.root + "/node-a.yaml", atomically: true, encoding: .utf8)
+        kill(pid, SIGHUP)
+        #expect(cluster.waitUntil("refusal logged") { cluster.output("node-a").contains("reload refused") })
+        #expect(cluster.role("node-a") == "active", "the old configuration stays in force")
+        let changed = cluster.config(for: "node-a").replacingOccurrences(of: "mode: manual", with: "mode: never")
+        try changed.write(toFile: cluster.root + "/node-a.yaml", atomically: true, encoding: .utf8)
+        kill(pid, SIGHUP)
+        #expect(cluster.waitUntil("reloaded") { cluster.output("node-a").contains("configuration reloaded") })
+        #expect(cluster.role("node-a") == "active")
+    }
+
+    @Test func sigtermHandsTheGroupOverAndExits() throws {
+        let cluster = try LoopbackCluster()
+        defer { cluster.tearDown() }
+        try cluster.start("node-a")
+        try cluster.start("node-b")
+        #expect(cluster.waitUntil("a active, b ready") {
+            cluster.role("node-a") == "active" && cluster.peerHealthy("node-a") && cluster.serviceAnswers()
+        })
+        let process = cluster.processes["node-a"]!
+        kill(process.processIdentifier, SIGTERM)
+        #expect(cluster.waitUntil("b took over") { cluster.role("node-b") == "active" && cluster.serviceAnswers() })
+        #expect(cluster.waitUntil("a exited") { !process.isRunning })
+        #expect(process.terminationStatus == 0)
+    }
+
+    @Test(arguments: ["shared", "port", "script"])
+    func startupProblemsExitTwoNamingTheItem(problem: String) throws {
+        let cluster = try LoopbackCluster()
+        defer { cluster.tearDown() }
+        var config = cluster.config(for: "node-a")
+        var blocker: Int32 = -1
+        switch problem {
+        case "shared":
+            config = config.replacingOccurrences(of: "shared_storage: \(cluster.root)/shared", with: "shared_storage: /nonexistent/servha-shared")
+        case "port":
+            blocker = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(cluster.channelPorts.1).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(blocker, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+        default:
+            config = config.replacingOccurrences(of: "stop: \"sh -c", with: "stop: \"/nonexistent/stop-web -c")
+        }
+        defer { if blocker >= 0 { close(blocker) } }
+        try config.write(toFile: cluster.root + "/node-a.yaml", atomically: true, encoding: .utf8)
+        let result = try servha(["daemon", "--config", cluster.root + "/node-a.yaml", "--dry-run-vip"])
+        #expect(result.status == 2)
+        let lines = result.stderr.split(separator: "\n").filter { $0.hasPrefix("servha:") }
+        #expect(lines.count == 1, "\(result.stderr)")
+        switch problem {
+        case "shared": #expect(lines.first?.contains("/nonexistent/servha-shared") == true)
+        case "port": #expect(lines.first?.contains("heartbeat channel backup: cannot bind 127.0.0.1:\(cluster.channelPorts.1)") == true)
+        default: #expect(lines.first?.contains("resource web: stop command /nonexistent/stop-web") == true)
+        }
+        #expect(!FileManager.default.fileExists(atPath: cluster.root + "/node-a.sock"), "nothing half-started")
     }
 
     @Test func startupProblemsExitTwoWithOneLineAndNothingRunning() throws {
