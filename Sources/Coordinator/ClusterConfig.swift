@@ -74,6 +74,8 @@ public struct ClusterConfig: Sendable, Hashable {
     public var fencing: Bool = false
     /// Emit a state digest every this many inputs.
     public var digestEvery: Int = 1000
+    /// How many alarm sinks the daemon delivers to (each notice is pending until every sink has it).
+    public var alarmSinks: Int = 0
 
     public init(cluster: String, nodes: [NodeConfig], networkChannels: [String], resources: [ResourceConfig]) {
         self.cluster = cluster
@@ -124,6 +126,7 @@ public struct ClusterConfig: Sendable, Hashable {
         if failback == .auto && preferredNode == nil { found.append("failback auto needs a preferred node") }
         if maxLocalRestarts < 0 { found.append("max local restarts must not be negative") }
         if digestEvery <= 0 { found.append("digest interval must be positive") }
+        if alarmSinks < 0 || alarmSinks > 64 { found.append("at most 64 alarm sinks") }
         return found
     }
 
@@ -157,6 +160,7 @@ public struct ClusterConfig: Sendable, Hashable {
         out.append(arbitrator ? 1 : 0)
         out.append(fencing ? 1 : 0)
         out.appendVarint(UInt64(max(1, digestEvery)))
+        out.appendVarint(UInt64(min(64, max(0, alarmSinks))))
     }
 
     public static func decode(from source: inout ByteSource) throws -> ClusterConfig {
@@ -203,6 +207,9 @@ public struct ClusterConfig: Sendable, Hashable {
             throw CodecError("digest interval must be positive")
         }
         config.digestEvery = every
+        let sinks = try source.readVarint()
+        guard sinks <= 64 else { throw CodecError("implausible alarm sink count \(sinks)") }
+        config.alarmSinks = Int(sinks)
         return config
     }
 

@@ -70,7 +70,7 @@ extension Coordinator {
             }
         case .admin(let command):
             handleAdmin(command, config: config, into: &output)
-        case .started, .configLoaded, .heartbeat, .timerFired, .arbitrator, .rejected:
+        case .started, .configLoaded, .heartbeat, .timerFired, .arbitrator, .rejected, .alarmDelivery:
             break
         }
     }

@@ -140,6 +140,11 @@ public struct Coordinator: Sendable {
                 return "outcome for unknown resource \(outcome.resource)"
             }
             return nil
+        case .alarmDelivery(let delivery):
+            if delivery.sink < 0 || delivery.sink >= config.alarmSinks {
+                return "delivery to unknown alarm sink \(delivery.sink)"
+            }
+            return nil
         default:
             return nil
         }
@@ -186,6 +191,11 @@ extension State {
         for alarm in alarms {
             out.append(alarm.kind.rawValue)
             out.appendString(alarm.message)
+        }
+        for notice in pendingNotices {
+            out.append(notice.alarm.kind.rawValue)
+            out.append(notice.raised ? 1 : 0)
+            out.appendVarint(notice.delivered)
         }
         out.appendVarint(UInt64(inputsRecorded))
         out.appendVarint(UInt64(takeovers))

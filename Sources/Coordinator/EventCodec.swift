@@ -19,7 +19,8 @@ import EventLog
 ///        9  input fence-outcome         stamp, succeeded, detail
 ///       10  input admin                 stamp, verb, source
 ///       11  input shell-rejected        stamp, reason, source                      (Input.rejected)
-///    12-31  reserved for further inputs
+///       12  input alarm-delivery        kind, flags (1 raised, 2 succeeded), sink, attempt, detail
+///    13-31  reserved for further inputs
 ///       32  rejected                    stamp, input type (1-31), input body, reason (Event.rejected)
 ///    33-63  reserved
 ///       64  channel-changed             channel, flags (1 up, 2 heard), [last heard]
@@ -63,6 +64,7 @@ public enum EventCodec {
         case fenceOutcome = 9
         case admin = 10
         case shellRejected = 11
+        case alarmDelivery = 12
         case rejected = 32
         case channelChanged = 64
         case peerDeclaredDead = 65
@@ -89,6 +91,7 @@ public enum EventCodec {
             case .fenceOutcome: "fence-outcome"
             case .admin: "admin"
             case .shellRejected: "shell-rejected"
+            case .alarmDelivery: "alarm-delivery"
             case .rejected: "rejected"
             case .channelChanged: "channel-changed"
             case .peerDeclaredDead: "peer-declared-dead"
@@ -138,6 +141,7 @@ public enum EventCodec {
         case .fenceOutcome: .fenceOutcome
         case .admin: .admin
         case .rejected: .shellRejected
+        case .alarmDelivery: .alarmDelivery
         }
     }
 
@@ -241,6 +245,12 @@ public enum EventCodec {
         case .rejected(let rejected):
             out.appendString(rejected.reason)
             out.appendString(rejected.source)
+        case .alarmDelivery(let delivery):
+            out.append(delivery.kind.rawValue)
+            out.append((delivery.raised ? 1 : 0) | (delivery.succeeded ? 2 : 0))
+            out.appendVarint(UInt64(max(0, delivery.sink)))
+            out.appendVarint(UInt64(max(0, delivery.attempt)))
+            out.appendString(delivery.detail)
         }
     }
 
@@ -400,7 +410,7 @@ public enum EventCodec {
     ) throws -> Event {
         switch kind {
         case .heartbeat, .started, .configLoaded, .timerFired, .diskSlot, .slotWritten, .arbitrator,
-            .resourceOutcome, .fenceOutcome, .admin, .shellRejected:
+            .resourceOutcome, .fenceOutcome, .admin, .shellRejected, .alarmDelivery:
             return .input(try decodeStamped(kind, from: &source, at: at, wall: wall))
         case .rejected:
             let raw = try source.readVarint()
@@ -527,6 +537,23 @@ public enum EventCodec {
         case .shellRejected:
             let reason = try readString(&source)
             input = .rejected(RejectedInput(reason: reason, source: try readString(&source)))
+        case .alarmDelivery:
+            let kind = try readEnum(AlarmKind.self, "alarm kind", &source)
+            let flags = try source.readByte()
+            guard flags <= 3 else { throw CodecError("invalid alarm delivery flags \(flags)") }
+            let sink = try source.readVarint()
+            let attempt = try source.readVarint()
+            guard sink < 64, attempt <= UInt64(Int32.max) else { throw CodecError("implausible alarm delivery") }
+            input = .alarmDelivery(
+                AlarmDelivery(
+                    kind: kind,
+                    raised: flags & 1 != 0,
+                    sink: Int(sink),
+                    succeeded: flags & 2 != 0,
+                    attempt: Int(attempt),
+                    detail: try readString(&source)
+                )
+            )
         case .rejected, .channelChanged, .peerDeclaredDead, .peerSuspected, .peerAlive, .decision, .issued,
             .commandRefused,
             .stateDigest:

@@ -38,6 +38,29 @@ public enum Input: Sendable, Hashable {
     /// The shell refused something before it reached the core (a forged or replayed packet, a packet from
     /// another cluster or an unknown node, a newer format); recorded so that nothing is dropped silently.
     case rejected(RejectedInput)
+    /// An alarm notice reached a sink (or an attempt failed): alarms are delivered at least once, from the log.
+    case alarmDelivery(AlarmDelivery)
+}
+
+/// The outcome of one attempt to deliver an alarm notice (raised or cleared) to one sink.
+public struct AlarmDelivery: Sendable, Hashable {
+    public var kind: AlarmKind
+    /// The notice was the alarm being raised (false: cleared).
+    public var raised: Bool
+    /// Which configured sink, by index.
+    public var sink: Int
+    public var succeeded: Bool
+    public var attempt: Int
+    public var detail: String
+
+    public init(kind: AlarmKind, raised: Bool, sink: Int, succeeded: Bool, attempt: Int, detail: String) {
+        self.kind = kind
+        self.raised = raised
+        self.sink = sink
+        self.succeeded = succeeded
+        self.attempt = attempt
+        self.detail = detail
+    }
 }
 
 public struct NodeStart: Sendable, Hashable {

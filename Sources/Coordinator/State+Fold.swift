@@ -158,10 +158,28 @@ extension State {
             break
         case .rejected:
             break
+        case .alarmDelivery(let delivery):
+            guard delivery.succeeded, delivery.sink < 64 else { break }
+            let bit: UInt64 = 1 << UInt64(delivery.sink)
+            if let index = pendingNotices.firstIndex(where: {
+                $0.alarm.kind == delivery.kind && $0.raised == delivery.raised && $0.delivered & bit == 0
+            }) {
+                pendingNotices[index].delivered |= bit
+                let sinks = config?.alarmSinks ?? 0
+                pendingNotices.removeAll { $0.isComplete(sinks: sinks) }
+            }
         }
     }
 
     private var diskChannelIndex: Int { channels.count - 1 }
+
+    /// Queues a notice for the alarm sinks. The queue is bounded: past 1,000 pending notices (sinks down for
+    /// days) the oldest are dropped, and the alarms themselves stay open in `alarms`.
+    private mutating func notice(_ alarm: Alarm, raised: Bool) {
+        guard let sinks = config?.alarmSinks, sinks > 0 else { return }
+        pendingNotices.append(PendingNotice(alarm: alarm, raised: raised, delivered: 0))
+        if pendingNotices.count > 1000 { pendingNotices.removeFirst(pendingNotices.count - 1000) }
+    }
 
     private mutating func trackPeerHealth(at instant: Instant) {
         let ready = peerView.healthy && peerView.role == .standby && !peerView.maintenance
@@ -270,7 +288,9 @@ extension State {
             alarms.removeAll { $0.kind == alarm.kind }
             alarms.append(alarm)
             alarms.sort { $0.kind < $1.kind }
+            notice(alarm, raised: true)
         case .clearAlarm(let kind):
+            if let open = alarms.first(where: { $0.kind == kind }) { notice(open, raised: false) }
             alarms.removeAll { $0.kind == kind }
         case .fencePeer, .readPeerSlot:
             break

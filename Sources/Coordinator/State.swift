@@ -78,6 +78,8 @@ public struct State: Sendable, Hashable {
     public var releaseWriteIssued = false
 
     public var alarms: [Alarm] = []
+    /// Alarm notices not yet delivered to every sink, oldest first (re-sent after a restart).
+    public var pendingNotices: [PendingNotice] = []
     public var inputsRecorded = 0
     public var armedTimer: Instant?
     public var lastFailover: FailoverRecord?
@@ -161,4 +163,16 @@ public struct State: Sendable, Hashable {
 
     /// The open alarm of a kind, if any.
     public func alarm(_ kind: AlarmKind) -> Alarm? { alarms.first { $0.kind == kind } }
+}
+
+/// An alarm notice (raised or cleared) that not every sink has confirmed yet.
+public struct PendingNotice: Sendable, Hashable {
+    public var alarm: Alarm
+    public var raised: Bool
+    /// Bit i set: sink i has it.
+    public var delivered: UInt64
+
+    public func isComplete(sinks: Int) -> Bool {
+        sinks >= 64 ? delivered == .max : delivered & ((1 << UInt64(sinks)) - 1) == (1 << UInt64(sinks)) - 1
+    }
 }

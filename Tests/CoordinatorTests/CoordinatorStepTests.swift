@@ -466,3 +466,42 @@ import Testing
         #expect(restarted.state.highestEpoch == 2)
     }
 }
+
+/// Alarm notices stay pending in the state (and so in the log) until every sink confirmed them.
+@Suite struct AlarmNoticeTests {
+    @Test func aNoticeIsPendingUntilEverySinkHasIt() {
+        var config = CoreDriver.defaultConfig()
+        config.alarmSinks = 2
+        var d = CoreDriver(config: config)
+        d.bootToActive()
+        #expect(d.state.pendingNotices.map(\.alarm.kind) == [.tookOver])
+        _ = d.step(
+            .alarmDelivery(
+                AlarmDelivery(kind: .tookOver, raised: true, sink: 1, succeeded: false, attempt: 1, detail: "timeout")
+            )
+        )
+        _ = d.step(
+            .alarmDelivery(
+                AlarmDelivery(kind: .tookOver, raised: true, sink: 1, succeeded: true, attempt: 2, detail: "")
+            )
+        )
+        #expect(d.state.pendingNotices.first?.delivered == 0b10)
+        // A restart folds the log: the notice is still owed to sink 0.
+        let restarted = Coordinator(node: CoreDriver.me, folding: d.log)
+        #expect(restarted.state.pendingNotices == d.state.pendingNotices)
+        _ = d.step(
+            .alarmDelivery(
+                AlarmDelivery(kind: .tookOver, raised: true, sink: 0, succeeded: true, attempt: 1, detail: "")
+            )
+        )
+        #expect(d.state.pendingNotices.isEmpty)
+        // A delivery to a sink that does not exist is rejected and changes nothing.
+        let before = d.state
+        _ = d.step(
+            .alarmDelivery(
+                AlarmDelivery(kind: .tookOver, raised: true, sink: 5, succeeded: true, attempt: 1, detail: "")
+            )
+        )
+        #expect(d.state == before)
+    }
+}

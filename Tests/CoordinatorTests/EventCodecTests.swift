@@ -124,6 +124,27 @@ import Testing
             StampedInput(at: 90, wall: 100, .fenceOutcome(succeeded: false, detail: "ipmitool: timeout ✗")),
             StampedInput(at: 1, wall: 2, .rejected(RejectedInput(reason: "bad MAC", source: "10.0.0.2:7400"))),
             StampedInput(at: 1, wall: 2, .rejected(RejectedInput(reason: "", source: ""))),
+            StampedInput(
+                at: 1,
+                wall: 2,
+                .alarmDelivery(
+                    AlarmDelivery(kind: .tookOver, raised: true, sink: 0, succeeded: true, attempt: 1, detail: "")
+                )
+            ),
+            StampedInput(
+                at: .max,
+                wall: -2,
+                .alarmDelivery(
+                    AlarmDelivery(
+                        kind: .sharedStorage,
+                        raised: false,
+                        sink: 63,
+                        succeeded: false,
+                        attempt: 9,
+                        detail: "curl: (7)"
+                    )
+                )
+            ),
         ]
         let results: [ResourceResult] = [
             .succeeded, .notRunning, .failed(exitCode: -1), .failed(exitCode: .min), .failed(exitCode: .max),
@@ -286,6 +307,7 @@ import Testing
         case .resourceOutcome: "resourceOutcome"
         case .fenceOutcome: "fenceOutcome"
         case .admin: "admin"
+        case .alarmDelivery: "alarmDelivery"
         case .rejected: "rejected"
         }
     }
@@ -334,9 +356,9 @@ import Testing
         let events = Self.examples
         let names = Set(events.map(Self.name))
         let inputNames = Set(Self.inputs.map { Self.name($0.input) })
-        #expect(inputNames.count == 11)
+        #expect(inputNames.count == 12)
         #expect(Set(Self.actions.map(Self.name)).count == 9)
-        #expect(names.count == 11 + 8 + 9)  // inputs, other events, issued actions
+        #expect(names.count == 12 + 8 + 9)  // inputs, other events, issued actions
         #expect(Set(events.map(EventCodec.recordType)) == Set(EventCodec.RecordType.allCases.map(\.rawValue)))
         let decisionKinds = events.compactMap { event -> DecisionKind? in
             if case .decision(let decision) = event { decision.kind } else { nil }
@@ -387,6 +409,7 @@ import Testing
             numbers == [
                 "heartbeat": 1, "started": 2, "config-loaded": 3, "timer-fired": 4, "disk-slot": 5, "slot-written": 6,
                 "arbitrator": 7, "resource-outcome": 8, "fence-outcome": 9, "admin": 10, "shell-rejected": 11,
+                "alarm-delivery": 12,
                 "rejected": 32, "channel-changed": 64, "peer-declared-dead": 65, "peer-alive": 66, "decision": 67,
                 "issued": 68, "command-refused": 69, "state-digest": 70, "peer-suspected": 71,
             ]
@@ -473,7 +496,7 @@ import Testing
     }
 
     @Test func unknownRecordTypeThrows() {
-        for type: UInt16 in [0, 12, 31, 33, 63, 72, 999, .max] {
+        for type: UInt16 in [0, 13, 31, 33, 63, 72, 999, .max] {
             let reason = Self.failure(type: type, [1])
             #expect(reason == "unknown event record type \(type)")
         }

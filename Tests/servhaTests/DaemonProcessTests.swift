@@ -35,33 +35,38 @@ final class LoopbackCluster {
         let aFor = { (channel: String) in node == "node-b" && cut.contains(channel) ? "127.0.0.9" : "127.0.0.1" }
         let bFor = { (channel: String) in node == "node-a" && cut.contains(channel) ? "127.0.0.8" : "127.0.0.2" }
         return """
-        cluster: loop
-        this_node: \(node)
-        nodes:
-          - { name: node-a, id: 1 }
-          - { name: node-b, id: 2 }
-        heartbeat:
-          key_file: \(root)/key
-          channels:
-            - { name: lan, port: \(channelPorts.0), addresses: { node-a: \(aFor("lan")), node-b: \(bFor("lan")) } }
-            - { name: backup, port: \(channelPorts.1), addresses: { node-a: \(aFor("backup")), node-b: \(bFor("backup")) } }
-        shared_storage: \(root)/shared
-        failback: { mode: manual, preferred_node: node-a }
-        resources:
-          - name: web
-            type: script
-            start: "sh -c 'python3 -m http.server \(servicePort) --bind 127.0.0.3 >/dev/null 2>&1 & echo $! > \(root)/\(node).pid; sleep 0.5; kill -0 $(cat \(root)/\(node).pid)'"
-            stop: "sh -c 'test -f \(root)/\(node).pid && kill $(cat \(root)/\(node).pid) 2>/dev/null; rm -f \(root)/\(node).pid; true'"
-            monitor: "sh -c 'test -f \(root)/\(node).pid && kill -0 $(cat \(root)/\(node).pid) 2>/dev/null || exit 3'"
-            timeouts: { start: 10s, stop: 10s, monitor: 5s }
-            monitor_interval: 1s
-        log_dir: \(root)/\(node)-log
-        admin_socket: \(root)/\(node).sock
-        """
+            cluster: loop
+            this_node: \(node)
+            nodes:
+              - { name: node-a, id: 1 }
+              - { name: node-b, id: 2 }
+            heartbeat:
+              key_file: \(root)/key
+              channels:
+                - { name: lan, port: \(channelPorts.0), addresses: { node-a: \(aFor("lan")), node-b: \(bFor("lan")) } }
+                - { name: backup, port: \(channelPorts.1), addresses: { node-a: \(aFor("backup")), node-b: \(bFor("backup")) } }
+            shared_storage: \(root)/shared
+            failback: { mode: manual, preferred_node: node-a }
+            resources:
+              - name: web
+                type: script
+                start: "sh -c 'python3 -m http.server \(servicePort) --bind 127.0.0.3 >/dev/null 2>&1 & echo $! > \(root)/\(node).pid; sleep 0.5; kill -0 $(cat \(root)/\(node).pid)'"
+                stop: "sh -c 'test -f \(root)/\(node).pid && kill $(cat \(root)/\(node).pid) 2>/dev/null; rm -f \(root)/\(node).pid; true'"
+                monitor: "sh -c 'test -f \(root)/\(node).pid && kill -0 $(cat \(root)/\(node).pid) 2>/dev/null || exit 3'"
+                timeouts: { start: 10s, stop: 10s, monitor: 5s }
+                monitor_interval: 1s
+            alarms:
+              - { type: exec, command: "sh -c 'sleep ${SERVHA_TEST_ALARM_DELAY:-0}; echo $SERVHA_ALARM_STATE $SERVHA_ALARM_KIND >> \(root)/\(node)-alarms.txt'" }
+            log_dir: \(root)/\(node)-log
+            admin_socket: \(root)/\(node).sock
+            """
     }
 
-    func start(_ node: String) throws {
+    func start(_ node: String, environment: [String: String] = [:]) throws {
         let process = Process()
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.executableURL = URL(fileURLWithPath: try servhaBinary())
         process.arguments = ["daemon", "--config", root + "/\(node).yaml", "--dry-run-vip"]
         let log =
@@ -301,7 +306,11 @@ final class LoopbackCluster {
         let cluster = try LoopbackCluster()
         defer { cluster.tearDown() }
         for node in ["node-a", "node-b"] {
-            try cluster.config(for: node, cut: Set(cut)).write(toFile: cluster.root + "/\(node).yaml", atomically: true, encoding: .utf8)
+            try cluster.config(for: node, cut: Set(cut)).write(
+                toFile: cluster.root + "/\(node).yaml",
+                atomically: true,
+                encoding: .utf8
+            )
         }
         try cluster.start("node-a")
         #expect(cluster.waitUntil("node-a active") { cluster.role("node-a") == "active" && cluster.serviceAnswers() })
@@ -318,7 +327,9 @@ final class LoopbackCluster {
         #expect(!roles.contains("active") && !roles.contains("acquiring"), "node-b roles seen: \(roles)")
         for node in ["node-a", "node-b"] {
             let status = cluster.status(node)
-            for channel in cut { #expect(status.contains("{\"name\":\"\(channel)\",\"up\":false"), "\(node): \(status)") }
+            for channel in cut {
+                #expect(status.contains("{\"name\":\"\(channel)\",\"up\":false"), "\(node): \(status)")
+            }
         }
     }
 
@@ -334,7 +345,9 @@ final class LoopbackCluster {
         let path = Array((cluster.root + "/node-a.sock").utf8)
         withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, byte) in path.enumerated() { raw[i] = byte } }
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         #expect(connected == 0)
         let garbage: [UInt8] = Array("\u{1}\u{2}drop table nodes;\n".utf8)
@@ -352,7 +365,11 @@ final class LoopbackCluster {
         try cluster.start("node-a")
         #expect(cluster.waitUntil("node-a active") { cluster.role("node-a") == "active" })
         let pid = cluster.processes["node-a"]!.processIdentifier
-        try "cluster: loop\nthis_node: [broken".write(toFile: cluster.root + "/node-a.yaml", atomically: true, encoding: .utf8)
+        try "cluster: loop\nthis_node: [broken".write(
+            toFile: cluster.root + "/node-a.yaml",
+            atomically: true,
+            encoding: .utf8
+        )
         kill(pid, SIGHUP)
         #expect(cluster.waitUntil("refusal logged") { cluster.output("node-a").contains("reload refused") })
         #expect(cluster.role("node-a") == "active", "the old configuration stays in force")
@@ -368,9 +385,11 @@ final class LoopbackCluster {
         defer { cluster.tearDown() }
         try cluster.start("node-a")
         try cluster.start("node-b")
-        #expect(cluster.waitUntil("a active, b ready") {
-            cluster.role("node-a") == "active" && cluster.peerHealthy("node-a") && cluster.serviceAnswers()
-        })
+        #expect(
+            cluster.waitUntil("a active, b ready") {
+                cluster.role("node-a") == "active" && cluster.peerHealthy("node-a") && cluster.serviceAnswers()
+            }
+        )
         let process = cluster.processes["node-a"]!
         kill(process.processIdentifier, SIGTERM)
         #expect(cluster.waitUntil("b took over") { cluster.role("node-b") == "active" && cluster.serviceAnswers() })
@@ -386,7 +405,10 @@ final class LoopbackCluster {
         var blocker: Int32 = -1
         switch problem {
         case "shared":
-            config = config.replacingOccurrences(of: "shared_storage: \(cluster.root)/shared", with: "shared_storage: /nonexistent/servha-shared")
+            config = config.replacingOccurrences(
+                of: "shared_storage: \(cluster.root)/shared",
+                with: "shared_storage: /nonexistent/servha-shared"
+            )
         case "port":
             blocker = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
             var address = sockaddr_in()
@@ -394,7 +416,9 @@ final class LoopbackCluster {
             address.sin_port = in_port_t(UInt16(cluster.channelPorts.1).bigEndian)
             address.sin_addr.s_addr = inet_addr("127.0.0.1")
             _ = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(blocker, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(blocker, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
         default:
             config = config.replacingOccurrences(of: "stop: \"sh -c", with: "stop: \"/nonexistent/stop-web -c")
@@ -407,10 +431,34 @@ final class LoopbackCluster {
         #expect(lines.count == 1, "\(result.stderr)")
         switch problem {
         case "shared": #expect(lines.first?.contains("/nonexistent/servha-shared") == true)
-        case "port": #expect(lines.first?.contains("heartbeat channel backup: cannot bind 127.0.0.1:\(cluster.channelPorts.1)") == true)
+        case "port":
+            #expect(
+                lines.first?.contains("heartbeat channel backup: cannot bind 127.0.0.1:\(cluster.channelPorts.1)")
+                    == true
+            )
         default: #expect(lines.first?.contains("resource web: stop command /nonexistent/stop-web") == true)
         }
         #expect(!FileManager.default.fileExists(atPath: cluster.root + "/node-a.sock"), "nothing half-started")
+    }
+
+    @Test func alarmsAreDeliveredAtLeastOnceEvenAcrossACrash() throws {
+        let cluster = try LoopbackCluster()
+        defer { cluster.tearDown() }
+        let alarms = cluster.root + "/node-a-alarms.txt"
+        // The sink takes 30 s: node-a dies (SIGKILL) before it has delivered anything.
+        try cluster.start("node-a", environment: ["SERVHA_TEST_ALARM_DELAY": "30"])
+        #expect(cluster.waitUntil("node-a active") { cluster.role("node-a") == "active" })
+        cluster.killHost("node-a")
+        #expect(!FileManager.default.fileExists(atPath: alarms))
+        // Back with a fast sink: the notice the log still owes is sent.
+        try cluster.start("node-a")
+        #expect(
+            cluster.waitUntil("took-over delivered after the restart") {
+                ((try? String(contentsOfFile: alarms, encoding: .utf8)) ?? "").contains("raised took-over")
+            },
+            "\(cluster.output("node-a"))"
+        )
+        #expect(cluster.output("node-a").contains("sending an alarm notice again after a restart"))
     }
 
     @Test func startupProblemsExitTwoWithOneLineAndNothingRunning() throws {

@@ -269,6 +269,7 @@ public enum ConfigLoader {
         cluster.restartWindow = restartWindow
         cluster.arbitrator = arbitrator != nil
         cluster.fencing = fenceCommand != nil
+        cluster.alarmSinks = alarms.count
         if reader.problems.isEmpty {
             for problem in cluster.problems() { reader.problem(problem, at: root.mark) }
         }

@@ -4,7 +4,11 @@ import Foundation
 import Logging
 import Synchronization
 
-/// Delivers alarms to the configured sinks, off the core's path, retrying failed deliveries.
+/// Delivers alarm notices to the configured sinks, off the core's path, retrying failed deliveries.
+///
+/// Every attempt's outcome goes back to the core as an `alarmDelivery` input, so it is in the log, and a notice
+/// stays pending in the state until every sink has it: after a crash the daemon sends the pending ones again
+/// (delivery is at least once).
 ///
 /// `exec`: the program gets SERVHA_ALARM_KIND, _SEVERITY, _MESSAGE, _NODE, _EPOCH, _STATE (raised/cleared)
 /// in its environment and the alarm as one JSON line on standard input. `webhook`: an HTTP POST of the same
@@ -13,40 +17,37 @@ public final class AlarmDispatcher: Sendable {
     private let sinks: [AlarmSink]
     private let node: String
     private let logger: Logger
-    private let delivered = Mutex<Int>(0)
+    private let onOutcome: @Sendable (AlarmDelivery) -> Void
 
-    public init(sinks: [AlarmSink], node: String, logger: Logger) {
+    public init(
+        sinks: [AlarmSink],
+        node: String,
+        logger: Logger,
+        onOutcome: @escaping @Sendable (AlarmDelivery) -> Void
+    ) {
         self.sinks = sinks
         self.node = node
         self.logger = logger
+        self.onOutcome = onOutcome
     }
 
-    public var deliveries: Int { delivered.withLock { $0 } }
-
-    public func raise(_ alarm: Alarm) {
-        dispatch(
-            kind: alarm.kind.description,
-            severity: alarm.severity == .critical ? "critical" : "warning",
-            message: alarm.message,
-            epoch: alarm.epoch,
-            state: "raised"
-        )
-    }
-
-    public func clear(_ kind: AlarmKind) {
-        dispatch(kind: kind.description, severity: "info", message: "\(kind) cleared", epoch: 0, state: "cleared")
-    }
-
-    private func dispatch(kind: String, severity: String, message: String, epoch: Epoch, state: String) {
+    /// Sends a notice to the given sinks (all of them unless told otherwise).
+    public func send(_ alarm: Alarm, raised: Bool, to only: [Int]? = nil) {
+        let severity = raised ? (alarm.severity == .critical ? "critical" : "warning") : "info"
+        let state = raised ? "raised" : "cleared"
+        let message = raised ? alarm.message : "\(alarm.kind) cleared"
         let json =
-            "{\"kind\":\(jsonString(kind)),\"severity\":\"\(severity)\",\"state\":\"\(state)\",\"node\":\(jsonString(node)),\"epoch\":\(epoch),\"message\":\(jsonString(message)),\"time\":\(jsonString(ISO8601DateFormatter().string(from: Date())))}"
+            "{\"kind\":\(jsonString(alarm.kind.description)),\"severity\":\"\(severity)\",\"state\":\"\(state)\",\"node\":\(jsonString(node)),\"epoch\":\(alarm.epoch),\"message\":\(jsonString(message)),\"time\":\(jsonString(ISO8601DateFormatter().string(from: Date())))}"
         let environment = [
-            "SERVHA_ALARM_KIND": kind, "SERVHA_ALARM_SEVERITY": severity, "SERVHA_ALARM_MESSAGE": message,
-            "SERVHA_ALARM_NODE": node, "SERVHA_ALARM_EPOCH": "\(epoch)", "SERVHA_ALARM_STATE": state,
+            "SERVHA_ALARM_KIND": alarm.kind.description, "SERVHA_ALARM_SEVERITY": severity,
+            "SERVHA_ALARM_MESSAGE": message, "SERVHA_ALARM_NODE": node, "SERVHA_ALARM_EPOCH": "\(alarm.epoch)",
+            "SERVHA_ALARM_STATE": state,
         ]
-        for sink in sinks {
+        for index in only ?? Array(sinks.indices) where index < sinks.count {
+            let sink = sinks[index]
+            let onOutcome = onOutcome
+            let logger = logger
             Task {
-                var attempt = 0
                 let retries: Int
                 let command: String
                 switch sink {
@@ -58,27 +59,31 @@ public final class AlarmDispatcher: Sendable {
                     command =
                         "curl -fsS -m \(max(1, timeout / 1_000_000_000)) -X POST -H 'Content-Type: application/json' --data-binary @- \(shellQuote(url))"
                 }
+                var attempt = 0
                 while true {
+                    attempt += 1
                     let outcome = await ProcessRunner.run(
                         shell: command,
                         environment: environment,
                         stdin: Array((json + "\n").utf8),
                         timeout: 30_000_000_000
                     )
-                    if outcome.result == .succeeded {
-                        delivered.withLock { $0 += 1 }
-                        logger.info(
-                            "alarm delivered",
-                            metadata: ["servha.alarm": "\(kind)", "servha.sink": "\(command.prefix(60))"]
+                    let succeeded = outcome.result == .succeeded
+                    onOutcome(
+                        AlarmDelivery(
+                            kind: alarm.kind,
+                            raised: raised,
+                            sink: index,
+                            succeeded: succeeded,
+                            attempt: attempt,
+                            detail: succeeded ? "" : String(outcome.annotatedOutput.prefix(300))
                         )
-                        return
-                    }
-                    attempt += 1
+                    )
+                    if succeeded { return }
                     logger.warning(
                         "alarm delivery failed",
                         metadata: [
-                            "servha.alarm": "\(kind)", "servha.attempt": "\(attempt)",
-                            "servha.output": "\(outcome.output.prefix(200))",
+                            "servha.alarm": "\(alarm.kind)", "servha.sink": "\(index)", "servha.attempt": "\(attempt)",
                         ]
                     )
                     if attempt > retries { return }

@@ -165,6 +165,7 @@ public final class Daemon: Sendable {
             )
         )
         await shell.deliver(.configLoaded(config.cluster))
+        await shell.startAlarms()
         await shell.startPeriodicWork()
         return Daemon(shell: shell, transport: transport, log: log, mirror: mirror, admin: admin)
     }

@@ -19,7 +19,7 @@ public actor NodeShell {
     private let logger: Logger
     private let send: @Sendable ([UInt8], Int) -> Void
     private var authenticator: HeartbeatAuthenticator
-    private let alarms: AlarmDispatcher
+    private var alarms: AlarmDispatcher?
 
     private var sendSequence: UInt64 = 0
     private var sentAt: [UInt64: Instant] = [:]
@@ -55,7 +55,6 @@ public actor NodeShell {
         self.authenticator = authenticator
         self.send = send
         self.logger = logger
-        self.alarms = AlarmDispatcher(sinks: config.alarms, node: config.thisNodeName, logger: logger)
         slotCounter = UInt64(max(0, wallNow() / 1_000_000))  // keeps increasing across restarts
         sendSequence = HeartbeatPacket.initialSequence(wallNanos: wallNow())  // so is the heartbeat sequence
     }
@@ -111,6 +110,23 @@ public actor NodeShell {
 
     public var state: State { core.state }
     public var rejectionCounts: [(reason: String, count: Int)] { rejections.counts }
+
+    /// Connects the alarm sinks, and sends again every notice the log says is not yet delivered everywhere.
+    public func startAlarms() {
+        let dispatcher = AlarmDispatcher(sinks: config.alarms, node: config.thisNodeName, logger: logger) {
+            [weak self] delivery in
+            Task { await self?.deliver(.alarmDelivery(delivery)) }
+        }
+        alarms = dispatcher
+        for notice in core.state.pendingNotices {
+            let missing = config.alarms.indices.filter { notice.delivered & (1 << UInt64($0)) == 0 }
+            logger.notice(
+                "sending an alarm notice again after a restart",
+                metadata: ["servha.alarm": "\(notice.alarm.kind)"]
+            )
+            dispatcher.send(notice.alarm, raised: notice.raised, to: missing)
+        }
+    }
 
     // MARK: - Periodic work
 
@@ -276,9 +292,9 @@ public actor NodeShell {
                 await self?.deliver(.fenceOutcome(succeeded: ok, detail: outcome.output))
             }
         case .raiseAlarm(let alarm):
-            alarms.raise(alarm)
+            alarms?.send(alarm, raised: true)
         case .clearAlarm(let kind):
-            alarms.clear(kind)
+            alarms?.send(Alarm(kind: kind, severity: .warning, message: "", epoch: core.state.epoch), raised: false)
         }
     }
 
