@@ -160,6 +160,9 @@ extension Coordinator {
             )
         case .failback:
             guard let preferred = config.preferredNode else { return refuse("no preferred node is configured") }
+            if config.failback == .never {
+                return refuse("failback mode is never; use switchover to move the group")
+            }
             if preferred == state.me {
                 if state.role == .active { return refuse("the group already runs on the preferred node") }
                 return refuse("run failback on the active node (\(peerName))")

@@ -277,6 +277,10 @@ import Testing
             #expect(d.state.role == .active)
             d.keepAliveAsActive(for: CoreDriver.ms(3000), peer: Self.standbyPeer)
             #expect(d.state.role == .active)
+            let from = d.log.count
+            _ = d.step(.admin(AdminCommand(verb: .failback, source: "test")))
+            #expect(d.refusals(since: from) == ["failback mode is never; use switchover to move the group"])
+            #expect(d.state.role == .active)
         }
     }
 

@@ -31,7 +31,7 @@ final class LoopbackCluster {
 
     /// The configuration of `node`. On the channels in `cut`, each node sends to an address where its peer does
     /// not listen: those paths are broken in both directions, as a cut cable would be.
-    func config(for node: String, cut: Set<String> = []) -> String {
+    func config(for node: String, cut: Set<String> = [], failback: String = "manual") -> String {
         let aFor = { (channel: String) in node == "node-b" && cut.contains(channel) ? "127.0.0.9" : "127.0.0.1" }
         let bFor = { (channel: String) in node == "node-a" && cut.contains(channel) ? "127.0.0.8" : "127.0.0.2" }
         return """
@@ -46,7 +46,7 @@ final class LoopbackCluster {
                 - { name: lan, port: \(channelPorts.0), addresses: { node-a: \(aFor("lan")), node-b: \(bFor("lan")) } }
                 - { name: backup, port: \(channelPorts.1), addresses: { node-a: \(aFor("backup")), node-b: \(bFor("backup")) } }
             shared_storage: \(root)/shared
-            failback: { mode: manual, preferred_node: node-a }
+            failback: { mode: \(failback), preferred_node: node-a, stability: 1s }
             resources:
               - name: web
                 type: script
@@ -439,6 +439,54 @@ final class LoopbackCluster {
         default: #expect(lines.first?.contains("resource web: stop command /nonexistent/stop-web") == true)
         }
         #expect(!FileManager.default.fileExists(atPath: cluster.root + "/node-a.sock"), "nothing half-started")
+    }
+
+    /// node-a (preferred) dies; node-b takes over; node-a comes back: auto fails back after the stability
+    /// window, manual on `servha failback`, never not even then.
+    @Test(arguments: ["auto", "manual", "never"])
+    func failbackAfterRepairFollowsTheMode(mode: String) throws {
+        let cluster = try LoopbackCluster()
+        defer { cluster.tearDown() }
+        for node in ["node-a", "node-b"] {
+            try cluster.config(for: node, failback: mode).write(
+                toFile: cluster.root + "/\(node).yaml",
+                atomically: true,
+                encoding: .utf8
+            )
+        }
+        try cluster.start("node-a")
+        try cluster.start("node-b")
+        #expect(
+            cluster.waitUntil("a active, b ready") {
+                cluster.role("node-a") == "active" && cluster.peerHealthy("node-a") && cluster.serviceAnswers()
+            }
+        )
+        cluster.killHost("node-a")
+        #expect(cluster.waitUntil("b took over") { cluster.role("node-b") == "active" && cluster.serviceAnswers() })
+        try cluster.start("node-a")
+        #expect(
+            cluster.waitUntil("a back as standby") {
+                cluster.role("node-a") == "standby" && cluster.peerHealthy("node-b")
+            }
+        )
+        switch mode {
+        case "auto":
+            #expect(cluster.waitUntil("failed back") { cluster.role("node-a") == "active" && cluster.serviceAnswers() })
+            #expect(cluster.role("node-b") == "standby")
+        case "manual":
+            usleep(2_000_000)  // longer than the stability window: nothing moves on its own
+            #expect(cluster.role("node-b") == "active")
+            let result = try cluster.admin("node-b", ["failback"])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(cluster.waitUntil("failed back") { cluster.role("node-a") == "active" && cluster.serviceAnswers() })
+        default:
+            usleep(2_000_000)
+            #expect(cluster.role("node-b") == "active")
+            let result = try cluster.admin("node-b", ["failback"])
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("failback mode is never"))
+            #expect(cluster.role("node-b") == "active")
+        }
     }
 
     @Test func alarmsAreDeliveredAtLeastOnceEvenAcrossACrash() throws {
