@@ -4,6 +4,7 @@ import Dispatch
 import Foundation
 import Logging
 import Runtime
+import ServiceLifecycle
 
 struct DaemonCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -50,31 +51,60 @@ struct DaemonCommand: AsyncParsableCommand {
             metadata: ["servha.node": "\(loaded.thisNodeName)", "servha.cluster": "\(loaded.cluster.cluster)"]
         )
 
-        let signals = SignalStream()
-        for await signal in signals.stream {
-            switch signal {
-            case SIGHUP:
-                logger.notice("SIGHUP: reloading \(config)")
-                await daemon.reload(ConfigLoader.load(path: config, thisNode: node), logger: logger)
-            default:
-                logger.notice("signal \(signal): handing the group over and stopping")
-                await daemon.stop(handOver: true, logger: logger)
-                return
-            }
+        // The daemon is a ServiceGroup: the coordinator (handing the group over on SIGTERM or SIGINT) and the
+        // reloader (SIGHUP). Either ending ends the other.
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [
+                    .init(service: CoordinatorService(daemon: daemon, logger: logger)),
+                    .init(service: ReloadService(daemon: daemon, config: config, node: node, logger: logger)),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
+
+/// Runs until a graceful shutdown, then hands the group over to the peer and closes everything.
+struct CoordinatorService: Service {
+    let daemon: Daemon
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.notice("shutting down: handing the group over to the peer")
+        await daemon.stop(handOver: true, logger: logger)
+    }
+}
+
+/// Reloads the configuration on SIGHUP (checked first; a bad one is refused and the old one kept).
+struct ReloadService: Service {
+    let daemon: Daemon
+    let config: String
+    let node: String?
+    let logger: Logger
+
+    func run() async throws {
+        let signals = SignalStream([SIGHUP])
+        for await _ in signals.stream.cancelOnGracefulShutdown() {
+            logger.notice("SIGHUP: reloading \(config)")
+            await daemon.reload(ConfigLoader.load(path: config, thisNode: node), logger: logger)
         }
     }
 }
 
-/// SIGTERM, SIGINT and SIGHUP as an async stream (the default handlers are switched off).
+/// Signals as an async stream (their default handlers are switched off).
 final class SignalStream {
     let stream: AsyncStream<Int32>
     private let sources: [any DispatchSourceSignal]
 
-    init() {
+    init(_ numbers: [Int32]) {
         var continuation: AsyncStream<Int32>.Continuation!
         stream = AsyncStream { continuation = $0 }
         let sink = continuation!
-        sources = [SIGTERM, SIGINT, SIGHUP].map { number in
+        sources = numbers.map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { sink.yield(number) }
