@@ -31,7 +31,13 @@ final class LoopbackCluster {
 
     /// The configuration of `node`. On the channels in `cut`, each node sends to an address where its peer does
     /// not listen: those paths are broken in both directions, as a cut cable would be.
-    func config(for node: String, cut: Set<String> = [], failback: String = "manual") -> String {
+    func config(
+        for node: String,
+        cut: Set<String> = [],
+        failback: String = "manual",
+        slowMonitor: Bool = false
+    ) -> String {
+        let monitorDelay = slowMonitor ? "sleep 4; " : ""
         let aFor = { (channel: String) in node == "node-b" && cut.contains(channel) ? "127.0.0.9" : "127.0.0.1" }
         let bFor = { (channel: String) in node == "node-a" && cut.contains(channel) ? "127.0.0.8" : "127.0.0.2" }
         return """
@@ -52,7 +58,7 @@ final class LoopbackCluster {
                 type: script
                 start: "sh -c 'python3 -m http.server \(servicePort) --bind 127.0.0.3 >/dev/null 2>&1 & echo $! > \(root)/\(node).pid; sleep 0.5; kill -0 $(cat \(root)/\(node).pid)'"
                 stop: "sh -c 'test -f \(root)/\(node).pid && kill $(cat \(root)/\(node).pid) 2>/dev/null; rm -f \(root)/\(node).pid; true'"
-                monitor: "sh -c 'test -f \(root)/\(node).pid && kill -0 $(cat \(root)/\(node).pid) 2>/dev/null || exit 3'"
+                monitor: "sh -c '\(monitorDelay)test -f \(root)/\(node).pid && kill -0 $(cat \(root)/\(node).pid) 2>/dev/null || exit 3'"
                 timeouts: { start: 10s, stop: 10s, monitor: 5s }
                 monitor_interval: 1s
             alarms:
@@ -487,6 +493,44 @@ final class LoopbackCluster {
             #expect(result.stderr.contains("failback mode is never"))
             #expect(cluster.role("node-b") == "active")
         }
+    }
+
+    /// A monitor that takes 4 s of every 5 on node-a must not delay its heartbeats: node-b keeps hearing it on
+    /// every channel and never takes over.
+    @Test func aStalledResourceAgentNeverDelaysHeartbeats() throws {
+        let cluster = try LoopbackCluster()
+        defer { cluster.tearDown() }
+        try cluster.config(for: "node-a", slowMonitor: true).write(
+            toFile: cluster.root + "/node-a.yaml",
+            atomically: true,
+            encoding: .utf8
+        )
+        try cluster.start("node-a")
+        try cluster.start("node-b")
+        #expect(
+            cluster.waitUntil("a active, b ready") {
+                cluster.role("node-a") == "active" && cluster.peerHealthy("node-b")
+            }
+        )
+        let until = Date().addingTimeInterval(6)
+        var worst = 0
+        while Date() < until {
+            if let data = cluster.status("node-b").data(using: .utf8),
+                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                let channels = object["channels"] as? [[String: Any]]
+            {
+                for channel in channels {
+                    #expect(channel["up"] as? Bool == true, "\(channel)")
+                    if channel["name"] as? String != "disk" {
+                        #expect(channel["loss_permille"] as? Int == 0, "\(channel)")
+                    }
+                    worst = max(worst, channel["last_heard_ms_ago"] as? Int ?? 0)
+                }
+            }
+            #expect(cluster.role("node-b") == "standby")
+            usleep(100_000)
+        }
+        #expect(worst < 100, "node-b heard node-a at worst \(worst) ms ago")
     }
 
     @Test func alarmsAreDeliveredAtLeastOnceEvenAcrossACrash() throws {

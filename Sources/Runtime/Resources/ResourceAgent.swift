@@ -11,6 +11,13 @@ public protocol ResourceAgent: Sendable {
     var name: String { get }
     /// Runs `operation`, giving it `timeout` nanoseconds.
     func perform(_ operation: ResourceOperation, timeout: UInt64) async -> AgentOutcome
+    /// Tells the network again that this node holds the resource (a VIP re-sends its gratuitous ARPs), when
+    /// the node re-asserts itself after its peer was lost and came back. Nothing for other resources.
+    func reassert() async
+}
+
+extension ResourceAgent {
+    public func reassert() async {}
 }
 
 /// What an operation came to, what it printed, and how long it took.

@@ -40,6 +40,10 @@ public struct VIPAgent: ResourceAgent {
         self.driver = driver
     }
 
+    public func reassert() async {
+        try? await driver.announce(address: address, interface: interface, count: garpCount, interval: garpInterval)
+    }
+
     public func perform(_ operation: ResourceOperation, timeout: UInt64) async -> AgentOutcome {
         let started = monotonicNow()
         let (result, output) = await withTaskGroup(of: (ResourceResult, String)?.self) { group in

@@ -123,10 +123,20 @@ enum AdminRequest {
         switch line {
         case "status":
             return "ok\n"
-                + StatusReport.text(await shell.state, config: shell.config, rejections: await shell.rejectionCounts)
+                + StatusReport.text(
+                    await shell.state,
+                    config: shell.config,
+                    rejections: await shell.rejectionCounts,
+                    loss: await shell.channelLoss
+                )
         case "status-json":
             return "ok\n"
-                + StatusReport.json(await shell.state, config: shell.config, rejections: await shell.rejectionCounts)
+                + StatusReport.json(
+                    await shell.state,
+                    config: shell.config,
+                    rejections: await shell.rejectionCounts,
+                    loss: await shell.channelLoss
+                )
                 + "\n"
         default:
             guard let verb = verbs[line] else {

@@ -31,6 +31,7 @@ public actor NodeShell {
     private var slotReadAgain = false
     private var timerToken: UInt64 = 0
     private var rejections = RejectionCounter()
+    private var loss: [ChannelLoss] = []
     private var tasks: [Task<Void, Never>] = []
     private var stopped = false
     /// Refused admin commands so far, and the last reason (for the admin socket's reply).
@@ -89,6 +90,10 @@ public actor NodeShell {
         switch authenticator.open(bytes, channel: channel, source: source) {
         case .accepted(let packet):
             newestReceived = max(newestReceived, packet.sequence)
+            if loss.count != config.channels.count {
+                loss = Array(repeating: ChannelLoss(), count: config.channels.count)
+            }
+            if channel < loss.count { loss[channel].received(packet.sequence, channels: config.channels.count) }
             let heartbeat = Heartbeat(
                 channel: UInt8(channel),
                 from: packet.from,
@@ -109,6 +114,10 @@ public actor NodeShell {
     }
 
     public var state: State { core.state }
+    /// Per channel: the share of the peer's heartbeats lost in the last window (nil before any arrived).
+    public var channelLoss: [Double?] {
+        (0..<config.channels.count).map { $0 < loss.count ? loss[$0].fraction : nil }
+    }
     public var rejectionCounts: [(reason: String, count: Int)] { rejections.counts }
 
     /// Connects the alarm sinks, and sends again every notice the log says is not yet delivered everywhere.
@@ -329,6 +338,13 @@ public actor NodeShell {
             logger.notice("\(decision.kind): \(decision.reason)", metadata: ["servha.epoch": "\(decision.epoch)"])
         case .peerDeclaredDead:
             logger.warning("peer declared dead")
+        case .peerAlive:
+            // Re-assert: switches may have learnt another MAC for the VIP while the peer was gone.
+            if core.state.role == .active {
+                for (index, agent) in agents.enumerated() where core.state.resources[index] == .running {
+                    Task { await agent.reassert() }
+                }
+            }
         case .commandRefused(let command, let reason):
             refusalsSeen += 1
             lastRefusal = reason
@@ -356,5 +372,40 @@ enum BlockingIO {
         await withCheckedContinuation { continuation in
             Thread { continuation.resume(returning: body()) }.start()
         }
+    }
+}
+
+/// Heartbeat loss on one channel, from the sender's sequence numbers (consecutive packets on a channel are
+/// `channels` apart, since the sender numbers its heartbeats across all channels), over windows of about
+/// 500 packets.
+struct ChannelLoss: Sendable {
+    private var first: UInt64?
+    private var last: UInt64 = 0
+    private var count = 0
+    private var channels = 1
+    private var previousFraction: Double?
+
+    mutating func received(_ sequence: UInt64, channels: Int) {
+        self.channels = max(1, channels)
+        guard let start = first, sequence >= start else {
+            first = sequence
+            last = sequence
+            count = 1
+            return
+        }
+        last = max(last, sequence)
+        count += 1
+        let expected = Int((last - start) / UInt64(max(1, channels))) + 1
+        if expected >= 500 {
+            previousFraction = max(0, 1 - Double(count) / Double(expected))
+            first = nil
+        }
+    }
+
+    var fraction: Double? {
+        if let previousFraction { return previousFraction }
+        guard let start = first, count > 1 else { return nil }
+        let expected = Int((last - start) / UInt64(channels)) + 1
+        return max(0, 1 - Double(count) / Double(max(expected, count)))
     }
 }

@@ -10,7 +10,18 @@ enum StatusReport {
         return "\(nanos / 1_000_000_000).\((nanos / 100_000_000) % 10) s ago"
     }
 
-    static func text(_ state: State, config: DaemonConfig, rejections: [(reason: String, count: Int)]) -> String {
+    static func percent(_ fraction: Double?) -> String {
+        guard let fraction else { return "n/a" }
+        let tenths = Int((fraction * 1000).rounded())
+        return "\(tenths / 10).\(tenths % 10)%"
+    }
+
+    static func text(
+        _ state: State,
+        config: DaemonConfig,
+        rejections: [(reason: String, count: Int)],
+        loss: [Double?]
+    ) -> String {
         let now = monotonicNow()
         let cluster = config.cluster
         var lines: [String] = []
@@ -56,7 +67,12 @@ enum StatusReport {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    static func json(_ state: State, config: DaemonConfig, rejections: [(reason: String, count: Int)]) -> String {
+    static func json(
+        _ state: State,
+        config: DaemonConfig,
+        rejections: [(reason: String, count: Int)],
+        loss: [Double?]
+    ) -> String {
         let now = monotonicNow()
         let cluster = config.cluster
         func ageMs(_ instant: Instant?) -> String {
@@ -73,7 +89,9 @@ enum StatusReport {
             "\"peer\":{\"name\":\(jsonString(config.peer?.name ?? "")),\"role\":\"\(state.peerView.role)\",\"epoch\":\(state.peerView.epoch),\"heard\":\(!state.peerDead),\"healthy\":\(state.peerView.healthy)}"
         )
         let channels = (0..<min(cluster.channelCount, state.channels.count)).map { c in
-            "{\"name\":\(jsonString(cluster.channelName(c))),\"up\":\(state.channels[c].up),\"last_heard_ms_ago\":\(ageMs(state.channels[c].lastHeard))}"
+            let lost = c < loss.count ? (loss[c].map { String(Int(($0 * 1000).rounded())) } ?? "null") : "null"
+            return
+                "{\"name\":\(jsonString(cluster.channelName(c))),\"up\":\(state.channels[c].up),\"last_heard_ms_ago\":\(ageMs(state.channels[c].lastHeard)),\"loss_permille\":\(lost)}"
         }
         parts.append("\"channels\":[" + channels.joined(separator: ",") + "]")
         let resources = zip(cluster.resources, state.resources).map {
