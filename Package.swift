@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "EventLog"]),
         // ReplayTests arrive with the Replay code (issue 5).
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Coordinator"]),
-        .testTarget(name: "servhaTests", dependencies: ["servha", "EventLog", "Coordinator"]),
+        .testTarget(name: "servhaTests", dependencies: ["servha", "EventLog", "Coordinator", "Runtime"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,7 @@
+import Coordinator
 import Foundation
 import Glibc
+import Runtime
 import Testing
 
 /// Two real daemons on loopback: two heartbeat channels on distinct ports, shared storage in a temporary
@@ -240,10 +242,18 @@ final class LoopbackCluster {
         to.sin_family = sa_family_t(AF_INET)
         to.sin_port = in_port_t(UInt16(cluster.channelPorts.0).bigEndian)
         to.sin_addr.s_addr = inet_addr("127.0.0.1")
+        // A genuine packet from node-b (the test knows the cluster key), sent twice: the copy is a replay.
+        let key = Array(FileManager.default.contents(atPath: cluster.root + "/key") ?? Data())
+        let sealer = HeartbeatAuthenticator(key: key, cluster: "loop", thisNode: 2, peer: 1, channelCount: 2)
+        let genuine = sealer.seal(
+            HeartbeatPacket(cluster: "loop", from: 2, channel: 0, sequence: 1_000, echo: 0, view: .unknown)
+        )
         let forged: [[UInt8]] = [
             Array("hello".utf8),
             [0x53, 0x48, 1] + [UInt8](repeating: 7, count: 60),
             [0x53, 0x48],
+            genuine,
+            genuine,
         ]
         for packet in forged {
             _ = packet.withUnsafeBytes { bytes in
@@ -258,6 +268,7 @@ final class LoopbackCluster {
             cluster.waitUntil("rejections counted") {
                 let status = cluster.status("node-a")
                 return status.contains("bad magic") && status.contains("bad HMAC") && status.contains("truncated")
+                    && status.contains("replayed heartbeat")
             },
             "\(cluster.status("node-a"))"
         )
@@ -403,7 +414,7 @@ final class LoopbackCluster {
         #expect(process.terminationStatus == 0)
     }
 
-    @Test(arguments: ["shared", "port", "script"])
+    @Test(arguments: ["shared", "port", "script", "ocf"])
     func startupProblemsExitTwoNamingTheItem(problem: String) throws {
         let cluster = try LoopbackCluster()
         defer { cluster.tearDown() }
@@ -426,6 +437,11 @@ final class LoopbackCluster {
                     bind(blocker, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
                 }
             }
+        case "ocf":
+            config = config.replacingOccurrences(
+                of: "resources:\n",
+                with: "resources:\n  - { name: db, type: ocf, agent: heartbeat/nosuchagent }\n"
+            )
         default:
             config = config.replacingOccurrences(of: "stop: \"sh -c", with: "stop: \"/nonexistent/stop-web -c")
         }
@@ -441,6 +457,11 @@ final class LoopbackCluster {
             #expect(
                 lines.first?.contains("heartbeat channel backup: cannot bind 127.0.0.1:\(cluster.channelPorts.1)")
                     == true
+            )
+        case "ocf":
+            #expect(
+                lines.first?.contains("resource db: OCF agent heartbeat/nosuchagent is not installed") == true,
+                "\(lines)"
             )
         default: #expect(lines.first?.contains("resource web: stop command /nonexistent/stop-web") == true)
         }
