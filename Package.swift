@@ -68,9 +68,9 @@ let package = Package(
         ),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "EventLog"]),
-        // ReplayTests arrive with the Replay code (issue 5).
+        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Coordinator", "EventLog"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Coordinator"]),
-        .testTarget(name: "servhaTests", dependencies: ["servha", "EventLog", "Coordinator", "Runtime"]),
+        .testTarget(name: "servhaTests", dependencies: ["servha", "EventLog", "Coordinator", "Runtime", "Replay"]),
     ],
     swiftLanguageModes: [.v6]
 )

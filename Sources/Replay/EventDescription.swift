@@ -1,0 +1,53 @@
+import Coordinator
+import EventLog
+
+/// Events and states in words, for `replay verify`, `explain` and timelines.
+public enum EventDescription {
+    public static func line(_ event: Event) -> String {
+        switch event {
+        case .input(let stamped): return "input \(input(stamped.input))"
+        case .rejected(let stamped, let reason): return "rejected \(input(stamped.input)): \(reason)"
+        case .channelChanged(let channel, let up, _): return "channel \(channel) \(up ? "up" : "down")"
+        case .peerSuspected: return "peer suspected (every network channel silent)"
+        case .peerDeclaredDead: return "peer declared dead (every channel silent)"
+        case .peerAlive(let channel): return "peer alive (channel \(channel))"
+        case .decision(let decision): return "decision \(decision.kind) epoch \(decision.epoch): \(decision.reason)"
+        case .issued(let action): return "action \(action)"
+        case .commandRefused(let command, let reason): return "refused \(command.verb) (\(command.source)): \(reason)"
+        case .stateDigest(let digest): return "state digest \(hex(digest.prefix(8)))"
+        }
+    }
+
+    public static func input(_ input: Input) -> String {
+        switch input {
+        case .started(let start): return "started (servha \(start.servhaVersion), boot \(start.bootID))"
+        case .configLoaded(let config):
+            return "config loaded (cluster \(config.cluster), hash \(hex(config.hash.prefix(6))))"
+        case .heartbeat(let heartbeat):
+            return
+                "heartbeat channel \(heartbeat.channel) seq \(heartbeat.sequence): peer \(heartbeat.view.role) epoch \(heartbeat.view.epoch)"
+        case .timerFired: return "timer fired"
+        case .diskSlot(let reading):
+            return reading.readable
+                ? "peer slot: counter \(reading.counter), \(reading.view.role) epoch \(reading.view.epoch)"
+                : "peer slot unreadable"
+        case .slotWritten(let write):
+            return "own slot written: \(write.succeeded ? "ok" : "FAILED") (owns \(write.owns), epoch \(write.epoch))"
+        case .arbitrator(let reachable): return "arbitrator \(reachable ? "reachable" : "UNREACHABLE")"
+        case .resourceOutcome(let outcome):
+            return "resource \(outcome.resource) \(outcome.operation): \(outcome.result)"
+        case .fenceOutcome(let succeeded, let detail): return "fence \(succeeded ? "succeeded" : "failed"): \(detail)"
+        case .admin(let command): return "admin \(command.verb) (\(command.source))"
+        case .rejected(let rejected): return "shell rejected: \(rejected.reason) from \(rejected.source)"
+        case .alarmDelivery(let delivery):
+            return "alarm \(delivery.kind) to sink \(delivery.sink): \(delivery.succeeded ? "delivered" : "failed")"
+        }
+    }
+
+    public static func state(_ state: State) -> String {
+        let resources = state.resources.map(\.description).joined(separator: ",")
+        let channels = state.channels.map { $0.up ? "up" : "down" }.joined(separator: ",")
+        return "role \(state.role), epoch \(state.epoch) (highest seen \(state.highestEpoch)), channels [\(channels)], "
+            + "peer \(state.peerView.role) epoch \(state.peerView.epoch)\(state.peerDead ? " (dead)" : ""), resources [\(resources)]"
+    }
+}

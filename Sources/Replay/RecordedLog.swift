@@ -1,0 +1,51 @@
+import Coordinator
+import EventLog
+
+/// A node's log read back as coordinator events, with the record each came from.
+public struct RecordedLog: Sendable {
+    public var directory: String
+    public var identity: LogIdentity
+    public var events: [Event]
+    /// The log sequence number of each event.
+    public var sequences: [UInt64]
+    /// The wall-clock time of each event's record.
+    public var walls: [Int64]
+
+    /// Reads and decodes a log directory. Throws one-line errors: a damaged log (file, offset, reason), a gap in
+    /// the sequence numbers, a record from a newer format, or a directory that holds no log.
+    public static func load(_ directory: String) throws -> RecordedLog {
+        var events: [Event] = []
+        var sequences: [UInt64] = []
+        var walls: [Int64] = []
+        let summary: ReadSummary
+        do {
+            summary = try LogReader(directory: directory).forEachRecord { view in
+                do {
+                    events.append(try EventCodec.decode(view))
+                } catch {
+                    throw ReplayError("\(directory): record \(view.sequence): \(error)")
+                }
+                sequences.append(view.sequence)
+                walls.append(view.wallNanos)
+                return true
+            }
+        } catch let error as ReplayError {
+            throw error
+        } catch {
+            throw ReplayError("\(EventLogError.wrap(error, path: directory))")
+        }
+        guard let identity = summary.identity else { throw ReplayError("\(directory): no log segments here") }
+        if let torn = summary.tornTail {
+            throw ReplayError(
+                "\(torn.path): offset \(torn.offset): torn tail; run `servha log recover` on a copy first"
+            )
+        }
+        return RecordedLog(directory: directory, identity: identity, events: events, sequences: sequences, walls: walls)
+    }
+}
+
+/// A replay problem, in one line.
+public struct ReplayError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

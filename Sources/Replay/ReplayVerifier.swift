@@ -1,0 +1,90 @@
+import Coordinator
+import EventLog
+
+/// Re-runs a recorded log's inputs (recorded timer firings included) through a fresh coordinator and compares
+/// every event it derives, digests included, with the recorded ones.
+public enum ReplayVerifier {
+    public struct Report: Sendable {
+        public var events = 0
+        public var inputs = 0
+        public var decisions = 0
+        public var digests = 0
+        public var divergence: Divergence?
+    }
+
+    /// The first place where the replay and the log disagree.
+    public struct Divergence: Sendable {
+        /// Index in the log's events, and its record's sequence number and time.
+        public var index: Int
+        public var sequence: UInt64?
+        public var wall: Int64?
+        public var recorded: Event?
+        public var replayed: Event?
+        public var stateBefore: State
+    }
+
+    public static func verify(_ log: RecordedLog) -> Report {
+        var report = Report()
+        var core = Coordinator(node: log.identity.node)
+        var index = 0
+        while index < log.events.count {
+            guard let stamped = log.events[index].stampedInput else {
+                return divergence(
+                    at: index,
+                    log: log,
+                    recorded: log.events[index],
+                    replayed: nil,
+                    state: core.state,
+                    report
+                )
+            }
+            let before = core.state
+            let produced = core.handle(stamped).events
+            for (offset, event) in produced.enumerated() {
+                let at = index + offset
+                guard at < log.events.count else {
+                    return divergence(at: at, log: log, recorded: nil, replayed: event, state: before, report)
+                }
+                if log.events[at] != event {
+                    return divergence(
+                        at: at,
+                        log: log,
+                        recorded: log.events[at],
+                        replayed: event,
+                        state: before,
+                        report
+                    )
+                }
+                switch event {
+                case .input, .rejected: report.inputs += 1
+                case .decision: report.decisions += 1
+                case .stateDigest: report.digests += 1
+                default: break
+                }
+            }
+            index += produced.count
+            report.events = index
+        }
+        return report
+    }
+
+    private static func divergence(
+        at index: Int,
+        log: RecordedLog,
+        recorded: Event?,
+        replayed: Event?,
+        state: State,
+        _ report: Report
+    ) -> Report {
+        var report = report
+        report.divergence = Divergence(
+            index: index,
+            sequence: index < log.sequences.count ? log.sequences[index] : nil,
+            wall: index < log.walls.count ? log.walls[index] : nil,
+            recorded: recorded,
+            replayed: replayed,
+            stateBefore: state
+        )
+        return report
+    }
+}
