@@ -68,6 +68,16 @@ public enum ReplayVerifier {
         return report
     }
 
+    /// The state just before the input at `index`, rebuilt by replaying the inputs before it (only when a
+    /// divergence is reported, so that the replay itself copies no state per input).
+    static func state(before index: Int, of events: [Event], node: NodeID) -> State {
+        var core = Coordinator(node: node)
+        for event in events[..<index] {
+            if let stamped = event.stampedInput { _ = core.handle(stamped) }
+        }
+        return core.state
+    }
+
     private static func divergence(
         at index: Int,
         log: RecordedLog,

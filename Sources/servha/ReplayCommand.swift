@@ -32,14 +32,14 @@ struct ReplayVerify: ParsableCommand {
         var failed = false
         for directory in directories {
             let log: RecordedLog
+            let report: ReplayVerifier.Report
             do {
-                log = try RecordedLog.load(directory)
+                (log, report) = try ReplayVerifier.verify(directory: directory)
             } catch {
                 printError("servha: \(error)")
                 failed = true
                 continue
             }
-            let report = ReplayVerifier.verify(log)
             guard let divergence = report.divergence else {
                 print(
                     "\(directory): ok: \(report.events) events (\(report.inputs) inputs, \(report.decisions) decisions, "
