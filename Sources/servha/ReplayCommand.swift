@@ -86,3 +86,46 @@ struct ReplayDecisions: ParsableCommand {
         }
     }
 }
+
+struct ExplainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "explain",
+        abstract: "The chain from evidence to action behind a decision in a log.",
+        discussion:
+            "Which channels went silent when, what the disk slot and the arbitrator said, which rule fired, and which actions followed and how long each took."
+    )
+
+    @Argument(help: "A log directory.") var directory: String
+    @Option(help: "Explain the event with this sequence number.") var event: UInt64?
+    @Flag(help: "Explain the last failover (take-over, release or self-fence).") var lastFailover = false
+
+    func validate() throws {
+        if (event == nil) == !lastFailover {
+            throw ValidationError("give exactly one of --event SEQ and --last-failover")
+        }
+    }
+
+    func run() throws {
+        let log: RecordedLog
+        do {
+            log = try RecordedLog.load(directory)
+        } catch {
+            throw fail("\(error)")
+        }
+        let index: Int
+        if let event {
+            guard let found = Explanation.event(event, in: log) else {
+                throw fail(
+                    "\(directory): no event with sequence \(event) (the log holds \(log.sequences.first ?? 0) to \(log.sequences.last ?? 0))"
+                )
+            }
+            index = found
+        } else {
+            guard let found = Explanation.lastFailover(in: log) else {
+                throw fail("\(directory): no failover in this log")
+            }
+            index = found
+        }
+        for line in Explanation.lines(for: index, in: log) { print(line) }
+    }
+}

@@ -74,3 +74,38 @@ let fixtures = URL(fileURLWithPath: #filePath)
         #expect(newer.stderr.split(separator: "\n").count == 1)
     }
 }
+
+@Suite struct ExplainCommandTests {
+    @Test func theLastFailoverIsExplainedFromEvidenceToAction() throws {
+        let result = try servha(["explain", "\(fixtures)/host-death/node-b", "--last-failover"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let text = result.stdout
+        #expect(text.contains(": take-over, epoch 2"))
+        #expect(text.contains("rule: node-a lost"))
+        #expect(text.contains("udp0: DOWN, last heard"))
+        #expect(text.contains("disk: DOWN"))
+        #expect(text.contains("peer declared dead"))
+        #expect(text.contains("decision lease-acquired"))
+        #expect(text.contains("postgresql start: ok (took 60.0 ms)"))
+        let partition = try servha(["explain", "\(fixtures)/partition/node-a", "--last-failover"]).stdout
+        #expect(partition.contains("arbitrator: from here UNREACHABLE, from the peer reachable"))
+        #expect(partition.contains("stop postgresql"))
+    }
+
+    @Test func aNamedEventIsExplainedAndBadInputIsAOneLineError() throws {
+        let decisions = try servha(["replay", "decisions", "\(fixtures)/switchover/node-a"]).stdout
+        let release = decisions.split(separator: "\n").first { $0.contains("decision release") }
+        let sequence = release.flatMap { $0.split(separator: " ").first { $0.hasPrefix("#") } }.map {
+            String($0.dropFirst())
+        }
+        let explained = try servha(["explain", "\(fixtures)/switchover/node-a", "--event", sequence ?? "0"])
+        #expect(explained.status == 0)
+        #expect(explained.stdout.contains("switchover to node-b requested"))
+        let missing = try servha(["explain", "\(fixtures)/switchover/node-a", "--event", "999999999"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("no event with sequence 999999999"))
+        let neither = try servha(["explain", "\(fixtures)/switchover/node-a"])
+        #expect(neither.status != 0)
+        #expect(neither.stderr.contains("give exactly one of --event SEQ and --last-failover"))
+    }
+}
