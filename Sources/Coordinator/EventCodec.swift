@@ -145,6 +145,20 @@ public enum EventCodec {
         }
     }
 
+    /// Drafts for a run of events as the core produced them: each derived event takes the time of the input
+    /// before it (the input it came from), so a log written from them reads back with every event's stamp.
+    public static func drafts(_ events: [Event], node: NodeID) -> [RecordDraft] {
+        var at: UInt64 = 0
+        var wall: Int64 = 0
+        return events.map { event in
+            if let stamped = event.stampedInput {
+                at = stamped.at
+                wall = stamped.wall
+            }
+            return draft(event, node: node, monotonicNanos: at, wallNanos: wall)
+        }
+    }
+
     /// Payload bytes (first byte: formatVersion) for the event.
     public static func payload(of event: Event) -> [UInt8] {
         var out = ByteSink(capacity: 32)

@@ -38,27 +38,7 @@ struct ReplayBenchmark: ParsableCommand {
         let heartbeats = log.filter { if case .input(let s) = $0, case .heartbeat = s.input { true } else { false } }
             .count
         let node = report.config.nodes[0]
-        let writer = try EventLogWriter(
-            directory: base,
-            identity: LogIdentity(
-                cluster: report.config.cluster,
-                nodeName: node.name,
-                node: node.id,
-                servhaVersion: ServhaVersion.current,
-                configHash: report.config.hash
-            )
-        )
-        var at: Instant = 0
-        var wall: Int64 = 0
-        for event in log {
-            if let stamped = event.stampedInput {
-                at = stamped.at
-                wall = stamped.wall
-            }
-            try writer.append(EventCodec.draft(event, node: node.id, monotonicNanos: at, wallNanos: wall))
-        }
-        try writer.close()
-        let bytes = writer.counters.bytesWritten
+        let bytes = try writeEventLog(log, config: report.config, node: node, to: base).bytesWritten
         say(
             "recorded \(log.count) events (\(heartbeats * 100 / max(1, log.count)) % heartbeat inputs), \(humanBytes(Int(bytes))) on disk"
         )

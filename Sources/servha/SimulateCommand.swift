@@ -104,26 +104,7 @@ struct SimulateCommand: AsyncParsableCommand {
                 atPath: "\(base)/seed-\(report.seed)",
                 withIntermediateDirectories: true
             )
-            let writer = try EventLogWriter(
-                directory: directory,
-                identity: LogIdentity(
-                    cluster: report.config.cluster,
-                    nodeName: node.name,
-                    node: node.id,
-                    servhaVersion: ServhaVersion.current,
-                    configHash: report.config.hash
-                )
-            )
-            var at: Instant = 0
-            var wall: Int64 = 0
-            for event in log {
-                if let stamped = event.stampedInput {
-                    at = stamped.at
-                    wall = stamped.wall
-                }
-                try writer.append(EventCodec.draft(event, node: node.id, monotonicNanos: at, wallNanos: wall))
-            }
-            try writer.close()
+            _ = try writeEventLog(log, config: report.config, node: node, to: directory)
         }
     }
 }
@@ -149,4 +130,29 @@ struct SimulationSummary: Sendable {
         config = report.config
         logs = keepLogs ? report.logs : nil
     }
+}
+
+/// Writes a node's events (as the core produced them) to a real event log in `directory`, under the identity
+/// of that node and configuration. Returns the writer's counters.
+func writeEventLog(
+    _ events: [Event],
+    config: ClusterConfig,
+    node: NodeConfig,
+    to directory: String
+) throws
+    -> WriterCounters
+{
+    let writer = try EventLogWriter(
+        directory: directory,
+        identity: LogIdentity(
+            cluster: config.cluster,
+            nodeName: node.name,
+            node: node.id,
+            servhaVersion: ServhaVersion.current,
+            configHash: config.hash
+        )
+    )
+    for draft in EventCodec.drafts(events, node: node.id) { try writer.append(draft) }
+    try writer.close()
+    return writer.counters
 }

@@ -68,11 +68,7 @@ public actor NodeShell {
         let stamped = StampedInput(at: at ?? monotonicNow(), wall: wallNow(), input)
         let output = core.handle(stamped)
         do {
-            for event in output.events {
-                try log.append(
-                    EventCodec.draft(event, node: config.thisNode, monotonicNanos: stamped.at, wallNanos: stamped.wall)
-                )
-            }
+            for draft in EventCodec.drafts(output.events, node: config.thisNode) { try log.append(draft) }
             if output.actions.contains(where: \.hasOutsideEffect) {
                 try await log.flush()  // decisions are durable before their effects
             }
