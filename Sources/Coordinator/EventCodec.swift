@@ -8,7 +8,8 @@ import EventLog
 ///
 ///     type  event                       payload after the version byte
 ///     ----  --------------------------  ----------------------------------------------------------------
-///        1  input heartbeat             stamp, channel·2+hasEcho, from, sequence, view, [at − echo]
+///        1  input heartbeat             stamp, channel·2+hasEcho, from, sequence, view, [at − echo],
+///                                      echo sequence (version 2 on; 0: none)
 ///        2  input started               stamp, node, servha version, boot id, config hash
 ///        3  input config-loaded         stamp, ClusterConfig.encode
 ///        4  input timer-fired           stamp
@@ -38,6 +39,9 @@ import EventLog
 /// is stored as its distance back from `at` (a few bytes for a round trip, where the instant itself takes 5-8);
 /// its presence rides in the low bit of the channel. A disk slot reading's start is likewise stored back from `at`.
 ///
+/// Version 2 added the echoed sequence to the heartbeat (so that `replay merge` can pair both nodes' logs
+/// exchange by exchange); version 1 records still decode, with no echoed sequence.
+///
 /// Field encodings: counts, ids, instants, epochs and durations as varints; `Int` fields (resource index,
 /// decision detail, exit code) as zigzag varints; enums as their raw byte; `Bool` as a 0/1 byte; optional
 /// instants and counters behind presence bits (a `value + 1` varint cannot hold `UInt64.max`); byte strings
@@ -49,7 +53,7 @@ import EventLog
 /// epoch), 7 clear-alarm (kind), 8 read-peer-slot. Resource results: 0 succeeded, 1 not running, 2 failed (exit
 /// code), 3 timed out. Tags, like record types, are never reused or renumbered.
 public enum EventCodec {
-    public static let formatVersion: UInt8 = 1
+    public static let formatVersion: UInt8 = 2
 
     /// The record types, numbered as in the table above.
     public enum RecordType: UInt16, CaseIterable, Sendable, CustomStringConvertible {
@@ -215,6 +219,7 @@ public enum EventCodec {
             out.appendVarint(heartbeat.sequence)
             heartbeat.view.encode(into: &out)
             if let echo = heartbeat.echoOfOwnSentAt { out.appendVarint(stamped.at &- echo) }
+            out.appendVarint(heartbeat.echo)
         case .started(let start):
             out.appendVarint(UInt64(start.node))
             out.appendString(start.servhaVersion)
@@ -383,7 +388,7 @@ public enum EventCodec {
                 )
             }
             guard version > 0 else { throw CodecError("event format version 0 is not valid") }
-            let event = try decodeBody(kind, from: &source, at: monotonicNanos, wall: wallNanos)
+            let event = try decodeBody(kind, version: version, from: &source, at: monotonicNanos, wall: wallNanos)
             guard source.isAtEnd else { throw CodecError("\(source.remaining) trailing byte(s)") }
             return event
         } catch is ByteSource.Underflow {
@@ -418,6 +423,7 @@ public enum EventCodec {
 
     private static func decodeBody(
         _ kind: RecordType,
+        version: UInt8,
         from source: inout ByteSource,
         at: Instant,
         wall: Int64
@@ -425,13 +431,13 @@ public enum EventCodec {
         switch kind {
         case .heartbeat, .started, .configLoaded, .timerFired, .diskSlot, .slotWritten, .arbitrator,
             .resourceOutcome, .fenceOutcome, .admin, .shellRejected, .alarmDelivery:
-            return .input(try decodeStamped(kind, from: &source, at: at, wall: wall))
+            return .input(try decodeStamped(kind, version: version, from: &source, at: at, wall: wall))
         case .rejected:
             let raw = try source.readVarint()
             guard raw <= UInt64(UInt16.max), let inner = RecordType(rawValue: UInt16(raw)), inner.isInput,
                 inner != .rejected
             else { throw CodecError("invalid rejected input type \(raw)") }
-            let stamped = try decodeStamped(inner, from: &source, at: at, wall: wall)
+            let stamped = try decodeStamped(inner, version: version, from: &source, at: at, wall: wall)
             return .rejected(stamped, reason: try readString(&source))
         case .channelChanged:
             let (channel, up, lastHeard) = try decodeChannel(from: &source)
@@ -464,6 +470,7 @@ public enum EventCodec {
 
     private static func decodeStamped(
         _ kind: RecordType,
+        version: UInt8,
         from source: inout ByteSource,
         at: Instant,
         wall: Int64
@@ -477,13 +484,15 @@ public enum EventCodec {
             let sequence = try source.readVarint()
             let view = try Advertisement.decode(from: &source)
             let echo = header & 1 != 0 ? at &- (try source.readVarint()) : nil
+            let echoSequence = version >= 2 ? try source.readVarint() : 0
             input = .heartbeat(
                 Heartbeat(
                     channel: UInt8(header >> 1),
                     from: from,
                     sequence: sequence,
                     view: view,
-                    echoOfOwnSentAt: echo
+                    echoOfOwnSentAt: echo,
+                    echo: echoSequence
                 )
             )
         case .started:

@@ -86,13 +86,24 @@ public struct Heartbeat: Sendable, Hashable {
     /// up in what it sent). With `view.acknowledgesPeer`, it renews this node's lease as of that instant. Each
     /// heartbeat echoes the newest sequence received on any channel, so one path through is enough.
     public var echoOfOwnSentAt: Instant?
+    /// The sequence of this node's heartbeat that the peer echoes (0: none yet). With `sequence`, it pairs the
+    /// two nodes' logs exchange by exchange, which is how `replay merge` estimates their clock offset.
+    public var echo: UInt64
 
-    public init(channel: UInt8, from: NodeID, sequence: UInt64, view: Advertisement, echoOfOwnSentAt: Instant?) {
+    public init(
+        channel: UInt8,
+        from: NodeID,
+        sequence: UInt64,
+        view: Advertisement,
+        echoOfOwnSentAt: Instant?,
+        echo: UInt64 = 0
+    ) {
         self.channel = channel
         self.from = from
         self.sequence = sequence
         self.view = view
         self.echoOfOwnSentAt = echoOfOwnSentAt
+        self.echo = echo
     }
 }
 

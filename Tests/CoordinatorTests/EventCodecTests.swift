@@ -417,13 +417,29 @@ import Testing
     }
 
     @Test func heartbeatPayloadIsSmall() throws {
-        // version 1, channel 1, from 1, sequence 3, view 4; the times are the record's own.
+        // version 1, channel 1, from 1, sequence 3, view 4, echo sequence 1; the times are the record's own.
         let plain = EventCodec.payload(of: Self.heartbeat(echo: nil))
-        #expect(plain.count <= 10)
+        #expect(plain.count <= 11)
         // The echo of a heartbeat sent 1 ms earlier adds 3 bytes.
         let echoed = EventCodec.payload(of: Self.heartbeat(echo: 4_999_000_000))
-        #expect(echoed.count <= 13)
+        #expect(echoed.count <= 14)
         #expect(try Self.decode(type: 1, echoed) == Self.heartbeat(echo: 4_999_000_000))
+    }
+
+    @Test func aVersionOneHeartbeatStillDecodesWithoutItsEchoSequence() throws {
+        // Version 1 (the first fixtures) ended after the echo's distance; version 2 appends the echoed sequence.
+        guard case .input(var stamped) = Self.heartbeat(echo: 4_999_000_000),
+            case .heartbeat(var heartbeat) = stamped.input
+        else { return }
+        heartbeat.echo = 77
+        stamped.input = .heartbeat(heartbeat)
+        var payload = EventCodec.payload(of: .input(stamped))
+        #expect(payload.last == 77)
+        payload.removeLast()
+        payload[0] = 1
+        heartbeat.echo = 0
+        stamped.input = .heartbeat(heartbeat)
+        #expect(try Self.decode(type: 1, payload) == .input(stamped))
     }
 
     @Test func everyTruncationAndTrailingGarbageThrows() {
@@ -487,10 +503,10 @@ import Testing
     @Test func newerFormatVersionThrows() {
         let heartbeat = Self.heartbeat(echo: nil)
         var payload = EventCodec.payload(of: heartbeat)
-        payload[0] = 2
+        payload[0] = 3
         let reason = Self.failure(type: 1, payload)
         #expect(reason?.contains("newer") == true)
-        #expect(reason?.contains("event format version 2 is newer than this servha reads (1); upgrade servha") == true)
+        #expect(reason?.contains("event format version 3 is newer than this servha reads (2); upgrade servha") == true)
         #expect(reason?.contains("heartbeat") == true)
         #expect(Self.failure(type: 70, [0xFF])?.contains("version 255 is newer") == true)
     }

@@ -30,6 +30,20 @@ func decisions(_ log: RecordedLog) -> [Decision] {
         }
     }
 
+    @Test func aLogOfTheFirstEventFormatStillReplays() throws {
+        let root = URL(fileURLWithPath: fixtureRoot).deletingLastPathComponent().appendingPathComponent("format-v1").path
+        for node in ["node-a", "node-b"] {
+            let old = try RecordedLog.load("\(root)/host-death/\(node)")
+            let new = try RecordedLog.load("\(fixtureRoot)/host-death/\(node)")
+            #expect(ReplayVerifier.verify(old).divergence == nil)
+            #expect(decisions(old) == decisions(new), "the same incident, recorded in both formats")
+            let oldEchoes = old.events.compactMap { e -> UInt64? in
+                if case .input(let s) = e, case .heartbeat(let h) = s.input { h.echo } else { nil }
+            }
+            #expect(!oldEchoes.isEmpty && oldEchoes.allSatisfy { $0 == 0 }, "version 1 has no echoed sequence")
+        }
+    }
+
     @Test func eachIncidentHasItsKeyDecisions() throws {
         func load(_ incident: String, _ node: String) throws -> [Decision] {
             decisions(try RecordedLog.load("\(fixtureRoot)/\(incident)/\(node)"))

@@ -216,6 +216,7 @@ struct SimulationWorld {
             guard live(to, boot) else { return }
             var delivered = heartbeat
             delivered.echoOfOwnSentAt = nodes[to].sentAt[echo]
+            delivered.echo = echo
             nodes[to].lastReceived[channel] = heartbeat.sequence
             nodes[to].lastHeartbeatDelivered = now
             feed(to, .heartbeat(delivered))

@@ -1,3 +1,4 @@
+import Coordinator
 import Yams
 
 /// A YAML node with where it came from, and the problems found while reading it. Every read of a mapping

@@ -95,7 +95,8 @@ public actor NodeShell {
                 from: packet.from,
                 sequence: packet.sequence,
                 view: packet.view,
-                echoOfOwnSentAt: packet.echo == 0 ? nil : sentAt[packet.echo]
+                echoOfOwnSentAt: packet.echo == 0 ? nil : sentAt[packet.echo],
+                echo: packet.echo
             )
             await deliver(.heartbeat(heartbeat), at: at)
         case .rejected(let rejected):
