@@ -37,7 +37,7 @@ public enum Explanation {
             return instant <= at ? "\(ms(at - instant)) before" : "\(ms(instant - at)) after"
         }
         var out: [String] = []
-        let when = rfc3339Text(log.walls[index])
+        let when = rfc3339(log.walls[index])
         guard case .decision(let decision) = log.events[index] else {
             out.append(
                 "#\(log.sequences[index]) at \(when): \(EventDescription.line(log.events[index])) (not a decision)"
@@ -131,14 +131,5 @@ public enum Explanation {
         }
     }
 
-    static func ms(_ nanos: Nanos) -> String {
-        let tenths = nanos / 100_000
-        return "\(tenths / 10).\(tenths % 10) ms"
-    }
-
-    static func rfc3339Text(_ wall: Int64) -> String {
-        let seconds = wall / 1_000_000_000
-        let millis = (wall % 1_000_000_000) / 1_000_000
-        return "wall \(seconds).\(String(repeating: "0", count: 3 - String(millis).count))\(millis) s"
-    }
+    static func ms(_ nanos: Nanos) -> String { millisecondsText(Int64(nanos)) }
 }

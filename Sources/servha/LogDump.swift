@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventLog
 import Glibc
+import Replay
 
 struct LogDump: ParsableCommand {
     static let configuration = CommandConfiguration(

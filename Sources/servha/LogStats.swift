@@ -1,5 +1,6 @@
 import ArgumentParser
 import EventLog
+import Replay
 
 struct LogStats: ParsableCommand {
     static let configuration = CommandConfiguration(

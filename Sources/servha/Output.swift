@@ -49,22 +49,6 @@ func fixed(_ value: Double, _ decimals: Int) -> String {
     return (negative && integer != 0 ? "-" : "") + String(whole) + (decimals > 0 ? "." + fraction : "")
 }
 
-/// Wall-clock nanoseconds as RFC 3339 UTC with nanoseconds: `2026-11-26T13:22:30.123456789Z`.
-func rfc3339(_ wallNanos: Int64) -> String {
-    var seconds = time_t(wallNanos >= 0 ? wallNanos / 1_000_000_000 : (wallNanos - 999_999_999) / 1_000_000_000)
-    let nanos = wallNanos - Int64(seconds) * 1_000_000_000
-    var parts = tm()
-    gmtime_r(&seconds, &parts)
-    func pad(_ v: Int32, _ width: Int) -> String {
-        let s = String(v)
-        return String(repeating: "0", count: max(0, width - s.count)) + s
-    }
-    let frac = String(nanos)
-    return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-        + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))."
-        + String(repeating: "0", count: 9 - frac.count) + frac + "Z"
-}
-
 /// A duration in nanoseconds for people: `1h 02m 03.456s`, `850.2ms`.
 func humanDuration(_ nanos: Int64) -> String {
     let value = abs(nanos)

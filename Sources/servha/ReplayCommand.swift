@@ -7,7 +7,7 @@ struct ReplayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replay",
         abstract: "Re-run recorded logs through the coordinator.",
-        subcommands: [ReplayVerify.self, ReplayDecisions.self]
+        subcommands: [ReplayVerify.self, ReplayDecisions.self, ReplayWhatIf.self, ReplayMerge.self]
     )
 }
 
@@ -127,5 +127,65 @@ struct ExplainCommand: ParsableCommand {
             index = found
         }
         for line in Explanation.lines(for: index, in: log) { print(line) }
+    }
+}
+
+struct ReplayWhatIf: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "what-if",
+        abstract: "Replay a log under a changed configuration and show which decisions change.",
+        discussion: """
+            The node's recorded observations (the peer's heartbeats and disk slot, the arbitrator, monitors, \
+            operator commands) are replayed as they happened; timers fire from the changed coordinator's own \
+            schedule, and its requests are answered after the time they took in the recording. Settings: \
+            heartbeat.interval, heartbeat.deadline, lease.duration, lease.safety_margin, failback.mode, \
+            failback.stability, failback.preferred_node, restart.max_local, restart.window.
+            """
+    )
+
+    @Argument(help: "A log directory.") var directory: String
+    @Option(name: .customLong("set"), help: "A changed setting, KEY=VALUE (for example heartbeat.deadline=300ms).")
+    var settings: [String] = []
+
+    func validate() throws {
+        if settings.isEmpty { throw ValidationError("give at least one --set KEY=VALUE") }
+    }
+
+    func run() throws {
+        do {
+            let overrides = try settings.map(ConfigOverride.parse)
+            let log = try RecordedLog.load(directory)
+            let report = try WhatIf.run(log, overrides: overrides)
+            for line in report.lines(directory: directory, node: log.identity.nodeName, overrides: overrides) {
+                print(line)
+            }
+        } catch let error as ReplayError {
+            throw fail("\(error)")
+        }
+    }
+}
+
+struct ReplayMerge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Both nodes' logs on one time line, ordered by time.",
+        discussion: """
+            The second node's clock offset from the first is estimated from the heartbeats they exchanged (the \
+            exchange with the shortest round trip), and its events are placed on the first node's clock. Give \
+            the shared-storage copies of both logs, or the local ones.
+            """
+    )
+
+    @Argument(help: "The first node's log directory.") var first: String
+    @Argument(help: "The second node's log directory.") var second: String
+    @Flag(help: "Every event, heartbeats, timers and slot reads and writes included.") var all = false
+
+    func run() throws {
+        do {
+            let merged = try MergedTimeline.merge([RecordedLog.load(first), RecordedLog.load(second)])
+            for line in merged.lines(all: all) { print(line) }
+        } catch let error as ReplayError {
+            throw fail("\(error)")
+        }
     }
 }
