@@ -40,7 +40,10 @@ let package = Package(
             // Optimized in debug builds too: the test suite runs a thousand simulated clusters through it.
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
-        .target(name: "Replay", dependencies: ["EventLog", "Coordinator"]),
+        .target(
+            name: "Replay",
+            dependencies: ["EventLog", "Coordinator", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // The daemon's edge: configuration, heartbeat transport, disk lease, resources, alarms, admin socket.
         .target(
             name: "Runtime",

@@ -12,9 +12,23 @@ public enum EventDescription {
         case .peerDeclaredDead: return "peer declared dead (every channel silent)"
         case .peerAlive(let channel): return "peer alive (channel \(channel))"
         case .decision(let decision): return "decision \(decision.kind) epoch \(decision.epoch): \(decision.reason)"
-        case .issued(let action): return "action \(action)"
+        case .issued(let action): return "action \(Self.action(action))"
         case .commandRefused(let command, let reason): return "refused \(command.verb) (\(command.source)): \(reason)"
         case .stateDigest(let digest): return "state digest \(hex(digest.prefix(8)))"
+        }
+    }
+
+    public static func action(_ action: Action) -> String {
+        switch action {
+        case .armTimer(let at): return "arm timer for \(at)"
+        case .writeSlot(let owns, let epoch): return "write own slot (owns \(owns), epoch \(epoch))"
+        case .readPeerSlot: return "read peer slot"
+        case .startResource(let r, let epoch): return "start resource \(r) (epoch \(epoch))"
+        case .stopResource(let r, let epoch): return "stop resource \(r) (epoch \(epoch))"
+        case .killResource(let r, let epoch): return "kill resource \(r) (epoch \(epoch))"
+        case .fencePeer(let epoch): return "fence peer (epoch \(epoch))"
+        case .raiseAlarm(let alarm): return "raise alarm \(alarm.kind) (\(alarm.severity == .critical ? "critical" : "warning")): \(alarm.message)"
+        case .clearAlarm(let kind): return "clear alarm \(kind)"
         }
     }
 

@@ -140,8 +140,14 @@ public struct MergedTimeline: Sendable {
             }
         }
         let width = logs.map(\.identity.nodeName.count).max() ?? 0
+        // The arbitrator is probed every second or so: only its changes are notable.
+        var arbitrator: [Bool?] = logs.map { _ in nil }
         for entry in entries {
             let event = logs[entry.log].events[entry.index]
+            if !all, case .input(let stamped) = event, case .arbitrator(let reachable) = stamped.input {
+                if arbitrator[entry.log] == reachable { continue }
+                arbitrator[entry.log] = reachable
+            }
             guard all || Self.isNotable(event) else { continue }
             let name = logs[entry.log].identity.nodeName
             out.append(

@@ -10,7 +10,7 @@ struct Servha: AsyncParsableCommand {
         subcommands: [
             DaemonCommand.self, StatusCommand.self, SwitchoverCommand.self, FailbackCommand.self, StandbyCommand.self,
             UnstandbyCommand.self, MaintenanceCommand.self, CheckConfigCommand.self, LogCommand.self,
-            ReplayCommand.self, ExplainCommand.self,
+            ReplayCommand.self, ExplainCommand.self, TimelineCommand.self, AuditCommand.self,
             SimulateCommand.self,
             BenchCommand.self,
         ]
