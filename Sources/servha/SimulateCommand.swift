@@ -25,6 +25,7 @@ struct SimulateCommand: AsyncParsableCommand {
     )
     var faults: String?
     @Option(help: "Write each run's two logs as real event logs under this directory.") var logDir: String?
+    @Option(help: "The simulated cluster's name (in its logs).") var cluster = "sim"
     @Flag(help: "Print the summary as one JSON line.") var json = false
 
     func validate() throws {
@@ -49,7 +50,9 @@ struct SimulateCommand: AsyncParsableCommand {
                 group.addTask {
                     var mine: [SimulationSummary] = []
                     for index in stride(from: worker, to: list.count, by: workers) {
-                        let report = Simulator.run(SimulationOptions(seed: list[index], faults: chosen))
+                        var options = SimulationOptions(seed: list[index], faults: chosen)
+                        options.cluster = cluster
+                        let report = Simulator.run(options)
                         mine.append(SimulationSummary(report, keepLogs: keepLogs))
                     }
                     return mine

@@ -109,3 +109,110 @@ let fixtures = URL(fileURLWithPath: #filePath)
         #expect(neither.stderr.contains("give exactly one of --event SEQ and --last-failover"))
     }
 }
+
+/// `replay what-if`, `replay merge`, `timeline` and `audit` as an operator runs them.
+@Suite struct IncidentCommandTests {
+    @Test func whatIfPrintsHowTheTakeoverMoves() throws {
+        let result = try servha([
+            "replay", "what-if", "\(fixtures)/host-death/node-b", "--set", "lease.duration=400ms", "--set",
+            "lease.safety_margin=100ms",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines[0].hasSuffix("lease.duration 130ms -> 400ms, lease.safety_margin 40ms -> 100ms"))
+        #expect(lines.contains { $0.hasPrefix("  take-over (epoch 2): 330.0 ms later") })
+        let same = try servha(["replay", "what-if", "\(fixtures)/switchover/node-a", "--set", "heartbeat.interval=20ms"])
+        #expect(same.stdout.contains("no decision changes"))
+    }
+
+    @Test func whatIfBadSettingsAreOneLineErrorsWithExitOne() throws {
+        for (setting, message) in [
+            ("heartbeat.dedline=300ms", "no setting heartbeat.dedline"),
+            ("heartbeat.deadline=soon", "'soon' is not a duration such as 300ms or 1.5s"),
+            ("restart.max_local=many", "'many' is not a whole number from 0 to 100"),
+            ("lease.safety_margin=100ms", "the changed configuration is not valid"),
+        ] {
+            let result = try servha(["replay", "what-if", "\(fixtures)/host-death/node-b", "--set", setting])
+            #expect(result.status == 1, "\(setting)")
+            #expect(result.stderr.hasPrefix("servha: --set \(setting): "), "\(result.stderr)")
+            #expect(result.stderr.contains(message), "\(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1)
+            #expect(result.stdout.isEmpty)
+        }
+    }
+
+    @Test func mergePutsBothNodesOnOneClock() throws {
+        let result = try servha(["replay", "merge", "\(fixtures)/failback/node-a", "\(fixtures)/failback/node-b"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines[1].hasPrefix("clock offset of node-b: +3.0 ms ahead of node-a"))
+        let times = lines.dropFirst(2).map { $0.prefix(30) }
+        #expect(times == times.sorted(), "ordered by time")
+        #expect(lines.contains { $0.contains("  node-a  ") } && lines.contains { $0.contains("  node-b  ") })
+    }
+
+    @Test func mergingTwoClustersIsAOneLineError() throws {
+        let dir = TemporaryDirectory("servha-other-cluster")
+        defer { dir.cleanup() }
+        let recorded = try servha([
+            "simulate", "--seed", "3", "--faults", "crash", "--cluster", "other", "--log-dir", dir.path,
+        ])
+        #expect(recorded.status == 0, "\(recorded.stderr)")
+        let other = "\(dir.path)/seed-3/node-b"
+        let result = try servha(["replay", "merge", "\(fixtures)/host-death/node-a", other])
+        #expect(result.status == 1)
+        #expect(
+            result.stderr
+                == "servha: \(fixtures)/host-death/node-a is a log of cluster sim and \(other) of cluster other: logs of two different clusters cannot be merged\n"
+        )
+        let twice = try servha(["replay", "merge", "\(fixtures)/host-death/node-a", "\(fixtures)/partition/node-a"])
+        #expect(twice.status == 1)
+        #expect(twice.stderr.contains("are both logs of node-a: give one log of each node"))
+    }
+
+    @Test func timelineWritesTheHTMLPage() throws {
+        let dir = TemporaryDirectory("servha-timeline")
+        defer { dir.cleanup() }
+        let page = dir.path + "/incident.html"
+        let result = try servha([
+            "timeline", "\(fixtures)/host-death/node-a", "\(fixtures)/host-death/node-b", "--html", page,
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("summary:"))
+        #expect(result.stdout.contains("client-visible outage: "))
+        #expect(result.stdout.hasSuffix("HTML time line: \(page)\n"))
+        let html = try String(contentsOfFile: page, encoding: .utf8)
+        #expect(html.contains("<svg") && html.contains("</html>"))
+        let unwritable = try servha(["timeline", "\(fixtures)/host-death/node-a", "--html", "/nonexistent/dir/x.html"])
+        #expect(unwritable.status == 1)
+        #expect(unwritable.stderr.hasPrefix("servha: /nonexistent/dir/x.html: cannot write the HTML time line"))
+    }
+
+    @Test func auditExportThenVerifyAndATamperedLineIsNamed() throws {
+        let dir = TemporaryDirectory("servha-audit")
+        defer { dir.cleanup() }
+        for format in ["jsonl", "csv"] {
+            let file = "\(dir.path)/trail.\(format)"
+            let export = try servha([
+                "audit", "export", "\(fixtures)/switchover/node-a", "--format", format, "--output", file,
+            ])
+            #expect(export.status == 0, "\(export.stderr)")
+            let ok = try servha(["audit", "verify", file])
+            #expect(ok.status == 0, "\(ok.stderr)")
+            #expect(ok.stdout.contains("hash chain intact"))
+            var lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+            lines[99] = Substring(lines[99].replacingOccurrences(of: "node-a", with: "node-x"))
+            try lines.joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
+            let tampered = try servha(["audit", "verify", file])
+            #expect(tampered.status == 1)
+            #expect(tampered.stderr.hasPrefix("servha: \(file):100: hash does not match"), "\(tampered.stderr)")
+            #expect(tampered.stderr.split(separator: "\n").count == 1)
+        }
+        let badTime = try servha(["audit", "export", "\(fixtures)/switchover/node-a", "--from", "noon"])
+        #expect(badTime.status == 1)
+        #expect(badTime.stderr.contains("--from noon: not a time"))
+        let badFormat = try servha(["audit", "export", "\(fixtures)/switchover/node-a", "--format", "xml"])
+        #expect(badFormat.status == 1)
+        #expect(badFormat.stderr == "servha: --format xml: expected jsonl or csv\n")
+    }
+}

@@ -92,7 +92,7 @@ struct SimulationWorld {
         duration = options.durationNanos
         rng = SplitMix64(seed: options.seed &* 0x9E37_79B9 &+ 17)
         let failback: FailbackMode = [.auto, .manual, .never][Int(rng.next() % 3)]
-        config = Simulator.config(failback: failback)
+        config = Simulator.config(failback: failback, cluster: options.cluster)
         let resources = config.resources.count
         nodes = [Simulator.nodeA, Simulator.nodeB].map { id in
             SimulatedNode(

@@ -8,6 +8,8 @@ public struct SimulationOptions: Sendable {
     public var durationNanos: UInt64 = 12_000_000_000
     /// Replay each node's recorded inputs through a fresh core and compare every event.
     public var checkReplay = true
+    /// The simulated cluster's name (in its configuration and its logs' identity).
+    public var cluster = "sim"
 
     public init(seed: UInt64, faults: [FaultKind]? = nil) {
         self.seed = seed
@@ -42,9 +44,9 @@ public enum Simulator {
 
     /// The configuration every simulated cluster runs under (defaults, with a short failback stability so
     /// that failback fits in a run).
-    public static func config(failback: FailbackMode) -> ClusterConfig {
+    public static func config(failback: FailbackMode, cluster: String = "sim") -> ClusterConfig {
         var config = ClusterConfig(
-            cluster: "sim",
+            cluster: cluster,
             nodes: [NodeConfig(id: nodeA, name: "node-a"), NodeConfig(id: nodeB, name: "node-b")],
             networkChannels: ["udp0", "udp1"],
             resources: [
