@@ -216,3 +216,28 @@ let fixtures = URL(fileURLWithPath: #filePath)
         #expect(badFormat.stderr == "servha: --format xml: expected jsonl or csv\n")
     }
 }
+
+@Suite struct ReplayGapTests {
+    /// A log missing a segment in the middle (its events re-written from a fixture in small segments).
+    @Test func aGapInTheSequenceNumbersIsAOneLineError() throws {
+        let dir = TemporaryDirectory("servha-gap")
+        defer { dir.cleanup() }
+        let log = try RecordedLog.load("\(fixtures)/host-death/node-b")
+        var options = WriterOptions()
+        options.segmentBytes = 4096
+        options.batchBytes = 1024
+        let writer = try EventLogWriter(directory: dir.path, identity: log.identity, options: options)
+        for draft in EventCodec.drafts(log.events, node: log.identity.node) { try writer.append(draft) }
+        try writer.close()
+        let segments = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".seg") }.sorted()
+        #expect(segments.count >= 3)
+        let whole = try servha(["replay", "verify", dir.path])
+        #expect(whole.status == 0, "\(whole.stderr)")
+        try FileManager.default.removeItem(atPath: "\(dir.path)/\(segments[1])")
+        let result = try servha(["replay", "verify", dir.path])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains(segments[2]), "names the file after the gap: \(result.stderr)")
+        #expect(result.stderr.contains("a gap or overlap"))
+        #expect(result.stderr.split(separator: "\n").count == 1)
+    }
+}
