@@ -191,13 +191,15 @@ public final class Daemon: Sendable {
         await shell.stop()
         admin.close()
         await transport.stop()
-        mirror.nudge()
         mirror.stop()
         do {
             try log.close()
         } catch {
             logger.error("closing the log failed", metadata: ["servha.error": "\(error)"])
         }
+        // One last copy once the log is closed, so that the shared copy holds everything, the hand-over's own
+        // decisions included: stopping the mirror thread runs no further pass, and closing writes the last batch.
+        mirror.passAndReport()
     }
 
     /// Applies a new configuration (SIGHUP) after validating it; a bad one is refused and the old one kept.
