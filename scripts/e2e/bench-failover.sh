@@ -29,6 +29,7 @@ PING_OUT=""
 # The client pings ADDRESS every 5 ms, one line per reply with its arrival time (-D), line-buffered.
 ping_start() {
     PING_OUT=$1
+    : >"$PING_OUT"
     ip netns exec "$NS_C" stdbuf -oL ping -n -D -i "$PROBE_INTERVAL" "$2" >"$PING_OUT" 2>/dev/null &
     PING_PID=$!
 }
@@ -135,6 +136,9 @@ EOF
 keepalived_start() {
     local node=$1 dir=$RUN/$1
     : >"$dir/keepalived.out"
+    # A rebooted host has a clean /run: pid files of a SIGKILLed keepalived would make it refuse to start when
+    # their pids have been reused.
+    rm -f "$dir"/keepalived*.pid
     ip netns exec "${NODE_NS[$node]}" keepalived -n -l -f "$dir/keepalived.conf" -p "$dir/keepalived.pid" \
         -r "$dir/keepalived-vrrp.pid" -c "$dir/keepalived-check.pid" >>"$dir/keepalived.out" 2>&1 &
     disown
@@ -192,6 +196,7 @@ $(pg_resource "$node")"; done
         t0=$(now_us)
         host_kill "$active"
         ms=$(pgclient first-query "$VIP" "$t0" 20) || ms=20000
+        ms=$(printf '%.1f' "$ms")
         FIRST_QUERY+=("$ms")
         say "first query trial $i: $active died, PostgreSQL answered through the VIP after $ms ms"
         host_return "$active"
