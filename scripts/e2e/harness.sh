@@ -173,9 +173,12 @@ e2e_teardown() {
     if ((E2E_CHECKS > 0)); then
         if ((status == 0)); then
             printf 'PASSED: %d checks\n' "$E2E_CHECKS"
-        else
+        elif ((E2E_FAILURES > 0)); then
             printf 'FAILED: %d of %d checks failed (exit %d)\n' "$E2E_FAILURES" "$E2E_CHECKS" "$status"
         fi
+    fi
+    if ((status != 0 && E2E_FAILURES == 0)); then
+        printf 'ABORTED after %d checks (exit %d)\n' "$E2E_CHECKS" "$status"
     fi
     exit "$status"
 }
