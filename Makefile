@@ -39,6 +39,7 @@ bench: release
 # client on a bridge, a real VIP, PostgreSQL on the shared storage. PASS/FAIL per check; see scripts/e2e/.
 e2e: release deps-e2e
 	scripts/e2e/host-death.sh
+	FAILBACK=auto scripts/e2e/host-death.sh
 	scripts/e2e/partition.sh
 
 e2e-host-death: release deps-e2e

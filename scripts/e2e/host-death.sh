@@ -6,12 +6,24 @@
 # cables are pulled and everything on it is SIGKILLed. node-b must take over: the client's neighbour table moves
 # to node-b's MAC (gratuitous ARP), PostgreSQL starts on node-b, the client resumes, no acknowledged row is lost,
 # the alarm sink hears of it, and every log replays to the same decisions. Then node-a returns as standby and
-# the group fails back on `servha failback` (mode manual).
+# the group fails back: on `servha failback` (mode manual, the default), or on its own once node-a has been
+# healthy for the stability time (FAILBACK=auto, stability 3 s).
 #
-# Usage (as root): scripts/e2e/host-death.sh     PASS/FAIL per check; exit 0 only when every check passed.
+# Usage (as root): [FAILBACK=auto] scripts/e2e/host-death.sh
+#                  PASS/FAIL per check; exit 0 only when every check passed.
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 ACKS=""
+FAILBACK=${FAILBACK:-manual}
+STABILITY_S=3
+case $FAILBACK in
+    manual) FAILBACK_YAML="failback: { mode: manual, preferred_node: node-a }" ;;
+    auto) FAILBACK_YAML="failback: { mode: auto, preferred_node: node-a, stability: ${STABILITY_S}s }" ;;
+    *)
+        echo "servha-e2e: FAILBACK must be manual or auto, not '$FAILBACK'" >&2
+        exit 2
+        ;;
+esac
 
 acks() { wc -l <"$ACKS"; }
 acks_at_least() { (($(acks) >= $1)); }
@@ -40,7 +52,7 @@ servha_setup
 pg_init
 for node in node-a node-b; do
     servha_config "$node" "$(vip_resource)
-$(pg_resource "$node")" "failback: { mode: manual, preferred_node: node-a }"
+$(pg_resource "$node")" "$FAILBACK_YAML"
 done
 
 say "starting node-a, then node-b"
@@ -107,26 +119,32 @@ fi
 say "node-a repaired: cables back, servha started"
 host_return node-a
 if wait_until 30 pair_ready node-b node-a; then
-    pass "node-a back as standby; node-b keeps the group (failback mode manual)"
+    pass "node-a back as standby; node-b keeps the group for now (failback mode $FAILBACK)"
 else
     fail "node-a back as standby, node-b active"
 fi
-# Manual mode: nothing moves on its own. Watch for two seconds that it stays put.
-moved=0
-for _ in $(seq 20); do
-    if holds_vip node-a || runs_postgres node-a || ! is_role node-b active; then moved=1; fi
-    sleep 0.1
-done
-check "nothing moves back on its own for 2 s (manual)" test "$moved" -eq 0
-
 T1=$(now_us)
-if "$SERVHA" failback --socket "$RUN/node-b/admin.sock" >"$RUN/failback.out" 2>&1; then
-    pass "servha failback accepted on node-b"
+if [[ $FAILBACK == manual ]]; then
+    # Nothing moves on its own. Watch for two seconds that it stays put.
+    moved=0
+    for _ in $(seq 20); do
+        if holds_vip node-a || runs_postgres node-a || ! is_role node-b active; then moved=1; fi
+        sleep 0.1
+    done
+    check "nothing moves back on its own for 2 s (manual)" test "$moved" -eq 0
+    T1=$(now_us)
+    if "$SERVHA" failback --socket "$RUN/node-b/admin.sock" >"$RUN/failback.out" 2>&1; then
+        pass "servha failback accepted on node-b"
+    else
+        fail "servha failback accepted on node-b ($(cat "$RUN/failback.out"))"
+    fi
 else
-    fail "servha failback accepted on node-b ($(cat "$RUN/failback.out"))"
+    # Auto: node-b hands the group back once node-a has been healthy for the stability time, not before.
+    check "nothing moves back before the stability time (${STABILITY_S} s)" \
+        eval "! wait_until $((STABILITY_S - 1)) eval 'holds_vip node-a || ! is_role node-b active'"
 fi
 if wait_until 60 eval 'is_serving node-a && runs_postgres node-a && holds_vip node-a'; then
-    pass "node-a runs the group again ($(((($(now_us) - T1)) / 1000)) ms after failback)"
+    pass "node-a runs the group again ($(((($(now_us) - T1)) / 1000)) ms after $([[ $FAILBACK == manual ]] && echo "servha failback" || echo "node-a was back"))"
 else
     fail "node-a runs the group again after failback"
 fi
