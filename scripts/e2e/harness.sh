@@ -67,23 +67,14 @@ check() {
 # Microseconds since the epoch, without a fork.
 now_us() { local t=${EPOCHREALTIME/[.,]/}; echo "$t"; }
 
-# wait_until SECONDS COMMAND...: polls COMMAND every 50 ms until it succeeds (status 0) or SECONDS pass
-# (status 1). Sets WAITED_MS to how long it took.
+# wait_until SECONDS COMMAND...: polls COMMAND every 50 ms until it succeeds (status 0) or SECONDS (whole
+# seconds) pass (status 1).
 wait_until() {
-    local seconds=$1
+    local deadline=$(($(now_us) + $1 * 1000000))
     shift
-    local start deadline
-    start=$(now_us)
-    deadline=$((start + ${seconds%.*} * 1000000))
     while true; do
-        if "$@"; then
-            WAITED_MS=$((($(now_us) - start) / 1000))
-            return 0
-        fi
-        if (($(now_us) > deadline)); then
-            WAITED_MS=$((($(now_us) - start) / 1000))
-            return 1
-        fi
+        "$@" && return 0
+        (($(now_us) > deadline)) && return 1
         sleep 0.05
     done
 }
@@ -113,8 +104,9 @@ e2e_start() {
     say "run $RUN_ID: $name, files in $RUN"
 }
 
-# Namespaces of an earlier run whose harness is gone are deleted; those of a run still going make this one
-# refuse (two runs would share addresses on the shared storage's postgres and confuse each other's checks).
+# Namespaces of an earlier run whose harness is gone are deleted. Those of a run still going make this one
+# refuse: deleting them would break that run, and two runs side by side on this 2-core machine would distort
+# each other's timings (every check here has a deadline).
 e2e_clean_leftovers() {
     local ns owner stale=()
     for ns in $(ip netns list | awk '{print $1}' | grep "^$E2E_PREFIX-" || true); do
