@@ -153,6 +153,11 @@ e2e_teardown() {
     for ns in "$NS_C" "$NS_A" "$NS_B" "$NS_SW"; do
         ip netns list | grep -q "^$ns\b" && ns_destroy "$ns"
     done
+    # Helpers started on the host itself (the sampler), which no namespace sweep reaches.
+    local pids
+    pids=$(jobs -p)
+    # shellcheck disable=SC2086
+    [[ -z $pids ]] || kill -9 $pids 2>/dev/null
     wait 2>/dev/null
     if ((status == 0 && E2E_FAILURES > 0)); then status=1; fi
     if [[ -n $RUN && -d $RUN ]]; then
