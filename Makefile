@@ -2,13 +2,16 @@
 SWIFT ?= swift
 SERVHA_RELEASE := .build/release/servha
 
-.PHONY: demo test build release bench deps deps-test clean format
+.PHONY: demo test build release bench deps deps-test deps-e2e e2e e2e-host-death e2e-partition bench-failover clean format
 
 deps:
 	@scripts/install-deps.sh build
 
 deps-test:
 	@scripts/install-deps.sh test
+
+deps-e2e:
+	@scripts/install-deps.sh e2e
 
 build: deps
 	$(SWIFT) build
@@ -31,6 +34,24 @@ test: deps-test
 # Performance figures (release build); the results go in docs/benchmarks.md.
 bench: release
 	$(SERVHA_RELEASE) bench log
+
+# End to end, as root, in network namespaces the scripts create (and remove) themselves: two servha hosts and a
+# client on a bridge, a real VIP, PostgreSQL on the shared storage. PASS/FAIL per check; see scripts/e2e/.
+e2e: release deps-e2e
+	scripts/e2e/host-death.sh
+	FAILBACK=auto scripts/e2e/host-death.sh
+	scripts/e2e/partition.sh
+
+e2e-host-death: release deps-e2e
+	scripts/e2e/host-death.sh
+
+e2e-partition: release deps-e2e
+	scripts/e2e/partition.sh
+
+# Client-visible outage after host death, servha against keepalived, and death to first PostgreSQL query:
+# a table and one JSON line (docs/benchmarks.md).
+bench-failover: release deps-e2e
+	scripts/e2e/bench-failover.sh
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift

@@ -574,6 +574,31 @@ final class LoopbackCluster {
         #expect(cluster.output("node-a").contains("sending an alarm notice again after a restart"))
     }
 
+    /// The log is copied to shared storage from the first start (when `logs/` does not exist there yet), and a
+    /// clean stop leaves the copy complete: the same events as the local log, the hand-over's decisions included.
+    @Test func theSharedCopyOfTheLogIsCompleteAfterACleanStop() throws {
+        let cluster = try LoopbackCluster()
+        defer { cluster.tearDown() }
+        try cluster.start("node-a")
+        #expect(cluster.waitUntil("node-a active") { cluster.role("node-a") == "active" && cluster.serviceAnswers() })
+        let process = cluster.processes["node-a"]!
+        kill(process.processIdentifier, SIGTERM)
+        #expect(cluster.waitUntil("node-a exited") { !process.isRunning })
+        func events(_ directory: String) throws -> Int? {
+            let stats = try servha(["log", "stats", directory, "--json"])
+            guard stats.status == 0, let data = stats.stdout.data(using: .utf8),
+                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            else { return nil }
+            return object["events"] as? Int
+        }
+        let local = try events(cluster.root + "/node-a-log")
+        let shared = try events(cluster.root + "/shared/logs/node-a")
+        #expect(
+            local != nil && local == shared,
+            "local \(String(describing: local)), shared \(String(describing: shared))"
+        )
+    }
+
     @Test func startupProblemsExitTwoWithOneLineAndNothingRunning() throws {
         let cluster = try LoopbackCluster()
         defer { cluster.tearDown() }

@@ -51,6 +51,13 @@ public final class Daemon: Sendable {
         } catch {
             throw await fail("\(error)")
         }
+        // The shared copies of the logs go under `logs/` on the shared storage (checked just above). The mirror
+        // creates its node's directory but never that directory's parent (a missing mount must be noticed), so on
+        // a fresh shared storage nothing was ever copied: `logs/` is made here, once the mount is known to be there.
+        let sharedLogs = config.sharedStorage + "/logs"
+        if mkdir(sharedLogs, 0o755) != 0 && errno != EEXIST {
+            throw await fail("cannot create \(sharedLogs) on shared storage: \(String(cString: strerror(errno)))")
+        }
         let vipDriver: any VIPDriver = dryRunVIP ? DryRunVIPDriver() : LinuxVIPDriver()
         var agents: [any ResourceAgent] = []
         for spec in config.resources {
@@ -184,13 +191,15 @@ public final class Daemon: Sendable {
         await shell.stop()
         admin.close()
         await transport.stop()
-        mirror.nudge()
         mirror.stop()
         do {
             try log.close()
         } catch {
             logger.error("closing the log failed", metadata: ["servha.error": "\(error)"])
         }
+        // One last copy once the log is closed, so that the shared copy holds everything, the hand-over's own
+        // decisions included: stopping the mirror thread runs no further pass, and closing writes the last batch.
+        mirror.passAndReport()
     }
 
     /// Applies a new configuration (SIGHUP) after validating it; a bad one is refused and the old one kept.

@@ -1,0 +1,437 @@
+# servha end to end: the harness, sourced by the scenario scripts (host-death.sh, partition.sh, bench-failover.sh).
+#
+# As root, it builds a small site of its own in network namespaces:
+#
+#   switch  (namespace $NS_SW)  br0: the LAN 192.0.2.0/25, with 192.0.2.1 as the gateway and arbitrator
+#                               br1: the heartbeat network 192.0.2.128/25
+#   node-a  (namespace $NS_A)   eth0 192.0.2.11/25 (LAN), eth1 192.0.2.139/25 (heartbeat network)
+#   node-b  (namespace $NS_B)   eth0 192.0.2.12/25,       eth1 192.0.2.140/25
+#   client  (namespace $NS_C)   eth0 192.0.2.50/25
+#
+# No namespace has a route out (only the connected /25s), and the switch has no link to the host: nothing can
+# leave. The shared storage is a directory of the run ($RUN/shared), which both nodes see (mount namespaces are
+# shared). Namespaces are named servha-e2e-<pid of the run>-<host>, so that a run never trips over the
+# asynchronous deletion of an earlier one, and so that leftovers are recognised.
+#
+# Everything is torn down on exit (normal, failure, error or ^C): every process in our namespaces is killed
+# (daemons, postgres, clients), the namespaces are deleted (which destroys the bridges and veths in them), and
+# the run directory is removed unless the run failed or E2E_KEEP=1.
+
+set -Eeuo pipefail
+
+E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+E2E_DIR=$E2E_ROOT/scripts/e2e
+SERVHA=${SERVHA:-$E2E_ROOT/.build/release/servha}
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+# Debian's python3: psycopg2 comes from python3-psycopg2, which another python3 on the PATH would not see.
+PYTHON=${PYTHON:-/usr/bin/python3}
+
+E2E_PREFIX=servha-e2e
+RUN_ID=$$
+NS_SW=$E2E_PREFIX-$RUN_ID-sw
+NS_A=$E2E_PREFIX-$RUN_ID-a
+NS_B=$E2E_PREFIX-$RUN_ID-b
+NS_C=$E2E_PREFIX-$RUN_ID-c
+
+GATEWAY=192.0.2.1
+VIP=192.0.2.100
+VIP_PREFIX=25
+CLIENT_IP=192.0.2.50
+declare -A LAN_IP=([node-a]=192.0.2.11 [node-b]=192.0.2.12)
+declare -A HB_IP=([node-a]=192.0.2.139 [node-b]=192.0.2.140)
+declare -A NODE_NS=([node-a]=$NS_A [node-b]=$NS_B)
+
+E2E_FAILURES=0
+E2E_CHECKS=0
+RUN=""
+
+say() { printf '%s  %s\n' "$(date +%H:%M:%S.%3N)" "$*" >&2; }
+
+# A check's verdict, one line on stdout.
+pass() {
+    E2E_CHECKS=$((E2E_CHECKS + 1))
+    printf 'PASS  %s\n' "$*"
+}
+fail() {
+    E2E_CHECKS=$((E2E_CHECKS + 1))
+    E2E_FAILURES=$((E2E_FAILURES + 1))
+    printf 'FAIL  %s\n' "$*"
+}
+# check DESCRIPTION COMMAND...: PASS when COMMAND succeeds.
+check() {
+    local what=$1
+    shift
+    if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+# Microseconds since the epoch, without a fork.
+now_us() { local t=${EPOCHREALTIME/[.,]/}; echo "$t"; }
+
+# wait_until SECONDS COMMAND...: polls COMMAND every 50 ms until it succeeds (status 0) or SECONDS (whole
+# seconds) pass (status 1).
+wait_until() {
+    local deadline=$(($(now_us) + $1 * 1000000))
+    shift
+    while true; do
+        "$@" && return 0
+        (($(now_us) > deadline)) && return 1
+        sleep 0.05
+    done
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Start, leftovers, teardown
+
+# e2e_start NAME: checks the machine, cleans up what dead runs left, makes the run directory, arms teardown.
+e2e_start() {
+    local name=$1
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "servha-e2e: must run as root (it creates network namespaces)" >&2
+        exit 2
+    fi
+    "$E2E_ROOT/scripts/install-deps.sh" e2e
+    if [[ ! -x $SERVHA ]]; then
+        echo "servha-e2e: no servha binary at $SERVHA; run 'swift build -c release' (or make e2e)" >&2
+        exit 2
+    fi
+    e2e_clean_leftovers
+    RUN=$(mktemp -d "/tmp/$E2E_PREFIX-$RUN_ID-$name-XXXX")
+    # postgres (its own user) must reach the data directory and its socket directory inside the run.
+    chmod 755 "$RUN"
+    trap 'e2e_teardown' EXIT
+    trap 'say "interrupted"; exit 130' INT TERM
+    trap 'say "error at ${BASH_SOURCE[0]##*/}:$LINENO: $BASH_COMMAND"' ERR
+    say "run $RUN_ID: $name, files in $RUN"
+}
+
+# Namespaces of an earlier run whose harness is gone are deleted. Those of a run still going make this one
+# refuse: deleting them would break that run, and two runs side by side on this 2-core machine would distort
+# each other's timings (every check here has a deadline).
+e2e_clean_leftovers() {
+    local ns owner stale=()
+    for ns in $(ip netns list | awk '{print $1}' | grep "^$E2E_PREFIX-" || true); do
+        owner=${ns#"$E2E_PREFIX"-}
+        owner=${owner%%-*}
+        if [[ $owner != "$RUN_ID" ]] && [[ -r /proc/$owner/cmdline ]] &&
+            tr '\0' ' ' <"/proc/$owner/cmdline" | grep -q "scripts/e2e/"; then
+            echo "servha-e2e: another run (pid $owner) is using namespaces $E2E_PREFIX-$owner-*; wait for it or kill $owner" >&2
+            exit 2
+        fi
+        stale+=("$ns")
+    done
+    if ((${#stale[@]})); then
+        say "removing namespaces left by an earlier run: ${stale[*]}"
+        for ns in "${stale[@]}"; do ns_destroy "$ns"; done
+    fi
+}
+
+# Kills every process in a namespace, waiting (with a deadline) until none is left.
+ns_kill_all() {
+    local ns=$1 pids deadline
+    deadline=$(($(now_us) + 5000000))
+    while pids=$(ip netns pids "$ns" 2>/dev/null) && [[ -n $pids ]]; do
+        # shellcheck disable=SC2086
+        kill -9 $pids 2>/dev/null || true
+        if (($(now_us) > deadline)); then
+            say "warning: processes still in $ns after SIGKILL: $pids"
+            return 1
+        fi
+        sleep 0.02
+    done
+}
+
+# Kills every process in the namespace, then deletes it; its interfaces go with it.
+ns_destroy() {
+    ns_kill_all "$1" || true
+    ip netns del "$1" 2>/dev/null || true
+}
+
+e2e_teardown() {
+    local status=$?
+    trap - EXIT ERR INT TERM
+    set +e
+    for ns in "$NS_C" "$NS_A" "$NS_B" "$NS_SW"; do
+        ip netns list | grep -q "^$ns\b" && ns_destroy "$ns"
+    done
+    # Helpers started on the host itself (the sampler), which no namespace sweep reaches.
+    local pids
+    pids=$(jobs -p)
+    # shellcheck disable=SC2086
+    [[ -z $pids ]] || kill -9 $pids 2>/dev/null
+    wait 2>/dev/null
+    if ((status == 0 && E2E_FAILURES > 0)); then status=1; fi
+    if [[ -n $RUN && -d $RUN ]]; then
+        if ((status == 0)) && [[ ${E2E_KEEP:-0} != 1 ]]; then
+            rm -rf "$RUN"
+        else
+            say "files kept in $RUN"
+        fi
+    fi
+    if ((E2E_CHECKS > 0)); then
+        if ((status == 0)); then
+            printf 'PASSED: %d checks\n' "$E2E_CHECKS"
+        elif ((E2E_FAILURES > 0)); then
+            printf 'FAILED: %d of %d checks failed (exit %d)\n' "$E2E_FAILURES" "$E2E_CHECKS" "$status"
+        fi
+    fi
+    if ((status != 0 && E2E_FAILURES == 0)); then
+        printf 'ABORTED after %d checks (exit %d)\n' "$E2E_CHECKS" "$status"
+    fi
+    exit "$status"
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# The site
+
+# veth NS_A IF_A NS_B IF_B: a cable between two namespaces (made in place: no name ever exists in the host's
+# namespace, so names cannot collide with another run).
+veth() {
+    ip -n "$1" link add "$2" type veth peer name "$4" netns "$3"
+    ip -n "$1" link set "$2" up
+    ip -n "$3" link set "$4" up
+}
+
+topology_up() {
+    local ns
+    for ns in "$NS_SW" "$NS_A" "$NS_B" "$NS_C"; do
+        ip netns add "$ns"
+        ip -n "$ns" link set lo up
+    done
+    ip -n "$NS_SW" link add br0 type bridge
+    ip -n "$NS_SW" link add br1 type bridge
+    # No STP delay, and no multicast snooping (keepalived's VRRP adverts are multicast).
+    ip -n "$NS_SW" link set br0 type bridge forward_delay 0 mcast_snooping 0
+    ip -n "$NS_SW" link set br1 type bridge forward_delay 0 mcast_snooping 0
+    ip -n "$NS_SW" addr add "$GATEWAY/25" dev br0
+    ip -n "$NS_SW" link set br0 up
+    ip -n "$NS_SW" link set br1 up
+
+    local node short
+    for node in node-a node-b; do
+        short=${node#node-}
+        veth "$NS_SW" "$short-lan" "${NODE_NS[$node]}" eth0
+        veth "$NS_SW" "$short-hb" "${NODE_NS[$node]}" eth1
+        ip -n "$NS_SW" link set "$short-lan" master br0
+        ip -n "$NS_SW" link set "$short-hb" master br1
+        ip -n "${NODE_NS[$node]}" addr add "${LAN_IP[$node]}/25" dev eth0
+        ip -n "${NODE_NS[$node]}" addr add "${HB_IP[$node]}/25" dev eth1
+    done
+    veth "$NS_SW" c-lan "$NS_C" eth0
+    ip -n "$NS_SW" link set c-lan master br0
+    ip -n "$NS_C" addr add "$CLIENT_IP/25" dev eth0
+
+    # The site must be closed: no default route anywhere.
+    for ns in "$NS_SW" "$NS_A" "$NS_B" "$NS_C"; do
+        if ip -n "$ns" route show default | grep -q .; then
+            echo "servha-e2e: $ns has a default route" >&2
+            exit 2
+        fi
+    done
+    wait_until 5 ip netns exec "$NS_C" ping -n -q -c 1 -W 1 "${LAN_IP[node-b]}" >/dev/null ||
+        {
+            echo "servha-e2e: the client cannot reach node-b on the new bridge" >&2
+            exit 2
+        }
+    say "site up: $NS_SW (br0 $GATEWAY, br1), $NS_A, $NS_B, $NS_C"
+}
+
+# The switch ports of a node (the far ends of its cables).
+node_ports() { echo "${1#node-}-lan ${1#node-}-hb"; }
+
+links() { # links NODE up|down: plugs or pulls both of a node's cables at the switch.
+    local port
+    for port in $(node_ports "$1"); do ip -n "$NS_SW" link set "$port" "$2"; done
+}
+
+mac_of() { ip -n "${NODE_NS[$1]}" -br link show eth0 | awk '{print $3}'; }
+
+# holds_vip NODE [ADDRESS]: whether NODE has the VIP (or ADDRESS) on its eth0.
+holds_vip() { ip -n "${NODE_NS[$1]}" -4 -o addr show dev eth0 | grep -q " ${2:-$VIP}/"; }
+
+# The MAC the client would send the VIP's packets to (empty if it has no entry).
+client_mac_for_vip() { ip -n "$NS_C" neigh show "$VIP" dev eth0 | awk '/lladdr/ {print $3}'; }
+
+# ---------------------------------------------------------------------------------------------------------
+# servha
+
+# servha_setup: the cluster key, the shared storage, and each node's directories.
+servha_setup() {
+    head -c 48 /dev/urandom >"$RUN/key"
+    chmod 600 "$RUN/key"
+    mkdir -p "$RUN/shared/servha" "$RUN/node-a" "$RUN/node-b"
+    chmod 755 "$RUN/shared" "$RUN/node-a" "$RUN/node-b"
+}
+
+# servha_config NODE RESOURCES_YAML [EXTRA_YAML]: writes $RUN/NODE.yaml. Timing keys are left at their
+# defaults (the defaults are what is being tested), but for the arbitrator's probe interval when
+# ARBITRATOR_INTERVAL is set.
+servha_config() {
+    local node=$1 resources=$2 extra=${3:-}
+    cat >"$RUN/$node.yaml" <<EOF
+cluster: e2e
+this_node: $node
+nodes:
+  - { name: node-a, id: 1 }
+  - { name: node-b, id: 2 }
+heartbeat:
+  key_file: $RUN/key
+  channels:
+    - { name: lan, port: 7400, addresses: { node-a: ${LAN_IP[node-a]}, node-b: ${LAN_IP[node-b]} } }
+    - { name: hb, port: 7401, addresses: { node-a: ${HB_IP[node-a]}, node-b: ${HB_IP[node-b]} } }
+shared_storage: $RUN/shared/servha
+arbitrator:
+  address: $GATEWAY
+${ARBITRATOR_INTERVAL:+  interval: $ARBITRATOR_INTERVAL}
+$extra
+resources:
+$resources
+alarms:
+  - { type: exec, command: "sh -c 'echo \$SERVHA_ALARM_STATE \$SERVHA_ALARM_KIND \$SERVHA_ALARM_EPOCH >> $RUN/$node/alarms.txt'" }
+log_dir: $RUN/$node/log
+admin_socket: $RUN/$node/admin.sock
+EOF
+    "$SERVHA" check-config "$RUN/$node.yaml" >/dev/null
+}
+
+vip_resource() {
+    echo "  - { name: vip, type: vip, address: $VIP/$VIP_PREFIX, interface: eth0 }"
+}
+
+# The daemon runs inside the node's network namespace (so its VIP driver, heartbeat sockets and resource agents
+# see that node's interfaces), and in PID, IPC and UTS namespaces of its own (see host-init.sh: the nodes must
+# not see each other's processes, as postgres's pid file on the shared storage would otherwise be checked
+# against the other node's processes).
+daemon_start() {
+    local node=$1
+    ip netns exec "${NODE_NS[$node]}" unshare --pid --ipc --uts --fork --kill-child --mount-proc \
+        "$E2E_DIR/host-init.sh" "$node" "$SERVHA" daemon --config "$RUN/$node.yaml" >>"$RUN/$node/daemon.out" 2>&1 &
+    disown # its end is checked through the namespace, and bash must not report the SIGKILL of a host
+}
+
+# The servha daemon's pid (as the host sees it) on a node, if it runs.
+daemon_pid() {
+    local pid
+    for pid in $(ip netns pids "${NODE_NS[$1]}"); do
+        [[ $(cat "/proc/$pid/comm" 2>/dev/null) == servha ]] && echo "$pid" && return 0
+    done
+    return 1
+}
+
+# SIGTERM (the daemon hands its group over and exits), waiting for the exit.
+daemon_stop() {
+    local node=$1 pid
+    pid=$(daemon_pid "$node") || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    wait_until 30 eval "! kill -0 $pid 2>/dev/null" || say "warning: $node daemon did not exit after SIGTERM"
+}
+
+status_json() { "$SERVHA" status --json --socket "$RUN/$1/admin.sock" 2>/dev/null; }
+
+# The node's own role ("active", "standby", ...), or nothing when its daemon does not answer.
+role_of() { status_json "$1" | grep -o '^{"node":"[^"]*","role":"[^"]*"' | sed 's/.*"role":"//; s/"$//'; }
+
+is_role() { [[ $(role_of "$1") == "$2" ]]; }
+
+# Active with every resource running.
+is_serving() {
+    local status
+    status=$(status_json "$1") || return 1
+    [[ $status == *'"role":"active"'* ]] || return 1
+    [[ $status != *'"status":"'[!r]* ]] # every resource "running"
+}
+
+# A standby that hears its peer, and a peer that hears it back.
+pair_ready() { # pair_ready ACTIVE STANDBY
+    local a s
+    a=$(status_json "$1") && s=$(status_json "$2") || return 1
+    [[ $a == *'"role":"active"'* && $s == *'{"node":"'"$2"'","role":"standby"'* ]] || return 1
+    [[ $a == *'"heard":true,"healthy":true'* && $s == *'"heard":true,"healthy":true'* ]]
+}
+
+# host_kill NODE: the host dies. Its cables are pulled at the switch, then every process on it (servha,
+# postgres and its backends, agents) gets SIGKILL at once.
+host_kill() {
+    links "$1" down
+    ns_kill_all "${NODE_NS[$1]}" || true
+}
+
+# host_reboot NODE: the repaired host boots again: no VIP on its interface (addresses added at run time do not
+# survive a reboot, and a SIGKILLed daemon could not remove them), cables back in. Nothing started yet.
+host_reboot() {
+    local node=$1
+    local address
+    for address in "$VIP" ${KEEPALIVED_VIP:-}; do
+        ip -n "${NODE_NS[$node]}" addr del "$address/$VIP_PREFIX" dev eth0 2>/dev/null || true
+    done
+    links "$node" up
+}
+
+# host_return NODE: the repaired host boots and starts servha.
+host_return() {
+    host_reboot "$1"
+    daemon_start "$1"
+}
+
+# The number of events in a log directory.
+log_events() { "$SERVHA" log stats "$1" --json | grep -o '"events":[0-9]*' | cut -d: -f2; }
+
+# replay_verify DIR...: every log re-runs to the same decisions and digests.
+replay_verify() { "$SERVHA" replay verify "$@" >>"$RUN/replay-verify.out" 2>&1; }
+
+# ---------------------------------------------------------------------------------------------------------
+# PostgreSQL on the shared storage
+
+PGDATA_SHARED=""
+
+# pg_init: a cluster in $RUN/shared/pgdata (owned by postgres), listening on every address (so on the VIP)
+# and trusting the site's clients. The unix socket directory is set per node at start (see pg_resource):
+# mount namespaces are shared, so a common directory would let one node's agent see the other's server.
+pg_init() {
+    PGDATA_SHARED=$RUN/shared/pgdata
+    install -d -o postgres -g postgres -m 700 "$PGDATA_SHARED"
+    runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA_SHARED" -U postgres -A trust --no-sync -E UTF8 \
+        >"$RUN/initdb.out" 2>&1
+    cat >>"$PGDATA_SHARED/postgresql.conf" <<EOF
+listen_addresses = '*'
+max_connections = 20
+shared_buffers = 16MB
+EOF
+    echo "host all all 192.0.2.0/24 trust" >>"$PGDATA_SHARED/pg_hba.conf"
+    install -d -o postgres -g postgres -m 755 "$RUN/node-a/pgsock" "$RUN/node-b/pgsock"
+}
+
+# The OCF pgsql resource for NODE, with that node's socket directory (OCF socketdir and the server's
+# unix_socket_directories must agree, or the agent's readiness check never connects).
+pg_resource() {
+    local node=$1
+    cat <<EOF
+  - name: postgresql
+    type: ocf
+    agent: heartbeat/pgsql
+    params:
+      pgctl: $PGBIN/pg_ctl
+      psql: $PGBIN/psql
+      pgdata: $PGDATA_SHARED
+      config: $PGDATA_SHARED/postgresql.conf
+      socketdir: $RUN/$node/pgsock
+      start_opt: "-c unix_socket_directories=$RUN/$node/pgsock"
+      logfile: $RUN/$node/postgres.log
+    timeouts: { start: 30s, stop: 30s, monitor: 10s }
+    monitor_interval: 2s
+EOF
+}
+
+# The pids of postmasters (postgres processes whose parent is not postgres) running in a namespace.
+postmasters_in() {
+    local ns=$1 pid
+    for pid in $(ip netns pids "$ns"); do
+        [[ $(cat "/proc/$pid/comm" 2>/dev/null) == postgres ]] || continue
+        [[ $(cat "/proc/$(awk '{print $4}' "/proc/$pid/stat" 2>/dev/null)/comm" 2>/dev/null) == postgres ]] && continue
+        echo "$pid"
+    done
+}
+
+runs_postgres() { [[ -n $(postmasters_in "${NODE_NS[$1]}") ]]; }
+
+# pgclient ARGS...: the Python client, run on the client host.
+pgclient() { ip netns exec "$NS_C" "$PYTHON" "$E2E_DIR/pgclient.py" "$@"; }

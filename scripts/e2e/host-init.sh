@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# PID 1 of a node's own PID namespace: host-init.sh HOSTNAME COMMAND...
+#
+# Each node runs in its own PID, IPC and UTS namespaces (see daemon_start in harness.sh), as separate hosts
+# would. Without that, node-b's pgsql agent, which checks the postmaster.pid on the shared data directory with
+# `kill -0`, would see node-a's postgres as its own and stop it; and a SIGKILLed postmaster's System V segment
+# would outlive its "host".
+#
+# As PID 1 it names the host, passes SIGTERM/SIGINT on to COMMAND, and reaps orphans (postgres's postmaster is
+# re-parented here when pg_ctl exits). When COMMAND ends, so does the namespace and everything left in it.
+hostname "$1"
+shift
+"$@" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null' TERM INT
+# `wait` returns early when a trapped signal arrives; bash reaps any other child that exits meanwhile.
+while kill -0 "$child" 2>/dev/null; do wait "$child"; done
+wait "$child"
