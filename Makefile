@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SERVHA_RELEASE := .build/release/servha
 
-.PHONY: demo test build release bench deps deps-test deps-e2e e2e e2e-host-death e2e-partition bench-failover clean format
+.PHONY: demo log-demo test build release bench deps deps-test deps-e2e e2e e2e-host-death e2e-partition bench-failover clean format
 
 deps:
 	@scripts/install-deps.sh build
@@ -19,9 +19,15 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-# The main job on an embedded default: write a log, crash mid-write, verify, recover, inspect, copy.
+# The main job on an embedded default: a two-node cluster (in network namespaces as root, else on loopback with a
+# dry-run VIP) runs a small built-in service; the active node dies; the failover as it happens, then the incident
+# read back from the logs (replay verify, timeline, HTML page). Under a minute once built.
 demo: release
 	@scripts/demo.sh $(SERVHA_RELEASE)
+
+# The event log on its own: write, crash mid-write, verify, recover, inspect, copy.
+log-demo: release
+	@scripts/log-demo.sh $(SERVHA_RELEASE)
 
 # Every test: unit, recovery at every byte offset, bit flips, shared-copy failures, SIGKILL crash trials, the
 # coordinator step by step and in 1,000 simulated clusters, configuration, heartbeats, resource agents, and two

@@ -45,11 +45,27 @@ public struct IncidentTimeline: Sendable {
         channels = merged.logs.map { _ in [] }
         start = merged.entries.first?.time ?? 0
         end = merged.entries.last?.time ?? 0
-        for (l, log) in merged.logs.enumerated() { fold(log, node: l, offset: merged.offsets[l].nanos) }
+        for (l, log) in merged.logs.enumerated() {
+            fold(log, node: l, offset: merged.offsets[l].nanos, diedAtEnd: Self.diedAtEnd(of: l, merged))
+        }
         outages = Self.gaps(in: spans.filter { $0.lane == .serving }, until: end)
     }
 
-    private mutating func fold(_ log: RecordedLog, node: Int, offset: Int64) {
+    /// Whether a node's log ends because the node died (or was cut off): its peer declared it dead, or took the
+    /// group over, after its last event; or the peer's log goes on for more than a second after it.
+    static func diedAtEnd(of node: Int, _ merged: MergedTimeline) -> Bool {
+        guard let last = merged.entries.last(where: { $0.log == node })?.time else { return false }
+        for entry in merged.entries where entry.log != node && entry.time >= last {
+            switch merged.logs[entry.log].events[entry.index] {
+            case .peerDeclaredDead: return true
+            case .decision(let decision) where decision.kind == .takeOver: return true
+            default: continue
+            }
+        }
+        return last + 1_000_000_000 < (merged.entries.last?.time ?? last)
+    }
+
+    private mutating func fold(_ log: RecordedLog, node: Int, offset: Int64, diedAtEnd: Bool) {
         var state = State(me: log.identity.node)
         var open: [Lane: (from: Int64, label: String)] = [:]
         var lastTime = start
@@ -87,8 +103,8 @@ public struct IncidentTimeline: Sendable {
             }
             if let mark = Self.mark(for: event, node: node, time: time, log: log, state: state) { marks.append(mark) }
         }
-        // A log that stops well before the other's: its node died (or its log was cut) there.
-        let until = lastTime + 1_000_000_000 < end ? lastTime : end
+        // A node that died: nothing ran there after its last event. Otherwise its log was read while it ran.
+        let until = diedAtEnd ? lastTime : end
         for lane in Array(open.keys) { close(lane, at: until) }
     }
 

@@ -26,7 +26,7 @@ import Testing
             address: "192.0.2.100",
             prefixLength: 24,
             interface: "eth0",
-            garpCount: 3,
+            garpCount: 1,
             garpInterval: 0,
             driver: driver
         )

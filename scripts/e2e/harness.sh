@@ -89,7 +89,7 @@ e2e_start() {
         echo "servha-e2e: must run as root (it creates network namespaces)" >&2
         exit 2
     fi
-    "$E2E_ROOT/scripts/install-deps.sh" e2e
+    "$E2E_ROOT/scripts/install-deps.sh" "${E2E_DEPS:-e2e}"
     if [[ ! -x $SERVHA ]]; then
         echo "servha-e2e: no servha binary at $SERVHA; run 'swift build -c release' (or make e2e)" >&2
         exit 2
