@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SERVHA_RELEASE := .build/release/servha
 
-.PHONY: demo log-demo test build release bench deps deps-test deps-e2e e2e e2e-host-death e2e-partition bench-failover clean format
+.PHONY: demo log-demo stress test build release bench deps deps-test deps-e2e e2e e2e-host-death e2e-partition bench-failover clean format
 
 deps:
 	@scripts/install-deps.sh build
@@ -58,6 +58,11 @@ e2e-partition: release deps-e2e
 # a table and one JSON line (docs/benchmarks.md).
 bench-failover: release deps-e2e
 	scripts/e2e/bench-failover.sh
+
+# Both nodes under CPU, memory and I/O load (stress-ng) for 10 minutes with the default timings: false
+# failovers (target 0). Not in CI; the figure goes in docs/benchmarks.md.
+stress: release
+	scripts/e2e/stress.sh
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift

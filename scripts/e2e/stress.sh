@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# `make stress` (not in CI): both nodes run the group's standby and active with the DEFAULT timings while the
+# machine is under CPU, memory and disk I/O load from stress-ng, for STRESS_SECONDS (default 600). No fault is
+# injected, so every move of the group is a false failover. Prints the count (target 0), the role changes, the
+# longest silence each node heard on any channel, and one JSON line; exit 1 when a false failover happened.
+#
+# Usage (as root): scripts/e2e/stress.sh      [STRESS_SECONDS=600] in the environment
+E2E_DEPS=stress
+source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
+
+SECONDS_TOTAL=${STRESS_SECONDS:-600}
+PORT=8080
+
+web_resource() {
+    local node=$1 pid=$RUN/$1/web.pid
+    cat <<EOF
+  - name: web
+    type: script
+    start: '$SERVHA demo serve --listen 0.0.0.0:$PORT --name $node >/dev/null 2>&1 & echo \$! > $pid'
+    stop: 'kill \$(cat $pid 2>/dev/null) 2>/dev/null; rm -f $pid; exit 0'
+    monitor: 'kill -0 \$(cat $pid 2>/dev/null) 2>/dev/null || exit 3'
+    monitor_interval: 2s
+EOF
+}
+
+e2e_start stress
+topology_up
+servha_setup
+for node in node-a node-b; do
+    servha_config "$node" "$(vip_resource)
+$(web_resource "$node")" "failback: { mode: manual, preferred_node: node-a }"
+done
+daemon_start node-a
+wait_until 30 is_serving node-a || { fail "node-a serves the group after start"; exit 1; }
+daemon_start node-b
+wait_until 30 pair_ready node-a node-b || { fail "node-a active, node-b standby"; exit 1; }
+pass "node-a active, node-b standby (default timings: interval 20 ms, deadline 100 ms, lease 130 ms)"
+
+CORES=$(nproc)
+say "stress-ng for ${SECONDS_TOTAL}s: $CORES CPU hogs, $CORES I/O (sync) workers, 1 disk writer, 1 memory hog"
+stress-ng --cpu "$CORES" --io "$CORES" --hdd 1 --hdd-bytes 256M --vm 1 --vm-bytes 512M \
+    --temp-path "$RUN" --timeout "${SECONDS_TOTAL}s" --metrics-brief >"$RUN/stress-ng.out" 2>&1 &
+STRESS=$!
+
+# Every second: who holds the VIP and who is active. Any change is a false failover.
+changes=0
+samples=0
+both=0
+holder=node-a
+deadline=$(($(now_us) + SECONDS_TOTAL * 1000000))
+while (($(now_us) < deadline)); do
+    samples=$((samples + 1))
+    now=""
+    holds_vip node-a && now=node-a
+    if holds_vip node-b; then
+        [[ -n $now ]] && both=$((both + 1))
+        now=node-b
+    fi
+    if [[ $now != "$holder" ]]; then
+        say "the VIP moved: ${holder:-nobody} -> ${now:-nobody}"
+        changes=$((changes + 1))
+        holder=$now
+    fi
+    sleep 1
+done
+wait "$STRESS" || true
+say "stress-ng done"
+cp "$RUN/stress-ng.out" "$E2E_ROOT/.build/stress-ng.out" 2>/dev/null || true
+
+# The logs tell every decision: takeovers after the first, releases and self-fences are false moves.
+for node in node-a node-b; do
+    daemon_stop "$node"
+done
+takeovers=0
+for node in node-a node-b; do
+    decisions=$("$SERVHA" replay decisions "$RUN/$node/log")
+    echo "$decisions" >"$RUN/$node/decisions.txt"
+    takeovers=$((takeovers + $(grep -c "decision take-over" <<<"$decisions" || true)))
+    grep -E "decision (take-over|self-fence|release|restart-resource)" <<<"$decisions" | sed "s/^/  $node: /" >&2 || true
+done
+# Suspicions: every network channel silent at once for a deadline, short of a failover (an early warning).
+suspicions=$("$SERVHA" replay merge "$RUN/node-a/log" "$RUN/node-b/log" | grep -c "peer suspected" || true)
+downs=$("$SERVHA" replay merge "$RUN/node-a/log" "$RUN/node-b/log" | grep -c "channel [0-9] down" || true)
+# One takeover is the start-up (node-a); the SIGTERM at the end is one release and one takeover more.
+false_failovers=$((takeovers - 2))
+((false_failovers < 0)) && false_failovers=0
+check "no false failover under load ($false_failovers; the VIP moved $changes times in $samples samples)" \
+    test "$false_failovers" -eq 0 -a "$changes" -eq 0
+check "the VIP never on both nodes ($both of $samples samples)" test "$both" -eq 0
+echo "channel-down events: $downs; peer suspected (every network channel silent): $suspicions"
+printf '{"bench":"stress","seconds":%d,"false_failovers":%d,"vip_moves":%d,"vip_on_both":%d,"samples":%d,"channel_down_events":%d,"suspicions":%d,"cores":%d}\n' \
+    "$SECONDS_TOTAL" "$false_failovers" "$changes" "$both" "$samples" "$downs" "$suspicions" "$CORES"
