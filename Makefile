@@ -33,9 +33,12 @@ log-demo: release
 # coordinator step by step and in 1,000 simulated clusters, configuration, heartbeats, resource agents, and two
 # real daemons on loopback. One test at a time: several tests start real processes and wait on them, and
 # running them side by side on 2 cores starves the timing of the others.
+# Then the end-to-end scenarios (as root, in network namespaces; they fail, never skip, where namespaces
+# cannot be made).
 test: deps-test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
+	$(MAKE) e2e
 
 # Performance figures (release build); the results go in docs/benchmarks.md.
 bench: release
@@ -47,6 +50,7 @@ e2e: release deps-e2e
 	scripts/e2e/host-death.sh
 	FAILBACK=auto scripts/e2e/host-death.sh
 	scripts/e2e/partition.sh
+	scripts/e2e/start-failure.sh
 
 e2e-host-death: release deps-e2e
 	scripts/e2e/host-death.sh

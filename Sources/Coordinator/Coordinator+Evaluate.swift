@@ -169,6 +169,10 @@ extension Coordinator {
         guard !state.adminStandby, !state.stuck, !state.fencePending, let peer = peerID else { return }
         let now = state.now
         if let until = state.contendedUntil, now < until { return }
+        // After the group failed here (a failed start, or monitors past their restarts), not before the restart
+        // window is over: a database that cannot start here would otherwise be started, and its VIP moved, in a
+        // loop. The start-failed or resource-failed alarm stays raised meanwhile.
+        if let until = state.unhealthyUntil, now < until { return }
         // Without a fresh read of the shared storage this node can neither see nor take the lease.
         guard state.diskReadable, let slotAt = state.peerSlotAt, now < slotAt + config.channelDeadline else { return }
         let expiry = config.leaseDuration + config.safetyMargin

@@ -228,9 +228,11 @@ extension State {
             role = .releasing
             if let cause = ReleaseCause(rawValue: UInt8(truncatingIfNeeded: decision.detail)) {
                 switch cause {
-                case .groupFailover:
+                case .groupFailover, .startFailed:
+                    // The group failed here: this node does not take it again (nor is it a failback target)
+                    // for a restart window, so that a resource that cannot run here is not started in a loop.
                     unhealthyUntil = now + (config?.restartWindow ?? 0)
-                case .switchover, .failback, .arbitratorStepDown, .startFailed, .adminStandby:
+                case .switchover, .failback, .arbitratorStepDown, .adminStandby:
                     break
                 }
             }

@@ -61,7 +61,8 @@ public struct State: Sendable, Hashable {
     /// A resource could not be stopped even by a kill: nothing more is attempted until an operator acts.
     public var stuck = false
     public var killFailed: [Bool] = []
-    /// After a group failover this node is not healthy (not a failback target) until then.
+    /// After the group failed here (monitors past their local restarts, or a failed start) this node is not
+    /// healthy until then: it neither takes the group over nor is a failback target.
     public var unhealthyUntil: Instant?
     public var fencePending = false
     /// The configured fence of the peer succeeded (cleared by a takeover or when the peer is heard again).

@@ -325,6 +325,40 @@ import Testing
         #expect(actions.contains(.stopResource(1, epoch: 1)))
     }
 
+    /// A database that cannot start on the standby must not be started (and its VIP moved) in a loop while the
+    /// peer is dead: the node stays out for the restart window, then tries once more.
+    @Test func aGroupThatFailedToStartHereIsNotTakenAgainUntilTheRestartWindowIsOver() {
+        var d = TakeoverTests.watching()
+        let dead = CoreDriver.view(.active, epoch: 3, owns: true, up: 3)
+        d.now += d.config.leaseDuration + d.config.safetyMargin
+        _ = d.slot(dead, writes: false)
+        #expect(d.state.role == .acquiring)
+        _ = d.wrote(owns: true, epoch: 5)
+        _ = d.slot(dead, writes: false)
+        _ = d.outcome(0, .start)
+        let failed = CoreDriver.effects(d.outcome(1, .start, .failed(exitCode: 1)))
+        #expect(failed.contains { if case .raiseAlarm(let a) = $0 { a.kind == .startFailed } else { false } })
+        #expect(d.state.role == .releasing)
+        _ = d.outcome(1, .stop)
+        _ = d.outcome(0, .stop)
+        _ = d.wrote(owns: false, epoch: 5)
+        #expect(d.state.role == .standby)
+        #expect(d.state.resources == [.stopped, .stopped])
+        #expect(!d.state.healthy)
+        let mark = d.log.count
+        let window = d.config.restartWindow
+        let end = d.now + window - 1_000_000_000
+        while d.now < end {
+            d.advance(1_000_000_000)
+            _ = d.slot(dead, writes: false)
+            _ = d.step(.timerFired)
+        }
+        #expect(!d.decisions(since: mark).contains(.takeOver), "no second try within the restart window")
+        d.advance(2_000_000_000)
+        _ = d.slot(dead, writes: false)
+        #expect(d.decisions(since: mark).filter { $0 == .takeOver }.count == 1, "one more try after it")
+    }
+
     @Test func aStopThatFailsEscalatesToAKillAndAKillThatFailsKeepsTheLease() {
         var d = CoreDriver()
         d.bootToActive()

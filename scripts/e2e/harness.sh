@@ -90,6 +90,14 @@ e2e_start() {
         exit 2
     fi
     "$E2E_ROOT/scripts/install-deps.sh" "${E2E_DEPS:-e2e}"
+    # Fail loudly, never skip: a machine that cannot make network namespaces cannot run these tests.
+    if ! ip netns add "$E2E_PREFIX-$RUN_ID-check" 2>"/tmp/$E2E_PREFIX-$RUN_ID-check.err"; then
+        echo "servha-e2e: FAILED: cannot create a network namespace here ($(cat "/tmp/$E2E_PREFIX-$RUN_ID-check.err")); the end-to-end tests need them and do not skip" >&2
+        rm -f "/tmp/$E2E_PREFIX-$RUN_ID-check.err"
+        exit 2
+    fi
+    ip netns del "$E2E_PREFIX-$RUN_ID-check"
+    rm -f "/tmp/$E2E_PREFIX-$RUN_ID-check.err"
     if [[ ! -x $SERVHA ]]; then
         echo "servha-e2e: no servha binary at $SERVHA; run 'swift build -c release' (or make e2e)" >&2
         exit 2

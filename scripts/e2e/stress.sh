@@ -41,6 +41,7 @@ say "stress-ng for ${SECONDS_TOTAL}s: $CORES CPU hogs, $CORES I/O (sync) workers
 stress-ng --cpu "$CORES" --io "$CORES" --hdd 1 --hdd-bytes 256M --vm 1 --vm-bytes 512M \
     --temp-path "$RUN" --timeout "${SECONDS_TOTAL}s" --metrics-brief >"$RUN/stress-ng.out" 2>&1 &
 STRESS=$!
+STRESS_FROM=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
 
 # Every second: who holds the VIP and who is active. Any change is a false failover.
 changes=0
@@ -79,8 +80,10 @@ for node in node-a node-b; do
     grep -E "decision (take-over|self-fence|release|restart-resource)" <<<"$decisions" | sed "s/^/  $node: /" >&2 || true
 done
 # Suspicions: every network channel silent at once for a deadline, short of a failover (an early warning).
-suspicions=$("$SERVHA" replay merge "$RUN/node-a/log" "$RUN/node-b/log" | grep -c "peer suspected" || true)
-downs=$("$SERVHA" replay merge "$RUN/node-a/log" "$RUN/node-b/log" | grep -c "channel [0-9] down" || true)
+# Counted from the start of the load (RFC 3339 times in UTC sort as text).
+"$SERVHA" replay merge "$RUN/node-a/log" "$RUN/node-b/log" | awk -v from="$STRESS_FROM" '$1 >= from' >"$RUN/under-load.txt"
+suspicions=$(grep -c "peer suspected" "$RUN/under-load.txt" || true)
+downs=$(grep -c "channel [0-9] down" "$RUN/under-load.txt" || true)
 # One takeover is the start-up (node-a); the SIGTERM at the end is one release and one takeover more.
 false_failovers=$((takeovers - 2))
 ((false_failovers < 0)) && false_failovers=0

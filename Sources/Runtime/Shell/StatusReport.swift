@@ -29,6 +29,10 @@ enum StatusReport {
         if state.maintenance { me += ", MAINTENANCE" }
         if state.adminStandby { me += ", admin standby" }
         if state.owns { me += ", lease renewed \(age(state.lastRenewal, now: now))" }
+        if let until = state.unhealthyUntil, until > now {
+            me +=
+                ", NOT ELIGIBLE to take the group for \(Self.seconds(until - now)) more (the group failed here; once it is fixed, restart servha here to clear this)"
+        }
         lines.append(me)
         let peer = state.peerView
         let peerName = config.peer?.name ?? "peer"
@@ -65,6 +69,10 @@ enum StatusReport {
             )
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func seconds(_ nanos: UInt64) -> String {
+        nanos >= 60_000_000_000 ? "\(nanos / 60_000_000_000) min \(nanos % 60_000_000_000 / 1_000_000_000) s" : "\(nanos / 1_000_000_000) s"
     }
 
     static func json(
