@@ -31,10 +31,10 @@ struct ReplayVerify: ParsableCommand {
     func run() throws {
         var failed = false
         for directory in directories {
-            let log: RecordedLog
+            let identity: LogIdentity
             let report: ReplayVerifier.Report
             do {
-                (log, report) = try ReplayVerifier.verify(directory: directory)
+                (identity, report) = try ReplayVerifier.verify(directory: directory)
             } catch {
                 printError("servha: \(error)")
                 failed = true
@@ -43,7 +43,7 @@ struct ReplayVerify: ParsableCommand {
             guard let divergence = report.divergence else {
                 print(
                     "\(directory): ok: \(report.events) events (\(report.inputs) inputs, \(report.decisions) decisions, "
-                        + "\(report.digests) state digests) replay identically (node \(log.identity.nodeName), cluster \(log.identity.cluster))"
+                        + "\(report.digests) state digests) replay identically (node \(identity.nodeName), cluster \(identity.cluster))"
                 )
                 continue
             }
