@@ -10,21 +10,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 OUT=$(mktemp -d /tmp/servha-demo-XXXX)
 chmod 755 "$OUT"
-PORT=8080
 bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-# The built-in service as a script resource: start in the background, stop, and an LSB status for the monitor.
-web_resource() {
-    local node=$1 pid=$RUN/$1/web.pid
-    cat <<EOF
-  - name: web
-    type: script
-    start: '$SERVHA demo serve --listen 0.0.0.0:$PORT --name $node >/dev/null 2>&1 & echo \$! > $pid'
-    stop: 'kill \$(cat $pid 2>/dev/null) 2>/dev/null; rm -f $pid; exit 0'
-    monitor: 'kill -0 \$(cat $pid 2>/dev/null) 2>/dev/null || exit 3'
-    monitor_interval: 1s
-EOF
-}
 
 # role NODE: one word, or "down" when its daemon does not answer.
 role() { local r; r=$(role_of "$1"); echo "${r:-down}"; }
@@ -35,9 +22,9 @@ topology_up
 servha_setup
 for node in node-a node-b; do
     servha_config "$node" "$(vip_resource)
-$(web_resource "$node")" "failback: { mode: manual, preferred_node: node-a }"
+$(service_resource "$node")" "failback: { mode: manual, preferred_node: node-a }"
 done
-echo "VIP $VIP on eth0; service on port $PORT; shared storage $RUN/shared; default timings"
+echo "VIP $VIP on eth0; service on port $SERVICE_PORT; shared storage $RUN/shared; default timings"
 
 bold "2. servha starts on both nodes; node-a takes the group (the VIP, then the service)"
 daemon_start node-a
@@ -47,7 +34,7 @@ wait_until 30 pair_ready node-a node-b || { echo "node-b did not join as standby
 "$SERVHA" status --socket "$RUN/node-a/admin.sock" | sed 's/^/  /'
 
 bold "3. A client asks the service through the VIP every 20 ms"
-ip netns exec "$NS_C" "$SERVHA" demo probe "$VIP:$PORT" --interval-ms 20 --seconds 15 --until node-b \
+ip netns exec "$NS_C" "$SERVHA" demo probe "$VIP:$SERVICE_PORT" --interval-ms 20 --seconds 15 --until node-b \
     >"$RUN/client.out" 2>&1 &
 PROBE=$!
 wait_until 5 grep -q "answers" "$RUN/client.out"

@@ -305,6 +305,21 @@ vip_resource() {
     echo "  - { name: vip, type: vip, address: $VIP/$VIP_PREFIX, interface: eth0 }"
 }
 
+# service_resource NODE: servha's own small service (`servha demo serve`, for the demo and the stress run) on
+# port $SERVICE_PORT, as a script resource: started in the background, stopped, and an LSB status for the monitor.
+SERVICE_PORT=8080
+service_resource() {
+    local node=$1 pid=$RUN/$1/web.pid
+    cat <<EOF
+  - name: web
+    type: script
+    start: '$SERVHA demo serve --listen 0.0.0.0:$SERVICE_PORT --name $node >/dev/null 2>&1 & echo \$! > $pid'
+    stop: 'kill \$(cat $pid 2>/dev/null) 2>/dev/null; rm -f $pid; exit 0'
+    monitor: 'kill -0 \$(cat $pid 2>/dev/null) 2>/dev/null || exit 3'
+    monitor_interval: 1s
+EOF
+}
+
 # The daemon runs inside the node's network namespace (so its VIP driver, heartbeat sockets and resource agents
 # see that node's interfaces), and in PID, IPC and UTS namespaces of its own (see host-init.sh: the nodes must
 # not see each other's processes, as postgres's pid file on the shared storage would otherwise be checked

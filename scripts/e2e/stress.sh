@@ -9,26 +9,14 @@ E2E_DEPS=stress
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 SECONDS_TOTAL=${STRESS_SECONDS:-600}
-PORT=8080
 
-web_resource() {
-    local node=$1 pid=$RUN/$1/web.pid
-    cat <<EOF
-  - name: web
-    type: script
-    start: '$SERVHA demo serve --listen 0.0.0.0:$PORT --name $node >/dev/null 2>&1 & echo \$! > $pid'
-    stop: 'kill \$(cat $pid 2>/dev/null) 2>/dev/null; rm -f $pid; exit 0'
-    monitor: 'kill -0 \$(cat $pid 2>/dev/null) 2>/dev/null || exit 3'
-    monitor_interval: 2s
-EOF
-}
 
 e2e_start stress
 topology_up
 servha_setup
 for node in node-a node-b; do
     servha_config "$node" "$(vip_resource)
-$(web_resource "$node")" "failback: { mode: manual, preferred_node: node-a }"
+$(service_resource "$node")" "failback: { mode: manual, preferred_node: node-a }"
 done
 daemon_start node-a
 wait_until 30 is_serving node-a || { fail "node-a serves the group after start"; exit 1; }
@@ -65,6 +53,7 @@ while (($(now_us) < deadline)); do
     sleep 1
 done
 wait "$STRESS" || true
+STRESS_TO=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
 say "stress-ng done"
 cp "$RUN/stress-ng.out" "$E2E_ROOT/.build/stress-ng.out" 2>/dev/null || true
 
@@ -80,8 +69,9 @@ for node in node-a node-b; do
     grep -E "decision (take-over|self-fence|release|restart-resource)" <<<"$decisions" | sed "s/^/  $node: /" >&2 || true
 done
 # Suspicions: every network channel silent at once for a deadline, short of a failover (an early warning).
-# Counted from the start of the load (RFC 3339 times in UTC sort as text).
-"$SERVHA" replay merge "$RUN/node-a/log" "$RUN/node-b/log" | awk -v from="$STRESS_FROM" '$1 >= from' >"$RUN/under-load.txt"
+# Counted while the load ran, not the daemons' stops after it (RFC 3339 times in UTC sort as text).
+"$SERVHA" replay merge "$RUN/node-a/log" "$RUN/node-b/log" |
+    awk -v from="$STRESS_FROM" -v to="$STRESS_TO" '$1 >= from && $1 <= to' >"$RUN/under-load.txt"
 suspicions=$(grep -c "peer suspected" "$RUN/under-load.txt" || true)
 downs=$(grep -c "channel [0-9] down" "$RUN/under-load.txt" || true)
 # One takeover is the start-up (node-a); the SIGTERM at the end is one release and one takeover more.
