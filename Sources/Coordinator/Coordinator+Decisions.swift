@@ -96,6 +96,9 @@ extension Coordinator {
                     detail: Int(ReleaseCause.startFailed.rawValue),
                     into: &output
                 )
+                // The takeover it announced did not give a running group: the start-failed alarm says what
+                // happened instead.
+                clear(.tookOver, into: &output)
             }
         case (.monitor, let result):
             guard state.role == .active, !state.maintenance, outcome.epoch == state.epoch else { return }

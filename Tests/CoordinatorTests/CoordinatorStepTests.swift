@@ -338,6 +338,7 @@ import Testing
         _ = d.outcome(0, .start)
         let failed = CoreDriver.effects(d.outcome(1, .start, .failed(exitCode: 1)))
         #expect(failed.contains { if case .raiseAlarm(let a) = $0 { a.kind == .startFailed } else { false } })
+        #expect(failed.contains(.clearAlarm(.tookOver)), "no took-over alarm left for a group that is not running")
         #expect(d.state.role == .releasing)
         _ = d.outcome(1, .stop)
         _ = d.outcome(0, .stop)

@@ -67,6 +67,7 @@ tries=$(grep -c "decision take-over" <<<"$("$SERVHA" replay decisions "$RUN/node
 check "node-b tried once, not in a loop ($tries takeover(s))" test "$tries" -eq 1
 status=$("$SERVHA" status --socket "$RUN/node-b/admin.sock" 2>&1)
 echo "$status" | sed 's/^/  node-b status: /'
+check "no took-over alarm left open on node-b for a group that is not running" eval '! grep -q "alarm took-over" <<<"$status"'
 check "node-b's status shows the failed start, and that it will not take the group again for now" eval 'grep -q "start-failed" <<<"$status" && grep -q "NOT ELIGIBLE" <<<"$status"'
 
 # The failed action is in the log, with the agent's words, and the log replays.
