@@ -206,13 +206,7 @@ extension State {
             yields = false
             lastRenewal = nil
             takeovers += 1
-            lastFailover = FailoverRecord(
-                at: now,
-                wall: wall,
-                kind: .takeOver,
-                epoch: decision.epoch,
-                reason: decision.reason
-            )
+            lastFailover = FailoverRecord(decision, at: now, wall: wall)
         case .leaseAcquired:
             role = .active
             contendedUntil = nil
@@ -238,26 +232,14 @@ extension State {
             }
             restartFloor = nil
             releaseWriteIssued = false
-            lastFailover = FailoverRecord(
-                at: now,
-                wall: wall,
-                kind: .release,
-                epoch: decision.epoch,
-                reason: decision.reason
-            )
+            lastFailover = FailoverRecord(decision, at: now, wall: wall)
         case .released:
             role = .standby
             yields = true
         case .selfFence:
             role = .fenced
             restartFloor = nil
-            lastFailover = FailoverRecord(
-                at: now,
-                wall: wall,
-                kind: .selfFence,
-                epoch: decision.epoch,
-                reason: decision.reason
-            )
+            lastFailover = FailoverRecord(decision, at: now, wall: wall)
         case .restartResource:
             let r = decision.detail
             if r < restartTimes.count {

@@ -7,6 +7,12 @@ public struct FailoverRecord: Sendable, Hashable {
     public var reason: String
 }
 
+extension FailoverRecord {
+    init(_ decision: Decision, at: Instant, wall: Int64) {
+        self.init(at: at, wall: wall, kind: decision.kind, epoch: decision.epoch, reason: decision.reason)
+    }
+}
+
 /// A network channel or the disk channel, as this node sees it.
 public struct ChannelState: Sendable, Hashable {
     public var up = false

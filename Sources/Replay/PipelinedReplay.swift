@@ -131,12 +131,7 @@ extension ReplayVerifier {
                     while feed.next() != nil {}
                     return (identity, report)
                 }
-                switch event {
-                case .input, .rejected: report.inputs += 1
-                case .decision: report.decisions += 1
-                case .stateDigest: report.digests += 1
-                default: break
-                }
+                report.count(event)
             }
             index += produced.count
             report.events = index

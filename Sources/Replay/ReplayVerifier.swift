@@ -29,38 +29,16 @@ public enum ReplayVerifier {
         var index = 0
         while index < log.events.count {
             guard let stamped = log.events[index].stampedInput else {
-                return divergence(
-                    at: index,
-                    log: log,
-                    recorded: log.events[index],
-                    replayed: nil,
-                    state: core.state,
-                    report
-                )
+                return divergence(at: index, log: log, recorded: log.events[index], replayed: nil, input: index, report)
             }
-            let before = core.state
             let produced = core.handle(stamped).events
             for (offset, event) in produced.enumerated() {
                 let at = index + offset
-                guard at < log.events.count else {
-                    return divergence(at: at, log: log, recorded: nil, replayed: event, state: before, report)
+                let recorded = at < log.events.count ? log.events[at] : nil
+                if recorded != event {
+                    return divergence(at: at, log: log, recorded: recorded, replayed: event, input: index, report)
                 }
-                if log.events[at] != event {
-                    return divergence(
-                        at: at,
-                        log: log,
-                        recorded: log.events[at],
-                        replayed: event,
-                        state: before,
-                        report
-                    )
-                }
-                switch event {
-                case .input, .rejected: report.inputs += 1
-                case .decision: report.decisions += 1
-                case .stateDigest: report.digests += 1
-                default: break
-                }
+                report.count(event)
             }
             index += produced.count
             report.events = index
@@ -83,7 +61,7 @@ public enum ReplayVerifier {
         log: RecordedLog,
         recorded: Event?,
         replayed: Event?,
-        state: State,
+        input: Int,
         _ report: Report
     ) -> Report {
         var report = report
@@ -93,8 +71,20 @@ public enum ReplayVerifier {
             wall: index < log.walls.count ? log.walls[index] : nil,
             recorded: recorded,
             replayed: replayed,
-            stateBefore: state
+            stateBefore: state(before: input, of: log.events, node: log.identity.node)
         )
         return report
+    }
+}
+
+extension ReplayVerifier.Report {
+    /// Counts one event that replayed identically.
+    mutating func count(_ event: Event) {
+        switch event {
+        case .input, .rejected: inputs += 1
+        case .decision: decisions += 1
+        case .stateDigest: digests += 1
+        default: break
+        }
     }
 }

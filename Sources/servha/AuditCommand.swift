@@ -43,12 +43,7 @@ struct AuditExport: ParsableCommand {
         let fromWall = try time("from", from)
         let toWall = try time("to", to)
         if let fromWall, let toWall, fromWall > toWall { throw fail("--from \(from!) is after --to \(to!)") }
-        let log: RecordedLog
-        do {
-            log = try RecordedLog.load(directory)
-        } catch {
-            throw fail("\(error)")
-        }
+        let log = try loadRecordedLog(directory)
         if let output {
             var text = ""
             AuditTrail.export(log, format: format, from: fromWall, to: toWall) { text += $0 + "\n" }

@@ -69,7 +69,7 @@ struct DemoProbe: ParsableCommand {
         let started = monotonicNow()
         let deadline = seconds > 0 ? started + UInt64(seconds * 1e9) : UInt64.max
         var lastAnswer: (node: String, at: UInt64)?
-        var silentSince: UInt64?
+        var silent = false
         var longest: UInt64 = 0
         var outages = 0
         // Each line at once, even into a pipe: the demo shows them as they happen.
@@ -83,7 +83,7 @@ struct DemoProbe: ParsableCommand {
             let now = monotonicNow()
             let stamp = rfc3339(wallNow()).dropFirst(11).prefix(12)
             if let node = answer {
-                if silentSince != nil, let last = lastAnswer {
+                if silent, let last = lastAnswer {
                     // The outage runs from the last answer before it to the probe that got this one.
                     let gap = sent - last.at
                     longest = max(longest, gap)
@@ -95,11 +95,11 @@ struct DemoProbe: ParsableCommand {
                 } else if lastAnswer == nil {
                     print("\(stamp)  client: \(node) answers")
                 }
-                silentSince = nil
+                silent = false
                 lastAnswer = (node, now)
                 if let until, node == until, outages > 0 { break }
-            } else if silentSince == nil && lastAnswer != nil {
-                silentSince = sent
+            } else if !silent && lastAnswer != nil {
+                silent = true
                 print("\(stamp)  client: no answer from the service")
             }
             let next = sent + UInt64(intervalMs) * 1_000_000

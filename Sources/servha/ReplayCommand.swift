@@ -70,12 +70,7 @@ struct ReplayDecisions: ParsableCommand {
     @Argument(help: "A log directory.") var directory: String
 
     func run() throws {
-        let log: RecordedLog
-        do {
-            log = try RecordedLog.load(directory)
-        } catch {
-            throw fail("\(error)")
-        }
+        let log = try loadRecordedLog(directory)
         for (index, event) in log.events.enumerated() {
             switch event {
             case .decision, .peerDeclaredDead, .commandRefused:
@@ -106,12 +101,7 @@ struct ExplainCommand: ParsableCommand {
     }
 
     func run() throws {
-        let log: RecordedLog
-        do {
-            log = try RecordedLog.load(directory)
-        } catch {
-            throw fail("\(error)")
-        }
+        let log = try loadRecordedLog(directory)
         let index: Int
         if let event {
             guard let found = Explanation.event(event, in: log) else {
@@ -187,5 +177,14 @@ struct ReplayMerge: ParsableCommand {
         } catch let error as ReplayError {
             throw fail("\(error)")
         }
+    }
+}
+
+/// A log directory read back for the replay tools; its problems are one-line errors, exit 1.
+func loadRecordedLog(_ directory: String) throws -> RecordedLog {
+    do {
+        return try RecordedLog.load(directory)
+    } catch {
+        throw fail("\(error)")
     }
 }

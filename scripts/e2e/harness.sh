@@ -371,6 +371,22 @@ pair_ready() { # pair_ready ACTIVE STANDBY
     [[ $a == *'"heard":true,"healthy":true'* && $s == *'"heard":true,"healthy":true'* ]]
 }
 
+# pair_up WHAT: starts node-a and waits until it runs the group, then node-b until the two are active and a
+# standby hearing each other; PASS WHAT, or FAIL and end the run.
+pair_up() {
+    daemon_start node-a
+    if ! wait_until 60 is_serving node-a; then
+        fail "node-a serves the group after start (see $RUN/node-a/daemon.out)"
+        exit 1
+    fi
+    daemon_start node-b
+    if ! wait_until 30 pair_ready node-a node-b; then
+        fail "$1 (see $RUN/node-b/daemon.out)"
+        exit 1
+    fi
+    pass "$1"
+}
+
 # host_kill NODE: the host dies. Its cables are pulled at the switch, then every process on it (servha,
 # postgres and its backends, agents) gets SIGKILL at once.
 host_kill() {

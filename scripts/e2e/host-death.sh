@@ -56,18 +56,7 @@ $(pg_resource "$node")" "$FAILBACK_YAML"
 done
 
 say "starting node-a, then node-b"
-daemon_start node-a
-wait_until 60 is_serving node-a || {
-    fail "node-a serves the group after start (see $RUN/node-a/daemon.out)"
-    exit 1
-}
-daemon_start node-b
-if wait_until 30 pair_ready node-a node-b; then
-    pass "node-a active (vip, postgresql), node-b standby, each hearing the other"
-else
-    fail "node-a active, node-b standby, each hearing the other"
-    exit 1
-fi
+pair_up "node-a active (vip, postgresql), node-b standby, each hearing the other"
 check "postgres runs on node-a only" eval "runs_postgres node-a && ! runs_postgres node-b"
 
 ACKS=$RUN/acks.txt

@@ -77,18 +77,7 @@ for node in node-a node-b; do
 $(pg_resource "$node")"
 done
 
-daemon_start node-a
-wait_until 60 is_serving node-a || {
-    fail "node-a serves the group after start (see $RUN/node-a/daemon.out)"
-    exit 1
-}
-daemon_start node-b
-if wait_until 30 pair_ready node-a node-b; then
-    pass "node-a active (vip, postgresql), node-b standby, each hearing the other"
-else
-    fail "node-a active, node-b standby, each hearing the other"
-    exit 1
-fi
+pair_up "node-a active (vip, postgresql), node-b standby, each hearing the other"
 
 # --- 1. the standby cannot reach the arbitrator: the active keeps the group -----------------------------------
 say "phase 1: node-b loses the arbitrator, then the heartbeat networks are cut"

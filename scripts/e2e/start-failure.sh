@@ -29,11 +29,7 @@ $(pg_resource "$node")"
 done
 grep -q "pgctl: $RUN/node-b/pg_ctl" "$RUN/node-b.yaml" || { fail "node-b's configuration uses the broken pg_ctl"; exit 1; }
 
-daemon_start node-a
-wait_until 60 is_serving node-a || { fail "node-a serves the group after start"; exit 1; }
-daemon_start node-b
-wait_until 30 pair_ready node-a node-b || { fail "node-a active, node-b standby"; exit 1; }
-pass "node-a active (vip, postgresql), node-b standby"
+pair_up "node-a active (vip, postgresql), node-b standby"
 
 SAMPLES=$RUN/holders.txt
 "$PYTHON" "$E2E_DIR/holders.py" "$SAMPLES" 0.05 "$VIP" "$NS_A" "$NS_B" &

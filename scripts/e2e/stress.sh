@@ -18,11 +18,7 @@ for node in node-a node-b; do
     servha_config "$node" "$(vip_resource)
 $(service_resource "$node")" "failback: { mode: manual, preferred_node: node-a }"
 done
-daemon_start node-a
-wait_until 30 is_serving node-a || { fail "node-a serves the group after start"; exit 1; }
-daemon_start node-b
-wait_until 30 pair_ready node-a node-b || { fail "node-a active, node-b standby"; exit 1; }
-pass "node-a active, node-b standby (default timings: interval 20 ms, deadline 100 ms, lease 130 ms)"
+pair_up "node-a active, node-b standby (default timings: interval 20 ms, deadline 100 ms, lease 130 ms)"
 
 CORES=$(nproc)
 say "stress-ng for ${SECONDS_TOTAL}s: $CORES CPU hogs, $CORES I/O (sync) workers, 1 disk writer, 1 memory hog"
