@@ -31,24 +31,37 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The pure core and its NodeDriver: the standard library and Crypto, nothing else.
         .target(
             name: "Coordinator",
-            dependencies: [
-                "EventLog",
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            // Optimized in debug builds too: the test suite runs a thousand simulated clusters through it.
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            // Optimized in debug builds too: the test suite runs thousands of simulated clusters through it.
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
+        ),
+        // The core's events as log records (and the advertisement and configuration as bytes).
+        .target(
+            name: "EventRecords",
+            dependencies: ["EventLog", "Coordinator"],
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
+        ),
+        // Both nodes' drivers and cores in a simulated world, driven by a seed.
+        .target(
+            name: "Simulation",
+            dependencies: ["Coordinator", "EventLog"],
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         .target(
             name: "Replay",
-            dependencies: ["EventLog", "Coordinator", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                "EventLog", "EventRecords", "Coordinator", .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         // The daemon's edge: configuration, heartbeat transport, disk lease, resources, alarms, admin socket.
         .target(
             name: "Runtime",
             dependencies: [
                 "EventLog",
+                "EventRecords",
                 "Coordinator",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -61,7 +74,9 @@ let package = Package(
             name: "servha",
             dependencies: [
                 "EventLog",
+                "EventRecords",
                 "Coordinator",
+                "Simulation",
                 "Replay",
                 "Runtime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -70,10 +85,14 @@ let package = Package(
             ]
         ),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog"]),
-        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "EventLog"]),
-        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Coordinator", "EventLog"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Coordinator"]),
-        .testTarget(name: "servhaTests", dependencies: ["servha", "EventLog", "Coordinator", "Runtime", "Replay"]),
+        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "EventRecords", "EventLog"]),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Coordinator", "EventRecords", "EventLog"]),
+        .testTarget(name: "ReplayTests", dependencies: ["Replay", "EventRecords", "Coordinator", "EventLog"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "EventRecords", "Coordinator"]),
+        .testTarget(
+            name: "servhaTests",
+            dependencies: ["servha", "EventLog", "EventRecords", "Coordinator", "Simulation", "Runtime", "Replay"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,4 @@
 import Crypto
-import EventLog
 
 /// How a node returns to its preferred node after a failover.
 public enum FailbackMode: UInt8, Sendable, Hashable, CustomStringConvertible {
@@ -132,12 +131,12 @@ public struct ClusterConfig: Sendable, Hashable {
 
     /// A canonical binary encoding (field order fixed), the input to the config hash and the log's encoding.
     public func encoded() -> [UInt8] {
-        var out = ByteSink(capacity: 256)
+        var out = CanonicalBytes(capacity: 256)
         encode(into: &out)
         return out.bytes
     }
 
-    public func encode(into out: inout ByteSink) {
+    public func encode<Writer: CanonicalWriter>(into out: inout Writer) {
         out.append(1)  // config encoding version
         out.appendString(cluster)
         out.appendVarint(UInt64(nodes.count))
@@ -163,63 +162,6 @@ public struct ClusterConfig: Sendable, Hashable {
         out.appendVarint(UInt64(min(64, max(0, alarmSinks))))
     }
 
-    public static func decode(from source: inout ByteSource) throws -> ClusterConfig {
-        let version = try source.readByte()
-        guard version == 1 else {
-            throw CodecError("config encoding version \(version) is newer than this servha reads")
-        }
-        let cluster = try source.readString()
-        let nodeCount = try source.readVarint()
-        guard nodeCount <= 16 else { throw CodecError("implausible node count \(nodeCount)") }
-        var nodes: [NodeConfig] = []
-        for _ in 0..<nodeCount {
-            let id = try source.readVarint()
-            nodes.append(NodeConfig(id: NodeID(truncatingIfNeeded: id), name: try source.readString()))
-        }
-        let channelCount = try source.readVarint()
-        guard channelCount <= 64 else { throw CodecError("implausible channel count \(channelCount)") }
-        var channels: [String] = []
-        for _ in 0..<channelCount { channels.append(try source.readString()) }
-        var config = ClusterConfig(cluster: cluster, nodes: nodes, networkChannels: channels, resources: [])
-        config.heartbeatInterval = try source.readVarint()
-        config.channelDeadline = try source.readVarint()
-        config.leaseDuration = try source.readVarint()
-        config.safetyMargin = try source.readVarint()
-        config.startupDiscovery = try source.readVarint()
-        let preferred = try source.readVarint()
-        config.preferredNode = preferred == 0 ? nil : NodeID(truncatingIfNeeded: preferred - 1)
-        guard let failback = FailbackMode(rawValue: try source.readByte()) else {
-            throw CodecError("bad failback mode")
-        }
-        config.failback = failback
-        config.failbackStability = try source.readVarint()
-        let resourceCount = try source.readVarint()
-        guard resourceCount <= 64 else { throw CodecError("implausible resource count \(resourceCount)") }
-        for _ in 0..<resourceCount { config.resources.append(ResourceConfig(name: try source.readString())) }
-        guard let restarts = Int(exactly: try source.readVarint()) else {
-            throw CodecError("implausible restart count")
-        }
-        config.maxLocalRestarts = restarts
-        config.restartWindow = try source.readVarint()
-        config.arbitrator = try source.readByte() != 0
-        config.fencing = try source.readByte() != 0
-        guard let every = Int(exactly: try source.readVarint()), every > 0 else {
-            throw CodecError("digest interval must be positive")
-        }
-        config.digestEvery = every
-        let sinks = try source.readVarint()
-        guard sinks <= 64 else { throw CodecError("implausible alarm sink count \(sinks)") }
-        config.alarmSinks = Int(sinks)
-        return config
-    }
-
     /// SHA-256 of the canonical encoding: recorded in every log segment and in `configLoaded`.
     public var hash: [UInt8] { Array(SHA256.hash(data: encoded())) }
-}
-
-/// A decoding failure, in a few words.
-public struct CodecError: Error, Hashable, Sendable, CustomStringConvertible {
-    public var reason: String
-    public init(_ reason: String) { self.reason = reason }
-    public var description: String { reason }
 }

@@ -37,8 +37,7 @@ extension Coordinator {
                         "\(peerName) claims the lease too (\(reading.view.role), epoch \(reading.view.epoch)): backing off",
                     into: &output
                 )
-            } else if let renewal = state.lastRenewal, state.now >= renewal + config.leaseDuration - config.safetyMargin
-            {
+            } else if let end = state.leaseEnd, let renewal = state.lastRenewal, state.now >= end {
                 // The claim took so long (a stalled disk) that the lease it wrote has already run out.
                 decide(
                     .acquireFailed,

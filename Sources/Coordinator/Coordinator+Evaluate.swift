@@ -66,6 +66,8 @@ extension Coordinator {
             if state.peerDead || (state.peerSuspected && networkUp) {
                 emit(.peerAlive(channel: UInt8(firstUp)), into: &output)
                 clear(.peerLost, into: &output)
+                // Switches may have learnt the peer's MAC for the group's addresses while it was gone.
+                if state.role == .active && state.anyResourceUp { issue(.announce(epoch: state.epoch), into: &output) }
             }
             if !networkUp && !state.peerSuspected && now >= startedAt + config.channelDeadline {
                 emit(.peerSuspected(state.evidence()), into: &output)
@@ -135,7 +137,7 @@ extension Coordinator {
     /// Self-fences an owner whose lease has run out, or that sees a peer with a higher epoch. Returns true when
     /// it did.
     private mutating func checkLease(_ config: ClusterConfig, into output: inout Output) -> Bool {
-        guard state.anyResourceUp || state.role == .active else { return false }
+        guard state.holdsGroupUnderLease else { return false }
         let now = state.now
         let peerFresh = state.peerViewAt.map { now < $0 + config.channelDeadline } ?? false
         if peerFresh && state.peerView.owns && state.peerView.epoch > state.epoch {
@@ -148,8 +150,7 @@ extension Coordinator {
             raise(.selfFenced, .critical, "two owners seen; this node (epoch \(state.epoch)) stood down", into: &output)
             return true
         }
-        let renewal = state.lastRenewal ?? 0
-        if now >= renewal + config.leaseDuration - config.safetyMargin {
+        if state.leaseRunsOut(by: now) {
             let since = state.lastRenewal.map { "last renewed \(Self.ms(now - $0)) ago" } ?? "never renewed"
             decide(
                 .selfFence,
@@ -332,7 +333,7 @@ extension Coordinator {
         case .acquiring:
             if let decided = state.lastFailover?.at { consider(decided + Self.acquireTimeout(config)) }
         case .active, .releasing:
-            if let renewal = state.lastRenewal { consider(renewal + config.leaseDuration - config.safetyMargin) }
+            if let end = state.leaseEnd { consider(end) }
             if config.failback == .auto, let since = state.peerHealthySince {
                 consider(since + config.failbackStability)
             }

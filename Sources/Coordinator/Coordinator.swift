@@ -1,5 +1,4 @@
 import Crypto
-import EventLog
 
 /// The pure, deterministic HA core of one node.
 ///
@@ -50,7 +49,10 @@ public struct Coordinator: Sendable {
         emit(.input(stamped), into: &output)
         react(to: stamped, into: &output)
         evaluate(into: &output)
-        if let config = state.config, state.inputsRecorded % config.digestEvery == 0 {
+        // A digest after every decision (so that even a short incident carries some) and every `digestEvery`
+        // inputs.
+        let decided = output.events.contains { if case .decision = $0 { true } else { false } }
+        if let config = state.config, decided || state.inputsRecorded % config.digestEvery == 0 {
             emit(.stateDigest(state.digest()), into: &output)
         }
         return output
@@ -125,7 +127,10 @@ public struct Coordinator: Sendable {
             if Int(heartbeat.channel) >= config.networkChannels.count {
                 return "heartbeat on unknown channel \(heartbeat.channel)"
             }
-            if heartbeat.sequence <= state.channels[Int(heartbeat.channel)].lastSequence {
+            // Sequences start from a boot nonce, not the clock: a peer that restarted may start below where it
+            // was. Once the channel has gone quiet (past the deadline), any sequence starts it afresh.
+            let channel = state.channels[Int(heartbeat.channel)]
+            if channel.up && heartbeat.sequence <= channel.lastSequence {
                 return
                     "replayed or reordered heartbeat \(heartbeat.sequence) on \(config.channelName(Int(heartbeat.channel)))"
             }
@@ -151,62 +156,8 @@ public struct Coordinator: Sendable {
     }
 }
 
-extension State {
-    /// A canonical, sorted encoding of the state, hashed into the periodic state digests.
-    public func canonicalEncoding() -> [UInt8] {
-        var out = ByteSink(capacity: 512)
-        out.appendVarint(UInt64(me))
-        if let config { config.encode(into: &out) } else { out.append(0) }
-        out.appendVarint(now)
-        out.appendString(bootID)
-        out.appendVarint(startedAt.map { $0 + 1 } ?? 0)
-        out.append(role.rawValue)
-        out.appendVarint(roleSince)
-        out.appendVarint(epoch)
-        out.appendVarint(highestEpoch)
-        out.append(
-            (adminStandby ? 1 : 0) | (maintenance ? 2 : 0) | (yields ? 4 : 0) | (peerDead ? 8 : 0)
-                | (peerSuspected ? 16 : 0)
-        )
-        for channel in channels {
-            out.append(channel.up ? 1 : 0)
-            out.appendVarint(channel.lastHeard.map { $0 + 1 } ?? 0)
-            out.appendVarint(channel.lastSequence)
-        }
-        for view in [peerView, peerSlot] { view.encode(into: &out) }
-        for value in [
-            peerViewAt, peerSlotAt, peerCounter, peerCounterChangedAt, peerHealthySince, lastRenewal, armedTimer,
-            unhealthyUntil,
-        ] {
-            out.appendVarint(value.map { $0 &+ 1 } ?? 0)
-        }
-        out.append((diskReadable ? 1 : 0) | (ownSlotWritable ? 2 : 0) | (stuck ? 4 : 0) | (fencePending ? 8 : 0))
-        out.append(arbitratorReachable.map { $0 ? 2 : 1 } ?? 0)
-        for status in resources { out.append(status.rawValue) }
-        out.appendVarint(restartFloor.map { UInt64($0) + 1 } ?? 0)
-        for times in restartTimes {
-            out.appendVarint(UInt64(times.count))
-            for t in times { out.appendVarint(t) }
-        }
-        for alarm in alarms {
-            out.append(alarm.kind.rawValue)
-            out.appendString(alarm.message)
-        }
-        for notice in pendingNotices {
-            out.append(notice.alarm.kind.rawValue)
-            out.append(notice.raised ? 1 : 0)
-            out.appendVarint(notice.delivered)
-        }
-        out.appendVarint(UInt64(inputsRecorded))
-        out.appendVarint(UInt64(takeovers))
-        return out.bytes
-    }
-
-    public func digest() -> [UInt8] { Array(SHA256.hash(data: canonicalEncoding())) }
-}
-
 extension Advertisement {
-    public func encode(into out: inout ByteSink) {
+    public func encode<Writer: CanonicalWriter>(into out: inout Writer) {
         out.append(role.rawValue)
         out.appendVarint(epoch)
         out.appendVarint(resourcesUp)
@@ -218,23 +169,5 @@ extension Advertisement {
         if maintenance { flags |= 16 }
         if let reachable = arbitratorReachable { flags |= reachable ? 32 | 64 : 32 }
         out.append(flags)
-    }
-
-    public static func decode(from source: inout ByteSource) throws -> Advertisement {
-        guard let role = Role(rawValue: try source.readByte()) else { throw CodecError("unknown role") }
-        let epoch = try source.readVarint()
-        let up = try source.readVarint()
-        let flags = try source.readByte()
-        return Advertisement(
-            role: role,
-            epoch: epoch,
-            owns: flags & 1 != 0,
-            resourcesUp: up,
-            arbitratorReachable: flags & 32 != 0 ? flags & 64 != 0 : nil,
-            acknowledgesPeer: flags & 2 != 0,
-            yields: flags & 4 != 0,
-            healthy: flags & 8 != 0,
-            maintenance: flags & 16 != 0
-        )
     }
 }

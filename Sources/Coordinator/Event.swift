@@ -13,6 +13,9 @@ public enum Action: Sendable, Hashable {
     case killResource(Int, epoch: Epoch)
     /// Run the configured fence command against the peer.
     case fencePeer(epoch: Epoch)
+    /// Announce the group's addresses again (gratuitous ARP): the peer came back, and switches may have learnt
+    /// its MAC for them meanwhile. Only while the group still runs here at this epoch.
+    case announce(epoch: Epoch)
     case raiseAlarm(Alarm)
     case clearAlarm(AlarmKind)
 
@@ -20,7 +23,9 @@ public enum Action: Sendable, Hashable {
     public var hasOutsideEffect: Bool {
         switch self {
         case .armTimer, .readPeerSlot: false
-        case .writeSlot, .startResource, .stopResource, .killResource, .fencePeer, .raiseAlarm, .clearAlarm: true
+        case .writeSlot, .startResource, .stopResource, .killResource, .fencePeer, .announce, .raiseAlarm,
+            .clearAlarm:
+            true
         }
     }
 }
@@ -82,6 +87,12 @@ public struct ChannelEvidence: Sendable, Hashable {
     public var up: Bool
     /// When something was last heard on it (nil: never since start).
     public var lastHeard: Instant?
+
+    public init(channel: UInt8, up: Bool, lastHeard: Instant?) {
+        self.channel = channel
+        self.up = up
+        self.lastHeard = lastHeard
+    }
 }
 
 /// What a decision rests on: enough for `servha explain` to print the chain from evidence to action.
@@ -98,6 +109,30 @@ public struct Evidence: Sendable, Hashable {
     public var peerRole: Role
     public var peerEpoch: Epoch
     public var peerOwns: Bool
+
+    public init(
+        channels: [ChannelEvidence],
+        peerCounter: UInt64?,
+        peerCounterChangedAt: Instant?,
+        diskReadable: Bool,
+        lastRenewal: Instant?,
+        arbitrator: Bool?,
+        peerArbitrator: Bool?,
+        peerRole: Role,
+        peerEpoch: Epoch,
+        peerOwns: Bool
+    ) {
+        self.channels = channels
+        self.peerCounter = peerCounter
+        self.peerCounterChangedAt = peerCounterChangedAt
+        self.diskReadable = diskReadable
+        self.lastRenewal = lastRenewal
+        self.arbitrator = arbitrator
+        self.peerArbitrator = peerArbitrator
+        self.peerRole = peerRole
+        self.peerEpoch = peerEpoch
+        self.peerOwns = peerOwns
+    }
 
     public static let none = Evidence(
         channels: [],

@@ -90,7 +90,7 @@ extension State {
             peerFenced = false
             highestEpoch = max(highestEpoch, heartbeat.view.epoch)
             if heartbeat.view.acknowledgesPeer, owns, heartbeat.view.epoch <= epoch,
-                let sent = heartbeat.echoOfOwnSentAt
+                let sent = heartbeat.echoOfOwnSentAt, renewalCounts(observedAt: stamped.at)
             {
                 lastRenewal = max(lastRenewal ?? 0, sent)
             }
@@ -119,7 +119,7 @@ extension State {
             if write.succeeded && write.owns && write.epoch == epoch && role == .acquiring && claimWrittenAt == nil {
                 claimWrittenAt = stamped.at
             }
-            if write.succeeded && write.owns && write.epoch == epoch && owns {
+            if write.succeeded && write.owns && write.epoch == epoch && owns && renewalCounts(observedAt: stamped.at) {
                 lastRenewal = max(lastRenewal ?? 0, write.startedAt)
             }
         case .arbitrator(let reachable):
@@ -276,7 +276,7 @@ extension State {
         case .clearAlarm(let kind):
             if let open = alarms.first(where: { $0.kind == kind }) { notice(open, raised: false) }
             alarms.removeAll { $0.kind == kind }
-        case .fencePeer, .readPeerSlot:
+        case .fencePeer, .readPeerSlot, .announce:
             break
         }
     }

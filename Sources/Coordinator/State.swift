@@ -168,6 +168,37 @@ public struct State: Sendable, Hashable {
         )
     }
 
+    /// When this node's lease ends for itself (the safety margin deducted), from its last renewal.
+    public var leaseEnd: Instant? {
+        guard let config, let lastRenewal else { return nil }
+        return lastRenewal + config.leaseDuration - config.safetyMargin
+    }
+
+    /// Whether this node holds the group under its lease (active, or releasing with resources still up).
+    public var holdsGroupUnderLease: Bool {
+        switch role {
+        case .active: true
+        case .releasing: anyResourceUp
+        case .starting, .standby, .acquiring, .fenced: false
+        }
+    }
+
+    /// Whether this node, holding the group, must have stepped down by `instant`. The one rule behind the
+    /// self-fence, the timer that enforces it, and the check a node makes on waking before it sends or writes.
+    public func leaseRunsOut(by instant: Instant) -> Bool {
+        guard config != nil, holdsGroupUnderLease else { return false }
+        return instant >= (leaseEnd ?? 0)
+    }
+
+    /// A renewal (a slot write's completion, an echo's arrival) observed at `instant` counts only while the
+    /// lease it would renew still runs: once it has run out, the peer may already have claimed the group, and a
+    /// write that hung through a pause must not bring a dead lease back.
+    /// (In maintenance the operator holds the group and the lease is not enforced: renewals always count.)
+    func renewalCounts(observedAt instant: Instant) -> Bool {
+        guard !maintenance, let end = leaseEnd else { return true }
+        return instant < end
+    }
+
     /// The open alarm of a kind, if any.
     public func alarm(_ kind: AlarmKind) -> Alarm? { alarms.first { $0.kind == kind } }
 }

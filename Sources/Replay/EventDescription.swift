@@ -27,6 +27,7 @@ public enum EventDescription {
         case .stopResource(let r, let epoch): return "stop resource \(r) (epoch \(epoch))"
         case .killResource(let r, let epoch): return "kill resource \(r) (epoch \(epoch))"
         case .fencePeer(let epoch): return "fence peer (epoch \(epoch))"
+        case .announce(let epoch): return "announce the group's addresses again (epoch \(epoch))"
         case .raiseAlarm(let alarm): return "raise alarm \(alarm.kind) (\(alarm.severity == .critical ? "critical" : "warning")): \(alarm.message)"
         case .clearAlarm(let kind): return "clear alarm \(kind)"
         }

@@ -1,4 +1,5 @@
 import Coordinator
+import EventRecords
 import EventLog
 
 /// A node's log read back as coordinator events, with the record each came from.

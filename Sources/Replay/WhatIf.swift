@@ -166,13 +166,13 @@ extension WhatIf.Moment {
 extension WhatIf {
     /// The replay itself: a coordinator, a virtual clock, and the answers to its requests on their way back.
     struct Run {
-        var core: Coordinator
+        var driver: NodeDriver
         var decisions: [Moment] = []
         var assumed = 0
         /// Each recorded event's instant (a derived event shares its input's).
         var instants: [Instant]
 
-        private var timer: Instant?
+        private var timer: (at: Instant, token: UInt64)?
         private var pending: [(at: Instant, order: Int, answer: Answer)] = []
         private var order = 0
         private var started = false
@@ -200,17 +200,21 @@ extension WhatIf {
             var requestedAt: Instant
             var delay: Nanos
             var input: Input
+            /// For a slot write or read: when it started.
+            var startedAt: Instant?
         }
 
         enum Answer {
             case input(Input)
+            /// This node's own slot write, answered through the driver (which runs one at a time).
+            case written(succeeded: Bool, startedAt: Instant, view: Advertisement)
             /// A read of the peer's slot asked at another time than recorded: what it holds is the newest
             /// recorded reading when the answer arrives.
             case peerRead(startedAt: Instant)
         }
 
         init(log: RecordedLog) {
-            core = Coordinator(node: log.identity.node)
+            driver = NodeDriver(core: Coordinator(node: log.identity.node), sequenceStart: 0, slotCounterStart: 0)
             instants = Explanation.instants(log)
             var open: [Request: [Instant]] = [:]
             for (index, event) in log.events.enumerated() {
@@ -245,7 +249,12 @@ extension WhatIf {
                     open[request]!.removeFirst(answered.count)
                     for requestedAt in answered {
                         answers[request, default: []].append(
-                            Recorded(requestedAt: requestedAt, delay: stamped.at - requestedAt, input: stamped.input)
+                            Recorded(
+                                requestedAt: requestedAt,
+                                delay: stamped.at - requestedAt,
+                                input: stamped.input,
+                                startedAt: startedAt
+                            )
                         )
                     }
                     answerIndices.insert(index)
@@ -266,7 +275,17 @@ extension WhatIf {
             case .writeSlot: .write
             case .readPeerSlot: .read
             case .fencePeer: .fence
-            case .armTimer, .raiseAlarm, .clearAlarm: nil
+            case .armTimer, .announce, .raiseAlarm, .clearAlarm: nil
+            }
+        }
+
+        static func request(_ effect: NodeDriver.Effect) -> Request? {
+            switch effect {
+            case .runAgent(let r, let operation, _): .resource(r, operation)
+            case .writeSlot: .write
+            case .readSlot: .read
+            case .fence: .fence
+            case .append, .send, .wake, .announce, .raiseAlarm, .clearAlarm: nil
             }
         }
 
@@ -287,7 +306,7 @@ extension WhatIf {
                     // The process died somewhere after its last recorded input: whatever it was waiting for
                     // after that never came.
                     pending.removeAll { $0.at > lastAt }
-                    if let at = timer, at > lastAt { timer = nil }
+                    if let at = timer?.at, at > lastAt { timer = nil }
                 }
                 started = true
             case .slotWritten(let write):
@@ -322,29 +341,41 @@ extension WhatIf {
                     (pending[$0].at, pending[$0].order) < (pending[$1].at, pending[$1].order)
                 }
                 let answerAt = answer.map { pending[$0].at }
-                guard let next = [answerAt, timer].compactMap({ $0 }).min(),
+                guard let next = [answerAt, timer?.at].compactMap({ $0 }).min(),
                     inclusive ? next <= limit : next < limit
                 else { return }
                 if let answer, pending[answer].at == next {
                     let due = pending.remove(at: answer)
+                    let wall = Int64(bitPattern: due.at) &+ wallOffset
                     switch due.answer {
-                    case .input(let input): handle(stamp(input, at: due.at))
+                    case .input(.diskSlot(let reading)):
+                        handle(driver.slotRead(reading, at: due.at, wall: wall), at: due.at, wall: wall)
+                    case .input(.resourceOutcome(let outcome)):
+                        handle(driver.agentFinished(outcome, at: due.at, wall: wall), at: due.at, wall: wall)
+                    case .input(let input):
+                        handle(driver.observe(input, at: due.at, wall: wall), at: due.at, wall: wall)
+                    case .written(let succeeded, let startedAt, let view):
+                        let effects = driver.slotWritten(
+                            succeeded: succeeded,
+                            startedAt: startedAt,
+                            view: view,
+                            at: due.at,
+                            wall: wall
+                        )
+                        handle(effects, at: due.at, wall: wall)
                     case .peerRead(let startedAt):
                         var reading =
                             peerReading
                             ?? SlotReading(node: 0, readable: false, counter: 0, view: .unknown, startedAt: 0)
                         reading.startedAt = startedAt
-                        handle(stamp(.diskSlot(reading), at: due.at))
+                        handle(driver.slotRead(reading, at: due.at, wall: wall), at: due.at, wall: wall)
                     }
-                } else {
+                } else if let (at, token) = timer {
                     timer = nil
-                    handle(stamp(.timerFired, at: next))
+                    let wall = Int64(bitPattern: at) &+ wallOffset
+                    handle(driver.timerFired(token: token, at: at, wall: wall), at: at, wall: wall)
                 }
             }
-        }
-
-        private func stamp(_ input: Input, at: Instant) -> StampedInput {
-            StampedInput(at: at, wall: Int64(bitPattern: at) &+ wallOffset, input)
         }
 
         private mutating func answer(_ input: Answer, at: Instant) {
@@ -352,73 +383,77 @@ extension WhatIf {
             pending.append((at, order, input))
         }
 
+        /// A recorded observation, through the driver as the daemon would have handed it over.
         private mutating func handle(_ stamped: StampedInput) {
-            let now = stamped.at
-            let output = core.handle(stamped)
-            let view = core.advertisement
+            handle(driver.observe(stamped.input, at: stamped.at, wall: stamped.wall), at: stamped.at, wall: stamped.wall)
+        }
+
+        private mutating func handle(_ effects: [NodeDriver.Effect], at now: Instant, wall: Int64) {
+            let view = driver.core.advertisement
             if views.last.map({ $0.owns != view.owns || $0.epoch != view.epoch }) ?? true {
                 views.append((now, view.owns, view.epoch))
                 if views.count > 64 { views.removeFirst(32) }
             }
-            for event in output.events {
-                if case .decision(let decision) = event {
-                    decisions.append(Moment(decision, at: now, wall: stamped.wall))
-                }
-            }
-            for action in output.actions {
-                if case .armTimer(let at) = action {
-                    timer = at
-                } else if let request = Self.request(action) {
-                    answerRequest(request, action, now)
+            for effect in effects {
+                switch effect {
+                case .append(let events, _):
+                    for event in events {
+                        if case .decision(let decision) = event {
+                            decisions.append(Moment(decision, at: now, wall: wall))
+                        }
+                    }
+                case .wake(let at, let token):
+                    timer = (at, token)
+                case .runAgent, .writeSlot, .readSlot, .fence:
+                    if let request = Self.request(effect) { answerRequest(request, effect, now) }
+                case .send, .announce, .raiseAlarm, .clearAlarm:
+                    break
                 }
             }
         }
 
         /// Answers a request with the recorded answer to the same request, after the time that one took.
-        private mutating func answerRequest(_ request: Request, _ action: Action, _ now: Instant) {
-            // The recorded answer to the same request at the same instant; otherwise, for a resource or a fence,
-            // the next recorded one not yet used (its result matters more than its time).
+        private mutating func answerRequest(_ request: Request, _ effect: NodeDriver.Effect, _ now: Instant) {
+            // The recorded answer to the same request at the same instant (for a slot write, one that started
+            // then: the driver runs writes one at a time, so a request made meanwhile starts when the one before
+            // is back); otherwise, for a resource or a fence, the next recorded one not yet used (its result
+            // matters more than its time).
             var recorded: Recorded?
             if let list = answers[request] {
                 let position =
-                    list.firstIndex { $0.requestedAt == now }
+                    list.firstIndex { $0.requestedAt == now || (request == .write && $0.startedAt == now) }
                     ?? (request == .read || request == .write ? nil : list.indices.first)
                 if let position { recorded = answers[request]!.remove(at: position) }
             }
             let delay = recorded?.delay ?? typicalDelay[request] ?? 0
             let shifted = { (instant: Instant) in instant &- (recorded?.requestedAt ?? 0) &+ now }
-            switch (action, recorded?.input) {
-            case (.startResource(_, let epoch), .resourceOutcome(var outcome)?),
-                (.stopResource(_, let epoch), .resourceOutcome(var outcome)?),
-                (.killResource(_, let epoch), .resourceOutcome(var outcome)?):
+            switch (effect, recorded?.input) {
+            case (.runAgent(_, _, let epoch), .resourceOutcome(var outcome)?):
                 outcome.epoch = epoch
                 answer(.input(.resourceOutcome(outcome)), at: now + delay)
-            case (.startResource(let r, let epoch), _), (.stopResource(let r, let epoch), _),
-                (.killResource(let r, let epoch), _):
+            case (.runAgent(let r, let operation, let epoch), _):
                 assumed += 1
-                guard case .resource(_, let operation) = request else { return }
                 let outcome = ResourceOutcome(resource: r, operation: operation, result: .succeeded, epoch: epoch, tookNanos: delay)
                 answer(.input(.resourceOutcome(outcome)), at: now + delay)
-            case (.writeSlot(let owns, let epoch), let input):
+            case (.writeSlot(_, let view, _), let input):
                 var succeeded = lastWriteSucceeded
                 var startedAt = now
                 if case .slotWritten(let write)? = input {
                     succeeded = write.succeeded
-                    startedAt = shifted(write.startedAt)
+                    startedAt = recorded?.startedAt == now ? now : shifted(write.startedAt)
                 }
-                let write = SlotWrite(succeeded: succeeded, startedAt: startedAt, owns: owns, epoch: epoch)
-                answer(.input(.slotWritten(write)), at: now + delay)
-            case (.readPeerSlot, .diskSlot(var reading)?) where recorded?.requestedAt == now:
+                answer(.written(succeeded: succeeded, startedAt: startedAt, view: view), at: now + delay)
+            case (.readSlot, .diskSlot(var reading)?) where recorded?.requestedAt == now:
                 reading.startedAt = shifted(reading.startedAt)
                 answer(.input(.diskSlot(reading)), at: now + delay)
-            case (.readPeerSlot, _):
+            case (.readSlot, _):
                 answer(.peerRead(startedAt: now), at: now + delay)
-            case (.fencePeer, .fenceOutcome(let succeeded, let detail)?):
+            case (.fence, .fenceOutcome(let succeeded, let detail)?):
                 answer(.input(.fenceOutcome(succeeded: succeeded, detail: detail)), at: now + delay)
-            case (.fencePeer, _):
+            case (.fence, _):
                 assumed += 1
                 answer(.input(.fenceOutcome(succeeded: true, detail: "assumed: not in the recording")), at: now)
-            default:
+            case (.append, _), (.send, _), (.wake, _), (.announce, _), (.raiseAlarm, _), (.clearAlarm, _):
                 break
             }
         }

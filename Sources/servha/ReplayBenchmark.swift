@@ -1,4 +1,5 @@
 import ArgumentParser
+import Simulation
 import Coordinator
 import EventLog
 import Foundation

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Simulation
+import EventRecords
 import Coordinator
 import EventLog
 import Foundation

@@ -1,4 +1,5 @@
 import EventLog
+import EventRecords
 import Testing
 
 @testable import Coordinator
@@ -214,6 +215,7 @@ import Testing
             .killResource(63, epoch: 3),
             .killResource(.min, epoch: 3),
             .fencePeer(epoch: 8),
+            .announce(epoch: 8),
         ]
         for kind in allCases(AlarmKind.self) {
             for severity in allCases(AlarmSeverity.self) {
@@ -321,6 +323,7 @@ import Testing
         case .stopResource: "stopResource"
         case .killResource: "killResource"
         case .fencePeer: "fencePeer"
+        case .announce: "announce"
         case .raiseAlarm: "raiseAlarm"
         case .clearAlarm: "clearAlarm"
         }
@@ -357,8 +360,8 @@ import Testing
         let names = Set(events.map(Self.name))
         let inputNames = Set(Self.inputs.map { Self.name($0.input) })
         #expect(inputNames.count == 12)
-        #expect(Set(Self.actions.map(Self.name)).count == 9)
-        #expect(names.count == 12 + 8 + 9)  // inputs, other events, issued actions
+        #expect(Set(Self.actions.map(Self.name)).count == 10)
+        #expect(names.count == 12 + 8 + 10)  // inputs, other events, issued actions
         #expect(Set(events.map(EventCodec.recordType)) == Set(EventCodec.RecordType.allCases.map(\.rawValue)))
         let decisionKinds = events.compactMap { event -> DecisionKind? in
             if case .decision(let decision) = event { decision.kind } else { nil }

@@ -1,4 +1,6 @@
 import Coordinator
+import Simulation
+import EventRecords
 import EventLog
 import Foundation
 import Testing

@@ -1,4 +1,5 @@
 import Coordinator
+import EventRecords
 import Crypto
 import EventLog
 import Foundation

@@ -1,4 +1,5 @@
 import Coordinator
+import EventRecords
 import EventLog
 import Foundation
 import Logging

@@ -1,4 +1,5 @@
 import Coordinator
+import EventRecords
 import EventLog
 import Foundation
 import Logging
@@ -12,7 +13,7 @@ import Logging
 /// heartbeat.
 public actor NodeShell {
     public let config: DaemonConfig
-    private var core: Coordinator
+    private var driver: NodeDriver
     private let log: EventLogWriter
     private let slots: DiskSlotStore
     private let agents: [any ResourceAgent]
@@ -21,15 +22,6 @@ public actor NodeShell {
     private var authenticator: HeartbeatAuthenticator
     private var alarms: AlarmDispatcher?
 
-    private var sendSequence: UInt64 = 0
-    private var sentAt: [UInt64: Instant] = [:]
-    private var newestReceived: UInt64 = 0
-    private var slotCounter: UInt64
-    private var slotWriteInFlight = false
-    private var slotWriteAgain = false
-    private var slotReadInFlight = false
-    private var slotReadAgain = false
-    private var timerToken: UInt64 = 0
     private var rejections = RejectionCounter()
     private var loss: [ChannelLoss] = []
     private var tasks: [Task<Void, Never>] = []
@@ -49,15 +41,17 @@ public actor NodeShell {
         logger: Logger
     ) {
         self.config = config
-        self.core = core
+        driver = NodeDriver(
+            core: core,
+            sequenceStart: HeartbeatPacket.initialSequence(wallNanos: wallNow()),
+            slotCounterStart: UInt64(max(0, wallNow() / 1_000_000))  // keeps increasing across restarts
+        )
         self.log = log
         self.slots = slots
         self.agents = agents
         self.authenticator = authenticator
         self.send = send
         self.logger = logger
-        slotCounter = UInt64(max(0, wallNow() / 1_000_000))  // keeps increasing across restarts
-        sendSequence = HeartbeatPacket.initialSequence(wallNanos: wallNow())  // so is the heartbeat sequence
     }
 
     // MARK: - Inputs
@@ -65,40 +59,28 @@ public actor NodeShell {
     /// Hands one input to the core, stamped now (or at `at`, when it was observed earlier).
     public func deliver(_ input: Input, at: Instant? = nil) async {
         guard !stopped else { return }
-        let stamped = StampedInput(at: at ?? monotonicNow(), wall: wallNow(), input)
-        let output = core.handle(stamped)
-        do {
-            for draft in EventCodec.drafts(output.events, node: config.thisNode) { try log.append(draft) }
-            if output.actions.contains(where: \.hasOutsideEffect) {
-                try await log.flush()  // decisions are durable before their effects
-            }
-        } catch {
-            logger.critical("event log failed; stopping", metadata: ["servha.error": "\(error)"])
-            stopped = true
-            return
-        }
-        for event in output.events { note(event) }
-        for action in output.actions { execute(action) }
+        await carryOut(driver.observe(input, at: at ?? monotonicNow(), wall: wallNow()))
     }
 
     /// A datagram from a heartbeat channel.
     public func received(_ bytes: [UInt8], channel: Int, source: String, at: Instant) async {
+        guard !stopped else { return }
         switch authenticator.open(bytes, channel: channel, source: source) {
         case .accepted(let packet):
-            newestReceived = max(newestReceived, packet.sequence)
             if loss.count != config.channels.count {
                 loss = Array(repeating: ChannelLoss(), count: config.channels.count)
             }
             if channel < loss.count { loss[channel].received(packet.sequence, channels: config.channels.count) }
-            let heartbeat = Heartbeat(
-                channel: UInt8(channel),
+            let effects = driver.received(
+                channel: channel,
                 from: packet.from,
                 sequence: packet.sequence,
+                echo: packet.echo,
                 view: packet.view,
-                echoOfOwnSentAt: packet.echo == 0 ? nil : sentAt[packet.echo],
-                echo: packet.echo
+                at: at,
+                wall: wallNow()
             )
-            await deliver(.heartbeat(heartbeat), at: at)
+            await carryOut(effects)
         case .rejected(let rejected):
             if rejections.shouldRecord(reason: rejected.reason, at: at) {
                 logger.warning(
@@ -110,7 +92,7 @@ public actor NodeShell {
         }
     }
 
-    public var state: State { core.state }
+    public var state: State { driver.state }
     /// Per channel: the share of the peer's heartbeats lost in the last window (nil before any arrived).
     public var channelLoss: [Double?] {
         (0..<config.channels.count).map { $0 < loss.count ? loss[$0].fraction : nil }
@@ -124,7 +106,7 @@ public actor NodeShell {
             Task { await self?.deliver(.alarmDelivery(delivery)) }
         }
         alarms = dispatcher
-        for notice in core.state.pendingNotices {
+        for notice in driver.state.pendingNotices {
             let missing = config.alarms.indices.filter { notice.delivered & (1 << UInt64($0)) == 0 }
             logger.notice(
                 "sending an alarm notice again after a restart",
@@ -143,8 +125,8 @@ public actor NodeShell {
         if let arbitrator = config.arbitrator {
             tasks.append(Self.every(arbitrator.interval) { [weak self] in await self?.probeArbitrator(arbitrator) })
         }
-        for (index, resource) in config.resources.enumerated() {
-            tasks.append(Self.every(resource.monitorInterval) { [weak self] in await self?.monitor(index) })
+        for index in config.resources.indices {
+            tasks.append(Self.every(config.resources[index].monitorInterval) { [weak self] in await self?.monitor(index) })
         }
     }
 
@@ -167,79 +149,8 @@ public actor NodeShell {
     }
 
     private func tick() async {
-        sendHeartbeats()
-        startSlotWrite()
-        startSlotRead()
-    }
-
-    private func sendHeartbeats() {
-        let view = core.advertisement
-        for channel in config.channels.indices {
-            sendSequence += 1
-            sentAt[sendSequence] = monotonicNow()
-            if sendSequence > 256 { sentAt[sendSequence - 256] = nil }
-            let packet = HeartbeatPacket(
-                cluster: config.cluster.cluster,
-                from: config.thisNode,
-                channel: UInt8(channel),
-                sequence: sendSequence,
-                echo: newestReceived,
-                view: view
-            )
-            send(authenticator.seal(packet), channel)
-        }
-    }
-
-    private func startSlotWrite() {
-        guard !slotWriteInFlight else {
-            slotWriteAgain = true
-            return
-        }
-        slotWriteInFlight = true
-        slotCounter += 1
-        let (store, name, node, counter, view) = (
-            slots, config.thisNodeName, config.thisNode, slotCounter, core.advertisement
-        )
-        let started = monotonicNow()
-        Task.detached { [weak self] in
-            let ok = await BlockingIO.run {
-                (try? store.write(nodeName: name, node: node, counter: counter, wall: wallNow(), view: view)) != nil
-            }
-            await self?.slotWritten(ok: ok, startedAt: started, view: view)
-        }
-    }
-
-    private func slotWritten(ok: Bool, startedAt: Instant, view: Advertisement) async {
-        slotWriteInFlight = false
-        await deliver(.slotWritten(SlotWrite(succeeded: ok, startedAt: startedAt, owns: view.owns, epoch: view.epoch)))
-        if slotWriteAgain {
-            slotWriteAgain = false
-            startSlotWrite()
-        }
-    }
-
-    private func startSlotRead() {
-        guard let peer = config.peer else { return }
-        guard !slotReadInFlight else {
-            slotReadAgain = true
-            return
-        }
-        slotReadInFlight = true
-        let store = slots
-        let started = monotonicNow()
-        Task.detached { [weak self] in
-            let reading = await BlockingIO.run { store.read(nodeName: peer.name, node: peer.id, startedAt: started) }
-            await self?.slotRead(reading)
-        }
-    }
-
-    private func slotRead(_ reading: SlotReading) async {
-        slotReadInFlight = false
-        await deliver(.diskSlot(reading))
-        if slotReadAgain {
-            slotReadAgain = false
-            startSlotRead()
-        }
+        guard !stopped else { return }
+        await carryOut(driver.tick(at: monotonicNow(), wall: wallNow()))
     }
 
     private func probeArbitrator(_ arbitrator: ArbitratorConfig) async {
@@ -248,84 +159,126 @@ public actor NodeShell {
     }
 
     private func monitor(_ index: Int) async {
-        guard index < core.state.resources.count, core.state.resources[index] == .running else { return }
-        let spec = config.resources[index]
+        guard !stopped else { return }
+        await carryOut(driver.monitorDue(index, at: monotonicNow(), wall: wallNow()))
+    }
+
+    // MARK: - Effects
+
+    /// Carries out the driver's effects in order: events are appended (and made durable before anything with an
+    /// outside effect), then the rest is started. Outcomes come back through the driver.
+    private func carryOut(_ effects: [NodeDriver.Effect]) async {
+        for effect in effects {
+            guard !stopped else { return }
+            switch effect {
+            case .append(let events, let flush):
+                do {
+                    for draft in EventCodec.drafts(events, node: config.thisNode) { try log.append(draft) }
+                    if flush { try await log.flush() }  // decisions are durable before their effects
+                } catch {
+                    logger.critical("event log failed; stopping", metadata: ["servha.error": "\(error)"])
+                    stopped = true
+                    return
+                }
+                for event in events { note(event) }
+            case .send(let heartbeat):
+                let packet = HeartbeatPacket(
+                    cluster: config.cluster.cluster,
+                    from: config.thisNode,
+                    channel: UInt8(heartbeat.channel),
+                    sequence: heartbeat.sequence,
+                    echo: heartbeat.echo,
+                    view: heartbeat.view
+                )
+                send(authenticator.seal(packet), heartbeat.channel)
+            case .writeSlot(let counter, let view, let startedAt):
+                let (store, name, node) = (slots, config.thisNodeName, config.thisNode)
+                Task.detached { [weak self] in
+                    let ok = await BlockingIO.run {
+                        (try? store.write(nodeName: name, node: node, counter: counter, wall: wallNow(), view: view))
+                            != nil
+                    }
+                    await self?.slotWritten(ok: ok, startedAt: startedAt, view: view)
+                }
+            case .readSlot(let startedAt):
+                guard let peer = config.peer else { continue }
+                let store = slots
+                Task.detached { [weak self] in
+                    let reading = await BlockingIO.run {
+                        store.read(nodeName: peer.name, node: peer.id, startedAt: startedAt)
+                    }
+                    await self?.slotRead(reading)
+                }
+            case .runAgent(let index, let operation, let epoch):
+                run(operation, index, epoch)
+            case .wake(let at, let token):
+                Task { [weak self] in
+                    let now = monotonicNow()
+                    if at > now { try? await Task.sleep(nanoseconds: at - now) }
+                    await self?.timerFired(token)
+                }
+            case .announce:
+                for agent in agents { Task { await agent.reassert() } }
+            case .fence:
+                let command = config.fenceCommand ?? "false"
+                Task { [weak self] in
+                    let outcome = await ProcessRunner.run(shell: command, environment: [:], timeout: 60_000_000_000)
+                    let ok = outcome.result == .succeeded
+                    await self?.deliver(.fenceOutcome(succeeded: ok, detail: outcome.output))
+                }
+            case .raiseAlarm(let alarm):
+                alarms?.send(alarm, raised: true)
+            case .clearAlarm(let kind):
+                alarms?.send(Alarm(kind: kind, severity: .warning, message: "", epoch: driver.state.epoch), raised: false)
+            }
+        }
+    }
+
+    private func slotWritten(ok: Bool, startedAt: Instant, view: Advertisement) async {
+        guard !stopped else { return }
+        await carryOut(
+            driver.slotWritten(succeeded: ok, startedAt: startedAt, view: view, at: monotonicNow(), wall: wallNow())
+        )
+    }
+
+    private func slotRead(_ reading: SlotReading) async {
+        guard !stopped else { return }
+        await carryOut(driver.slotRead(reading, at: monotonicNow(), wall: wallNow()))
+    }
+
+    private func timerFired(_ token: UInt64) async {
+        guard !stopped else { return }
+        await carryOut(driver.timerFired(token: token, at: monotonicNow(), wall: wallNow()))
+    }
+
+    private func run(_ operation: ResourceOperation, _ index: Int, _ epoch: Epoch) {
         let agent = agents[index]
-        let epoch = core.state.epoch
-        let outcome = await agent.perform(.monitor, timeout: spec.monitorTimeout)
-        guard core.state.resources[index] == .running else { return }  // stopped meanwhile: stale result
-        await deliver(
-            .resourceOutcome(
+        let spec = config.resources[index]
+        let timeout: UInt64
+        switch operation {
+        case .start: timeout = spec.startTimeout
+        case .stop: timeout = spec.stopTimeout
+        case .monitor: timeout = spec.monitorTimeout
+        case .kill: timeout = min(spec.stopTimeout, 5_000_000_000)
+        }
+        Task { [weak self] in
+            let outcome = await agent.perform(operation, timeout: timeout)
+            await self?.agentFinished(
                 ResourceOutcome(
                     resource: index,
-                    operation: .monitor,
+                    operation: operation,
                     result: outcome.result,
                     epoch: epoch,
                     tookNanos: outcome.tookNanos,
                     output: outcome.output
                 )
             )
-        )
-    }
-
-    // MARK: - Actions
-
-    private func execute(_ action: Action) {
-        switch action {
-        case .armTimer(let at):
-            timerToken += 1
-            let token = timerToken
-            Task { [weak self] in
-                let now = monotonicNow()
-                if at > now { try? await Task.sleep(nanoseconds: at - now) }
-                await self?.timerFired(token)
-            }
-        case .writeSlot:
-            startSlotWrite()
-        case .readPeerSlot:
-            startSlotRead()
-        case .startResource(let index, let epoch):
-            run(.start, index, epoch, timeout: config.resources[index].startTimeout)
-        case .stopResource(let index, let epoch):
-            run(.stop, index, epoch, timeout: config.resources[index].stopTimeout)
-        case .killResource(let index, let epoch):
-            run(.kill, index, epoch, timeout: min(config.resources[index].stopTimeout, 5_000_000_000))
-        case .fencePeer:
-            let command = config.fenceCommand ?? "false"
-            Task { [weak self] in
-                let outcome = await ProcessRunner.run(shell: command, environment: [:], timeout: 60_000_000_000)
-                let ok = outcome.result == .succeeded
-                await self?.deliver(.fenceOutcome(succeeded: ok, detail: outcome.output))
-            }
-        case .raiseAlarm(let alarm):
-            alarms?.send(alarm, raised: true)
-        case .clearAlarm(let kind):
-            alarms?.send(Alarm(kind: kind, severity: .warning, message: "", epoch: core.state.epoch), raised: false)
         }
     }
 
-    private func run(_ operation: ResourceOperation, _ index: Int, _ epoch: Epoch, timeout: UInt64) {
-        let agent = agents[index]
-        Task { [weak self] in
-            let outcome = await agent.perform(operation, timeout: timeout)
-            await self?.deliver(
-                .resourceOutcome(
-                    ResourceOutcome(
-                        resource: index,
-                        operation: operation,
-                        result: outcome.result,
-                        epoch: epoch,
-                        tookNanos: outcome.tookNanos,
-                        output: outcome.output
-                    )
-                )
-            )
-        }
-    }
-
-    private func timerFired(_ token: UInt64) async {
-        guard token == timerToken else { return }
-        await deliver(.timerFired)
+    private func agentFinished(_ outcome: ResourceOutcome) async {
+        guard !stopped else { return }
+        await carryOut(driver.agentFinished(outcome, at: monotonicNow(), wall: wallNow()))
     }
 
     /// Logs derived events for the operator (the log holds them all; this is the readable summary).
@@ -335,13 +288,6 @@ public actor NodeShell {
             logger.notice("\(decision.kind): \(decision.reason)", metadata: ["servha.epoch": "\(decision.epoch)"])
         case .peerDeclaredDead:
             logger.warning("peer declared dead")
-        case .peerAlive:
-            // Re-assert: switches may have learnt another MAC for the VIP while the peer was gone.
-            if core.state.role == .active {
-                for (index, agent) in agents.enumerated() where core.state.resources[index] == .running {
-                    Task { await agent.reassert() }
-                }
-            }
         case .commandRefused(let command, let reason):
             refusalsSeen += 1
             lastRefusal = reason
@@ -356,7 +302,7 @@ public actor NodeShell {
                     metadata: ["servha.output": "\(outcome.output.prefix(400))"]
                 )
             }
-        default:
+        case .channelChanged, .peerSuspected, .peerAlive, .issued, .stateDigest:
             break
         }
     }

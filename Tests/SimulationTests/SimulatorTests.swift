@@ -2,7 +2,9 @@ import EventLog
 import Foundation
 import Testing
 
-@testable import Coordinator
+import Coordinator
+import EventRecords
+@testable import Simulation
 
 /// Runs seeds on two threads of their own (not the cooperative pool, which other async tests share and which
 /// a CPU-bound sweep would otherwise starve) and returns the reports in seed order.

@@ -1,3 +1,4 @@
+import Coordinator
 import EventLog
 
 /// Encodes every `Event` to and from the log's records: a record type (which event, and for an input which
@@ -329,7 +330,7 @@ public enum EventCodec {
             .killResource(let index, let epoch):
             out.appendSignedVarint(Int64(index))
             out.appendVarint(epoch)
-        case .fencePeer(let epoch):
+        case .fencePeer(let epoch), .announce(let epoch):
             out.appendVarint(epoch)
         case .raiseAlarm(let alarm):
             out.append(alarm.kind.rawValue)
@@ -355,6 +356,7 @@ public enum EventCodec {
         case .raiseAlarm: 6
         case .clearAlarm: 7
         case .readPeerSlot: 8
+        case .announce: 9
         }
     }
 
@@ -638,11 +640,9 @@ public enum EventCodec {
         case let tag where tag >= 2 && tag <= 4:
             let index = try readInt("resource index", &source)
             let epoch = try source.readVarint()
-            switch tag {
-            case 2: return .startResource(index, epoch: epoch)
-            case 3: return .stopResource(index, epoch: epoch)
-            default: return .killResource(index, epoch: epoch)
-            }
+            return tag == 2
+                ? .startResource(index, epoch: epoch)
+                : tag == 3 ? .stopResource(index, epoch: epoch) : .killResource(index, epoch: epoch)
         case 5:
             return .fencePeer(epoch: try source.readVarint())
         case 6:
@@ -655,6 +655,8 @@ public enum EventCodec {
             return .clearAlarm(try readEnum(AlarmKind.self, "alarm kind", &source))
         case 8:
             return .readPeerSlot
+        case 9:
+            return .announce(epoch: try source.readVarint())
         case let tag:
             throw CodecError("invalid action tag \(tag)")
         }

@@ -1,3 +1,5 @@
+import Coordinator
+
 /// The faults the simulator injects. Each seed picks some (or takes them from `--faults`) and when.
 public enum FaultKind: String, Sendable, Hashable, CaseIterable {
     /// The active host dies (and stays dead).

@@ -1,24 +1,16 @@
+import Coordinator
 import EventLog
 
-/// One simulated node: its core, its log, and the physical things the core drives.
+/// One simulated node: its driver (and the core inside it), its log, and the physical things it drives.
 struct SimulatedNode {
     let id: NodeID
-    var core: Coordinator
+    var driver: NodeDriver
     var log: [Event] = []
     var alive = false
     var boot = 0
     /// Monotonic clock = simulation time + offset (wrapping), new on every boot.
     var monoOffset: UInt64 = 0
     var wallOffset: Int64 = 0
-    var sendSequence: UInt64 = 0
-    var sentAt: [UInt64: Instant] = [:]
-    var lastReceived: [UInt64]
-    var slotCounter: UInt64 = 0
-    var writeInFlight = false
-    var writeAgain = false
-    var readInFlight = false
-    var readAgain = false
-    var timerToken: UInt64 = 0
     /// Whether each resource is physically up (from the start of its start until the end of its stop).
     var physical: [Bool]
     var resourceToken: [UInt64]
@@ -31,18 +23,22 @@ struct SimulatedNode {
     var lastCounterChangeSeen: UInt64?
     var lastCounterSeen: UInt64?
 
+    var ticks = 0
+
+    var core: Coordinator { driver.core }
     var groupUp: Bool { physical.contains(true) }
 }
 
 enum Happening {
     case tick(node: Int, boot: Int)
-    case heartbeat(to: Int, boot: Int, channel: Int, heartbeat: Heartbeat, echo: UInt64)
+    case heartbeat(to: Int, boot: Int, from: NodeID, heartbeat: NodeDriver.OutgoingHeartbeat)
     case slotWriteDone(node: Int, boot: Int, succeeded: Bool, startedAt: Instant, counter: UInt64, view: Advertisement)
     case slotReadDone(node: Int, boot: Int, startedAt: Instant)
     case arbitratorDone(node: Int, boot: Int)
     case monitor(node: Int, boot: Int)
     case timer(node: Int, boot: Int, token: UInt64)
-    case resourceDone(node: Int, boot: Int, resource: Int, operation: ResourceOperation, token: UInt64)
+    case resourceDone(node: Int, boot: Int, resource: Int, operation: ResourceOperation, epoch: Epoch, token: UInt64)
+    case monitorDone(node: Int, boot: Int, resource: Int, epoch: Epoch, result: ResourceResult)
     case fenceDone(node: Int, boot: Int)
     case start(node: Int)
     case crash(node: Int)
@@ -80,6 +76,8 @@ struct SimulationWorld {
     var lossPerMille: UInt64 = 0
     var diskLatency: UInt64 = 1_000_000
     var checkBound = false
+    /// Both nodes run resources right now (an overlap is reported once, when it begins).
+    var overlapping = false
 
     static let startDuration: [UInt64] = [3_000_000, 1_000_000, 60_000_000]
     static let stopDuration: [UInt64] = [2_000_000, 1_000_000, 100_000_000]
@@ -97,8 +95,7 @@ struct SimulationWorld {
         nodes = [Simulator.nodeA, Simulator.nodeB].map { id in
             SimulatedNode(
                 id: id,
-                core: Coordinator(node: id),
-                lastReceived: Array(repeating: 0, count: 2),
+                driver: NodeDriver(core: Coordinator(node: id), sequenceStart: 0, slotCounterStart: 0),
                 physical: Array(repeating: false, count: resources),
                 resourceToken: Array(repeating: 0, count: resources)
             )
@@ -195,6 +192,7 @@ struct SimulationWorld {
             if time > duration { break }
             now = time
             perform(happening)
+            checkSingleActive()  // after every step, not only at starts
         }
         now = duration
         checkEnd()
@@ -212,35 +210,27 @@ struct SimulationWorld {
             guard live(n, boot) else { return }
             tick(n)
             queue.push(.tick(node: n, boot: boot), at: now + config.heartbeatInterval)
-        case .heartbeat(let to, let boot, let channel, let heartbeat, let echo):
+        case .heartbeat(let to, let boot, let from, let heartbeat):
             guard live(to, boot) else { return }
-            var delivered = heartbeat
-            delivered.echoOfOwnSentAt = nodes[to].sentAt[echo]
-            delivered.echo = echo
-            nodes[to].lastReceived[channel] = heartbeat.sequence
             nodes[to].lastHeartbeatDelivered = now
-            feed(to, .heartbeat(delivered))
+            let (at, wall) = stamp(to)
+            let effects = nodes[to].driver.received(
+                channel: heartbeat.channel,
+                from: from,
+                sequence: heartbeat.sequence,
+                echo: heartbeat.echo,
+                view: heartbeat.view,
+                at: at,
+                wall: wall
+            )
+            carryOut(to, effects)
         case .slotWriteDone(let n, let boot, let succeeded, let startedAt, let counter, let view):
             guard live(n, boot) else { return }
-            nodes[n].writeInFlight = false
             if succeeded { slots[n] = (counter, view) }
-            feed(
-                n,
-                .slotWritten(SlotWrite(succeeded: succeeded, startedAt: startedAt, owns: view.owns, epoch: view.epoch))
-            )
-            if nodes[n].writeAgain {
-                nodes[n].writeAgain = false
-                startWrite(n)
-            }
+            let (at, wall) = stamp(n)
+            carryOut(n, nodes[n].driver.slotWritten(succeeded: succeeded, startedAt: startedAt, view: view, at: at, wall: wall))
         case .slotReadDone(let n, let boot, let startedAt):
             guard live(n, boot) else { return }
-            nodes[n].readInFlight = false
-            defer {
-                if nodes[n].readAgain {
-                    nodes[n].readAgain = false
-                    startRead(n)
-                }
-            }
             let p = peer(of: n)
             let readable = !nodes[n].diskDown
             let slot = slots[p]
@@ -248,35 +238,41 @@ struct SimulationWorld {
                 nodes[n].lastCounterSeen = slot.counter
                 nodes[n].lastCounterChangeSeen = now
             }
-            feed(
-                n,
-                .diskSlot(
-                    SlotReading(
-                        node: nodes[p].id,
-                        readable: readable,
-                        counter: slot.counter,
-                        view: slot.view,
-                        startedAt: startedAt
-                    )
-                )
+            let reading = SlotReading(
+                node: nodes[p].id,
+                readable: readable,
+                counter: slot.counter,
+                view: slot.view,
+                startedAt: startedAt
             )
+            let (at, wall) = stamp(n)
+            carryOut(n, nodes[n].driver.slotRead(reading, at: at, wall: wall))
         case .arbitratorDone(let n, let boot):
             guard live(n, boot) else { return }
-            feed(n, .arbitrator(reachable: nodes[n].arbitratorOK))
+            observe(n, .arbitrator(reachable: nodes[n].arbitratorOK))
         case .monitor(let n, let boot):
             guard live(n, boot) else { return }
-            monitor(n)
+            for r in config.resources.indices where nodes[n].alive {
+                let (at, wall) = stamp(n)
+                carryOut(n, nodes[n].driver.monitorDue(r, at: at, wall: wall))
+            }
             queue.push(.monitor(node: n, boot: boot), at: now + 500_000_000)
+        case .monitorDone(let n, let boot, let r, let epoch, let result):
+            guard live(n, boot) else { return }
+            let outcome = ResourceOutcome(resource: r, operation: .monitor, result: result, epoch: epoch, tookNanos: 2_000_000)
+            let (at, wall) = stamp(n)
+            carryOut(n, nodes[n].driver.agentFinished(outcome, at: at, wall: wall))
         case .timer(let n, let boot, let token):
-            guard live(n, boot), nodes[n].timerToken == token else { return }
-            feed(n, .timerFired)
-        case .resourceDone(let n, let boot, let r, let operation, let token):
+            guard live(n, boot) else { return }
+            let (at, wall) = stamp(n)
+            carryOut(n, nodes[n].driver.timerFired(token: token, at: at, wall: wall))
+        case .resourceDone(let n, let boot, let r, let operation, let epoch, let token):
             guard live(n, boot), nodes[n].resourceToken[r] == token else { return }
-            resourceDone(n, r, operation)
+            resourceDone(n, r, operation, epoch)
         case .fenceDone(let n, let boot):
             guard live(n, boot) else { return }
             crash(peer(of: n))
-            feed(n, .fenceOutcome(succeeded: true, detail: "simulated power off"))
+            observe(n, .fenceOutcome(succeeded: true, detail: "simulated power off"))
         case .start(let n):
             boot(n)
         case .crash(let n):
@@ -293,10 +289,10 @@ struct SimulationWorld {
             }
         case .admin(let n, let verb):
             guard nodes[n].alive else { return }
-            feed(n, .admin(AdminCommand(verb: verb, source: "simulated operator")))
+            observe(n, .admin(AdminCommand(verb: verb, source: "simulated operator")))
         case .adminOnActive(let verb):
             if let active = nodes.indices.first(where: { nodes[$0].alive && nodes[$0].core.state.role == .active }) {
-                feed(active, .admin(AdminCommand(verb: verb, source: "simulated operator")))
+                observe(active, .admin(AdminCommand(verb: verb, source: "simulated operator")))
             }
         case .cut(let channel, let cut):
             channelCut[channel] = cut
@@ -345,23 +341,20 @@ struct SimulationWorld {
         nodes[n].alive = true
         nodes[n].monoOffset = 5_000_000_000 &- now &+ UInt64(n) * 777_777_777
         nodes[n].wallOffset = 1_790_000_000_000_000_000 + Int64(n) * 3_000_000
-        nodes[n].core = Coordinator(node: nodes[n].id, folding: nodes[n].log)
-        nodes[n].sentAt = [:]
-        nodes[n].lastReceived = Array(repeating: 0, count: channelCut.count)
-        nodes[n].writeInFlight = false
-        nodes[n].writeAgain = false
-        nodes[n].readInFlight = false
-        nodes[n].readAgain = false
-        nodes[n].timerToken += 1
+        nodes[n].driver = NodeDriver(
+            core: Coordinator(node: nodes[n].id, folding: nodes[n].log),
+            sequenceStart: NodeDriver.sequenceStart(random: rng.next()),
+            slotCounterStart: nodes[n].driver.slotCounter
+        )
         nodes[n].physical = nodes[n].physical.map { _ in false }
         let boot = nodes[n].boot
-        feed(
+        observe(
             n,
             .started(
                 NodeStart(node: nodes[n].id, servhaVersion: "sim", bootID: "boot-\(n)-\(boot)", configHash: config.hash)
             )
         )
-        feed(n, .configLoaded(config))
+        observe(n, .configLoaded(config))
         queue.push(.tick(node: n, boot: boot), at: now + random(0, config.heartbeatInterval, &rng))
         queue.push(.monitor(node: n, boot: boot), at: now + 500_000_000)
     }
@@ -373,37 +366,10 @@ struct SimulationWorld {
     }
 
     private mutating func tick(_ n: Int) {
-        let p = peer(of: n)
-        let view = nodes[n].core.advertisement
-        for c in channelCut.indices {
-            nodes[n].sendSequence += 1
-            let sequence = nodes[n].sendSequence
-            nodes[n].sentAt[sequence] = mono(n)
-            if sequence > 64 { nodes[n].sentAt[sequence - 64] = nil }
-            let lost =
-                channelCut[c] || isolated[n] || isolated[p] || (lossPerMille > 0 && rng.next() % 1000 < lossPerMille)
-            guard !lost, nodes[p].alive else { continue }
-            let heartbeat = Heartbeat(
-                channel: UInt8(c),
-                from: nodes[n].id,
-                sequence: sequence,
-                view: view,
-                echoOfOwnSentAt: nil
-            )
-            queue.push(
-                .heartbeat(
-                    to: p,
-                    boot: nodes[p].boot,
-                    channel: c,
-                    heartbeat: heartbeat,
-                    echo: nodes[n].lastReceived.max() ?? 0
-                ),
-                at: now + random(100_000, 500_000, &rng)
-            )
-        }
-        startWrite(n)
-        if !nodes[n].readInFlight { startRead(n) }
-        if nodes[n].sendSequence % 10 < UInt64(channelCut.count) {
+        let (at, wall) = stamp(n)
+        carryOut(n, nodes[n].driver.tick(at: at, wall: wall))
+        nodes[n].ticks += 1
+        if nodes[n].ticks % 5 == 0 {
             queue.push(.arbitratorDone(node: n, boot: nodes[n].boot), at: now + 1_000_000)
         }
     }
@@ -412,131 +378,108 @@ struct SimulationWorld {
         nodes[n].diskDown ? 20_000_000 : diskLatency + rng.next() % 500_000
     }
 
-    private mutating func startRead(_ n: Int) {
-        guard !nodes[n].readInFlight else {
-            nodes[n].readAgain = true
-            return
-        }
-        nodes[n].readInFlight = true
-        queue.push(.slotReadDone(node: n, boot: nodes[n].boot, startedAt: mono(n)), at: now + latency(n))
-    }
-
-    private mutating func startWrite(_ n: Int) {
-        guard !nodes[n].writeInFlight else {
-            nodes[n].writeAgain = true
-            return
-        }
-        nodes[n].writeInFlight = true
-        nodes[n].slotCounter += 1
-        queue.push(
-            .slotWriteDone(
-                node: n,
-                boot: nodes[n].boot,
-                succeeded: !nodes[n].diskDown,
-                startedAt: mono(n),
-                counter: nodes[n].slotCounter,
-                view: nodes[n].core.advertisement
-            ),
-            at: now + latency(n)
-        )
-    }
-
-    private mutating func monitor(_ n: Int) {
-        let state = nodes[n].core.state
-        for r in state.resources.indices where state.resources[r] == .running {
-            var result = ResourceResult.succeeded
-            if r == 2 && nodes[n].monitorFailuresLeft > 0 {
-                nodes[n].monitorFailuresLeft -= 1
-                result = .notRunning
-            }
-            feed(
-                n,
-                .resourceOutcome(
-                    ResourceOutcome(
-                        resource: r,
-                        operation: .monitor,
-                        result: result,
-                        epoch: state.epoch,
-                        tookNanos: 2_000_000
-                    )
-                )
-            )
-            if result != .succeeded { return }
-        }
-    }
-
-    private mutating func resourceDone(_ n: Int, _ r: Int, _ operation: ResourceOperation) {
+    private mutating func resourceDone(_ n: Int, _ r: Int, _ operation: ResourceOperation, _ epoch: Epoch) {
         switch operation {
         case .stop, .kill:
             nodes[n].physical[r] = false
         case .start, .monitor:
             break
         }
-        let epoch = nodes[n].core.state.epoch
-        feed(
-            n,
-            .resourceOutcome(
-                ResourceOutcome(resource: r, operation: operation, result: .succeeded, epoch: epoch, tookNanos: 0)
-            )
-        )
+        let outcome = ResourceOutcome(resource: r, operation: operation, result: .succeeded, epoch: epoch, tookNanos: 0)
+        let (at, wall) = stamp(n)
+        carryOut(n, nodes[n].driver.agentFinished(outcome, at: at, wall: wall))
     }
 
-    // MARK: - The core
+    // MARK: - The driver
 
-    private mutating func feed(_ n: Int, _ input: Input) {
-        let stamped = StampedInput(at: mono(n), wall: Int64(bitPattern: now) + nodes[n].wallOffset, input)
-        let output = nodes[n].core.handle(stamped)
-        inputs += 1
-        nodes[n].log.append(contentsOf: output.events)
-        for event in output.events {
-            guard case .decision(let decision) = event else { continue }
-            switch decision.kind {
-            case .takeOver: checkTakeoverWhileHeard(n, decision)
-            case .leaseAcquired: takeovers += 1
-            default: break
-            }
-        }
-        for action in output.actions { execute(n, action) }
+    /// Node `n`'s clocks now.
+    private func stamp(_ n: Int) -> (Instant, Int64) { (mono(n), Int64(bitPattern: now) + nodes[n].wallOffset) }
+
+    private mutating func observe(_ n: Int, _ input: Input) {
+        let (at, wall) = stamp(n)
+        carryOut(n, nodes[n].driver.observe(input, at: at, wall: wall))
     }
 
-    private mutating func execute(_ n: Int, _ action: Action) {
+    /// The simulated world's executor: every effect the driver asks for, carried out in simulated time.
+    private mutating func carryOut(_ n: Int, _ effects: [NodeDriver.Effect]) {
         let boot = nodes[n].boot
-        switch action {
-        case .armTimer(let at):
-            nodes[n].timerToken += 1
-            let current = mono(n)
-            queue.push(
-                .timer(node: n, boot: boot, token: nodes[n].timerToken),
-                at: now + (at > current ? at - current : 0)
-            )
-        case .writeSlot:
-            startWrite(n)
-        case .readPeerSlot:
-            startRead(n)
-        case .startResource(let r, _):
-            nodes[n].physical[r] = true
-            checkSingleActive()
-            nodes[n].resourceToken[r] += 1
-            queue.push(
-                .resourceDone(node: n, boot: boot, resource: r, operation: .start, token: nodes[n].resourceToken[r]),
-                at: now + Self.startDuration[r % 3]
-            )
-        case .stopResource(let r, _):
-            nodes[n].resourceToken[r] += 1
-            queue.push(
-                .resourceDone(node: n, boot: boot, resource: r, operation: .stop, token: nodes[n].resourceToken[r]),
-                at: now + Self.stopDuration[r % 3]
-            )
-        case .killResource(let r, _):
-            nodes[n].resourceToken[r] += 1
-            queue.push(
-                .resourceDone(node: n, boot: boot, resource: r, operation: .kill, token: nodes[n].resourceToken[r]),
-                at: now + 2_000_000
-            )
-        case .fencePeer:
-            queue.push(.fenceDone(node: n, boot: boot), at: now + 30_000_000)
-        case .raiseAlarm, .clearAlarm:
-            break
+        let p = peer(of: n)
+        for effect in effects {
+            switch effect {
+            case .append(let events, _):
+                inputs += events.reduce(0) { $0 + ($1.isInput ? 1 : 0) }
+                nodes[n].log.append(contentsOf: events)
+                for event in events {
+                    guard case .decision(let decision) = event else { continue }
+                    switch decision.kind {
+                    case .takeOver: checkTakeoverWhileHeard(n, decision)
+                    case .leaseAcquired: takeovers += 1
+                    case .becomeStandby, .acquireFailed, .release, .released, .selfFence, .restartResource,
+                        .fencePeer, .adminMode:
+                        break
+                    }
+                }
+            case .send(let heartbeat):
+                let lost =
+                    channelCut[heartbeat.channel] || isolated[n] || isolated[p]
+                    || (lossPerMille > 0 && rng.next() % 1000 < lossPerMille)
+                guard !lost, nodes[p].alive else { continue }
+                queue.push(
+                    .heartbeat(to: p, boot: nodes[p].boot, from: nodes[n].id, heartbeat: heartbeat),
+                    at: now + random(100_000, 500_000, &rng)
+                )
+            case .writeSlot(let counter, let view, let startedAt):
+                queue.push(
+                    .slotWriteDone(
+                        node: n,
+                        boot: boot,
+                        succeeded: !nodes[n].diskDown,
+                        startedAt: startedAt,
+                        counter: counter,
+                        view: view
+                    ),
+                    at: now + latency(n)
+                )
+            case .readSlot(let startedAt):
+                queue.push(.slotReadDone(node: n, boot: boot, startedAt: startedAt), at: now + latency(n))
+            case .runAgent(let r, .monitor, let epoch):
+                var result = ResourceResult.succeeded
+                if r == 2 && nodes[n].monitorFailuresLeft > 0 {
+                    nodes[n].monitorFailuresLeft -= 1
+                    result = .notRunning
+                }
+                queue.push(.monitorDone(node: n, boot: boot, resource: r, epoch: epoch, result: result), at: now + 2_000_000)
+            case .runAgent(let r, let operation, let epoch):
+                if operation == .start {
+                    nodes[n].physical[r] = true
+                    checkSingleActive()
+                }
+                let duration: UInt64
+                switch operation {
+                case .start: duration = Self.startDuration[r % 3]
+                case .stop: duration = Self.stopDuration[r % 3]
+                case .kill, .monitor: duration = 2_000_000
+                }
+                nodes[n].resourceToken[r] += 1
+                queue.push(
+                    .resourceDone(
+                        node: n,
+                        boot: boot,
+                        resource: r,
+                        operation: operation,
+                        epoch: epoch,
+                        token: nodes[n].resourceToken[r]
+                    ),
+                    at: now + duration
+                )
+            case .wake(let at, let token):
+                let current = mono(n)
+                queue.push(.timer(node: n, boot: boot, token: token), at: now + (at > current ? at - current : 0))
+            case .fence:
+                queue.push(.fenceDone(node: n, boot: boot), at: now + 30_000_000)
+            case .announce, .raiseAlarm, .clearAlarm:
+                break
+            }
         }
     }
 
@@ -546,8 +489,11 @@ struct SimulationWorld {
         violations.append(Violation(seed: seed, atNanos: now, invariant: invariant, detail: detail))
     }
 
+    /// Never two nodes whose resources run. Reported once per overlap, when it begins.
     private mutating func checkSingleActive() {
-        if nodes[0].groupUp && nodes[1].groupUp {
+        let both = nodes[0].groupUp && nodes[1].groupUp
+        defer { overlapping = both }
+        if both && !overlapping {
             violate(
                 "single active",
                 "both nodes run resources (node-a \(nodes[0].physical), \(nodes[0].core.state.role) epoch \(nodes[0].core.state.epoch); node-b \(nodes[1].physical), \(nodes[1].core.state.role) epoch \(nodes[1].core.state.epoch))"

@@ -1,0 +1,272 @@
+/// The bookkeeping around one node's core, written once for the daemon, the simulator and what-if.
+///
+/// The core decides *what*; the driver decides *when and how often*; the executors (the daemon's I/O edge, the
+/// simulated world, what-if's recorded answers) only carry effects out and report what came of them as new
+/// observations, stamped with the time they were observed. What the driver owns:
+/// - the heartbeat sequence (a boot nonce plus a counter, never the wall clock) and the table of send times that
+///   turns an echoed sequence into the instant that renews the lease;
+/// - one slot write and one slot read in flight at a time (a request that arrives meanwhile runs once the
+///   current one is back, with the view as of then);
+/// - the timer token (only the newest armed timer fires);
+/// - one monitor per resource at a time, and monitor results that arrive after the resource stopped are dropped;
+/// - the resume rule: before it sends or writes anything, the driver lets the core look at the time, so that a
+///   node that was paused past its lease steps down before it claims the group again.
+///
+/// Each observation returns the effects in the order they must be carried out. An `append` comes first
+/// whenever the core derived events; when it says `flush`, the events must be durable before any later effect.
+public struct NodeDriver: Sendable {
+    public private(set) var core: Coordinator
+    /// The sequence of the last heartbeat sent (across all channels).
+    public private(set) var sendSequence: UInt64
+    /// The newest sequence received from the peer, echoed in every heartbeat sent.
+    public private(set) var newestReceived: UInt64 = 0
+    /// The counter written with the last slot write (the peer sees it change while this node lives).
+    public private(set) var slotCounter: UInt64
+    /// The token of the newest armed timer: a wake-up with another token is stale.
+    public private(set) var timerToken: UInt64 = 0
+    private var sentAt: [(sequence: UInt64, at: Instant)]
+    private var write = InFlight()
+    private var read = InFlight()
+    private var monitoring: [Bool] = []
+
+    /// How many of its own heartbeats a node remembers the send time of (an echo older than that renews nothing).
+    public static let echoWindow = 256
+
+    /// - Parameters:
+    ///   - sequenceStart: where this boot's heartbeat sequence starts: a random nonce, so that a restarted
+    ///     node's sequences are not taken for replays, whatever its clock did.
+    ///   - slotCounterStart: where the slot counter starts (it must keep increasing across restarts for the peer
+    ///     to see the slot change).
+    public init(core: Coordinator, sequenceStart: UInt64, slotCounterStart: UInt64) {
+        self.core = core
+        sendSequence = sequenceStart
+        slotCounter = slotCounterStart
+        sentAt = Array(repeating: (0, 0), count: Self.echoWindow)
+    }
+
+    public var state: State { core.state }
+
+    /// A boot nonce: the top bits of a random value, leaving room below for a counter that cannot wrap.
+    public static func sequenceStart(random: UInt64) -> UInt64 { (random >> 24) << 16 }
+
+    // MARK: - Effects
+
+    /// A heartbeat for the executor to seal and send.
+    public struct OutgoingHeartbeat: Sendable, Hashable {
+        public var channel: Int
+        public var sequence: UInt64
+        public var echo: UInt64
+        public var view: Advertisement
+    }
+
+    /// What the executor does, in order.
+    public enum Effect: Sendable, Hashable {
+        /// Append these events to the log; with `flush`, make them durable before carrying out the rest.
+        case append([Event], flush: Bool)
+        case send(OutgoingHeartbeat)
+        /// Write this node's slot (counter, view); report with `slotWritten`.
+        case writeSlot(counter: UInt64, view: Advertisement, startedAt: Instant)
+        /// Read the peer's slot; report with `slotRead`.
+        case readSlot(startedAt: Instant)
+        /// Run a resource agent; report with `agentFinished`.
+        case runAgent(resource: Int, operation: ResourceOperation, epoch: Epoch)
+        /// Call `timerFired(token:)` at this instant.
+        case wake(at: Instant, token: UInt64)
+        /// Announce the group's addresses again (gratuitous ARP), while the group runs here at this epoch.
+        case announce(epoch: Epoch)
+        case fence(epoch: Epoch)
+        case raiseAlarm(Alarm)
+        case clearAlarm(AlarmKind)
+    }
+
+    // MARK: - Observations
+
+    /// Any input the executor observed that needs no bookkeeping (start, configuration, arbitrator, operator
+    /// commands, fence outcomes, alarm deliveries, refused packets).
+    public mutating func observe(_ input: Input, at: Instant, wall: Int64) -> [Effect] {
+        var effects: [Effect] = []
+        if case .started = input {
+            // A new boot: nothing from before is in flight any more.
+            write = InFlight()
+            read = InFlight()
+            monitoring = []
+            timerToken += 1
+        }
+        feed(input, at: at, wall: wall, into: &effects)
+        return effects
+    }
+
+    /// The heartbeat interval passed: heartbeats on every channel, the own slot written, the peer's slot read.
+    public mutating func tick(at: Instant, wall: Int64) -> [Effect] {
+        var effects: [Effect] = []
+        resume(at: at, wall: wall, into: &effects)
+        guard let config = core.state.config, core.state.startedAt != nil else { return effects }
+        let view = core.advertisement
+        for channel in config.networkChannels.indices {
+            sendSequence &+= 1
+            sentAt[Int(sendSequence % UInt64(Self.echoWindow))] = (sendSequence, at)
+            effects.append(
+                .send(OutgoingHeartbeat(channel: channel, sequence: sendSequence, echo: newestReceived, view: view))
+            )
+        }
+        requestWrite(at: at, into: &effects)
+        requestRead(at: at, into: &effects)
+        return effects
+    }
+
+    /// An authenticated heartbeat arrived on a network channel.
+    public mutating func received(
+        channel: Int,
+        from: NodeID,
+        sequence: UInt64,
+        echo: UInt64,
+        view: Advertisement,
+        at: Instant,
+        wall: Int64
+    ) -> [Effect] {
+        newestReceived = max(newestReceived, sequence)
+        let heartbeat = Heartbeat(
+            channel: UInt8(truncatingIfNeeded: channel),
+            from: from,
+            sequence: sequence,
+            view: view,
+            echoOfOwnSentAt: echo == 0 ? nil : sentTime(of: echo),
+            echo: echo
+        )
+        var effects: [Effect] = []
+        feed(.heartbeat(heartbeat), at: at, wall: wall, into: &effects)
+        return effects
+    }
+
+    /// This node's slot write finished.
+    public mutating func slotWritten(succeeded: Bool, startedAt: Instant, view: Advertisement, at: Instant, wall: Int64)
+        -> [Effect]
+    {
+        var effects: [Effect] = []
+        write.busy = false
+        let written = SlotWrite(succeeded: succeeded, startedAt: startedAt, owns: view.owns, epoch: view.epoch)
+        feed(.slotWritten(written), at: at, wall: wall, into: &effects)
+        if write.again {
+            write.again = false
+            requestWrite(at: at, into: &effects)
+        }
+        return effects
+    }
+
+    /// A read of the peer's slot finished.
+    public mutating func slotRead(_ reading: SlotReading, at: Instant, wall: Int64) -> [Effect] {
+        var effects: [Effect] = []
+        read.busy = false
+        feed(.diskSlot(reading), at: at, wall: wall, into: &effects)
+        if read.again {
+            read.again = false
+            requestRead(at: at, into: &effects)
+        }
+        return effects
+    }
+
+    /// A resource's monitor interval passed: one monitor, if the resource runs and none is already running.
+    public mutating func monitorDue(_ resource: Int, at: Instant, wall: Int64) -> [Effect] {
+        var effects: [Effect] = []
+        resume(at: at, wall: wall, into: &effects)
+        let state = core.state
+        guard resource < state.resources.count, state.resources[resource] == .running else { return effects }
+        if monitoring.count != state.resources.count { monitoring = Array(repeating: false, count: state.resources.count) }
+        guard !monitoring[resource] else { return effects }
+        monitoring[resource] = true
+        effects.append(.runAgent(resource: resource, operation: .monitor, epoch: state.epoch))
+        return effects
+    }
+
+    /// A resource agent finished. A monitor's result is dropped when the resource stopped meanwhile (it
+    /// describes something that no longer exists).
+    public mutating func agentFinished(_ outcome: ResourceOutcome, at: Instant, wall: Int64) -> [Effect] {
+        var effects: [Effect] = []
+        if outcome.operation == .monitor {
+            if outcome.resource < monitoring.count { monitoring[outcome.resource] = false }
+            let resources = core.state.resources
+            guard outcome.resource < resources.count, resources[outcome.resource] == .running else { return effects }
+        }
+        feed(.resourceOutcome(outcome), at: at, wall: wall, into: &effects)
+        return effects
+    }
+
+    /// A wake-up the driver asked for (`wake`); stale tokens are ignored.
+    public mutating func timerFired(token: UInt64, at: Instant, wall: Int64) -> [Effect] {
+        guard token == timerToken else { return [] }
+        var effects: [Effect] = []
+        feed(.timerFired, at: at, wall: wall, into: &effects)
+        return effects
+    }
+
+    // MARK: - Inside
+
+    private struct InFlight: Sendable {
+        var busy = false
+        var again = false
+    }
+
+    private func sentTime(of sequence: UInt64) -> Instant? {
+        let entry = sentAt[Int(sequence % UInt64(Self.echoWindow))]
+        return entry.sequence == sequence ? entry.at : nil
+    }
+
+    /// Before anything goes out: if the lease ran out while nothing woke this node (a paused process, a frozen
+    /// host), the core must see the time first and step down.
+    private mutating func resume(at: Instant, wall: Int64, into effects: inout [Effect]) {
+        guard core.state.leaseRunsOut(by: at) else { return }
+        feed(.timerFired, at: at, wall: wall, into: &effects)
+    }
+
+    private mutating func requestWrite(at: Instant, into effects: inout [Effect]) {
+        guard !write.busy else {
+            write.again = true
+            return
+        }
+        write.busy = true
+        slotCounter &+= 1
+        effects.append(.writeSlot(counter: slotCounter, view: core.advertisement, startedAt: at))
+    }
+
+    private mutating func requestRead(at: Instant, into effects: inout [Effect]) {
+        guard let config = core.state.config, config.peer(of: core.state.me) != nil else { return }
+        guard !read.busy else {
+            read.again = true
+            return
+        }
+        read.busy = true
+        effects.append(.readSlot(startedAt: at))
+    }
+
+    private mutating func feed(_ input: Input, at: Instant, wall: Int64, into effects: inout [Effect]) {
+        let output = core.handle(StampedInput(at: at, wall: wall, input))
+        if !output.events.isEmpty {
+            effects.append(.append(output.events, flush: output.actions.contains(where: \.hasOutsideEffect)))
+        }
+        for action in output.actions {
+            switch action {
+            case .armTimer(let instant):
+                timerToken += 1
+                effects.append(.wake(at: instant, token: timerToken))
+            case .writeSlot:
+                requestWrite(at: at, into: &effects)
+            case .readPeerSlot:
+                requestRead(at: at, into: &effects)
+            case .startResource(let r, let epoch):
+                effects.append(.runAgent(resource: r, operation: .start, epoch: epoch))
+            case .stopResource(let r, let epoch):
+                effects.append(.runAgent(resource: r, operation: .stop, epoch: epoch))
+            case .killResource(let r, let epoch):
+                effects.append(.runAgent(resource: r, operation: .kill, epoch: epoch))
+            case .fencePeer(let epoch):
+                effects.append(.fence(epoch: epoch))
+            case .announce(let epoch):
+                effects.append(.announce(epoch: epoch))
+            case .raiseAlarm(let alarm):
+                effects.append(.raiseAlarm(alarm))
+            case .clearAlarm(let kind):
+                effects.append(.clearAlarm(kind))
+            }
+        }
+    }
+}
