@@ -30,18 +30,22 @@ func decisions(_ log: RecordedLog) -> [Decision] {
         }
     }
 
-    @Test func aLogOfTheFirstEventFormatStillReplays() throws {
+    /// A log written in event format version 1 still reads, record for record. (It is not re-run: the
+    /// coordinator's rules have changed since, so today's core decides the same incident with other events, for
+    /// example a digest after every decision; what must last is that old logs can be read and explained.)
+    @Test func aLogOfTheFirstEventFormatStillReads() throws {
         let root = URL(fileURLWithPath: fixtureRoot).deletingLastPathComponent().appendingPathComponent("format-v1").path
         for node in ["node-a", "node-b"] {
             let old = try RecordedLog.load("\(root)/host-death/\(node)")
-            let new = try RecordedLog.load("\(fixtureRoot)/host-death/\(node)")
-            #expect(ReplayVerifier.verify(old).divergence == nil)
-            #expect(decisions(old) == decisions(new), "the same incident, recorded in both formats")
+            #expect(old.events.count > 1000)
             let oldEchoes = old.events.compactMap { e -> UInt64? in
                 if case .input(let s) = e, case .heartbeat(let h) = s.input { h.echo } else { nil }
             }
             #expect(!oldEchoes.isEmpty && oldEchoes.allSatisfy { $0 == 0 }, "version 1 has no echoed sequence")
         }
+        let survivor = decisions(try RecordedLog.load("\(root)/host-death/node-b"))
+        #expect(survivor.map(\.kind) == [.becomeStandby, .takeOver, .leaseAcquired])
+        #expect(survivor[1].epoch == 2 && survivor[1].reason.contains("node-a lost"))
     }
 
     @Test func eachIncidentHasItsKeyDecisions() throws {
