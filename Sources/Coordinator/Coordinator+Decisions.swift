@@ -92,7 +92,7 @@ extension Coordinator {
                 decide(
                     .release,
                     reason: "\(name) failed to start (\(result)); stopping the group and handing it to \(peerName)",
-                    detail: Int(ReleaseCause.startFailed.rawValue),
+                    subject: .cause(.startFailed),
                     into: &output
                 )
                 // The takeover it announced did not give a running group: the start-failed alarm says what
@@ -113,7 +113,7 @@ extension Coordinator {
                 decide(
                     .restartResource,
                     reason: "\(name) monitor: \(result); local restart \(recent + 1) of \(config.maxLocalRestarts)",
-                    detail: r,
+                    subject: .resource(r),
                     into: &output
                 )
             } else {
@@ -127,7 +127,7 @@ extension Coordinator {
                     .release,
                     reason:
                         "\(name) monitor: \(result) after \(recent) local restarts; failing the group over to \(peerName)",
-                    detail: Int(ReleaseCause.groupFailover.rawValue),
+                    subject: .cause(.groupFailover),
                     into: &output
                 )
             }
@@ -147,7 +147,6 @@ extension Coordinator {
 
     private mutating func handleAdmin(_ command: AdminCommand, config: ClusterConfig, into output: inout Output) {
         func refuse(_ reason: String) { emit(.commandRefused(command, reason: reason), into: &output) }
-        let modeBits = { (standby: Bool, maintenance: Bool) in (standby ? 1 : 0) | (maintenance ? 2 : 0) }
         switch command.verb {
         case .switchover:
             guard state.role == .active else {
@@ -157,7 +156,7 @@ extension Coordinator {
             decide(
                 .release,
                 reason: "switchover to \(peerName) requested (\(command.source))",
-                detail: Int(ReleaseCause.switchover.rawValue),
+                subject: .cause(.switchover),
                 into: &output
             )
         case .failback:
@@ -176,7 +175,7 @@ extension Coordinator {
             decide(
                 .release,
                 reason: "failback to preferred node \(peerName) requested (\(command.source))",
-                detail: Int(ReleaseCause.failback.rawValue),
+                subject: .cause(.failback),
                 into: &output
             )
         case .standby:
@@ -184,14 +183,14 @@ extension Coordinator {
             decide(
                 .adminMode,
                 reason: "standby requested (\(command.source))",
-                detail: modeBits(true, state.maintenance),
+                subject: .modes(standby: true, maintenance: state.maintenance),
                 into: &output
             )
             if state.role == .active {
                 decide(
                     .release,
                     reason: "standby requested (\(command.source)); handing the group to \(peerName)",
-                    detail: Int(ReleaseCause.adminStandby.rawValue),
+                    subject: .cause(.adminStandby),
                     into: &output
                 )
             }
@@ -200,7 +199,7 @@ extension Coordinator {
             decide(
                 .adminMode,
                 reason: "unstandby requested (\(command.source))",
-                detail: modeBits(false, state.maintenance),
+                subject: .modes(standby: false, maintenance: state.maintenance),
                 into: &output
             )
         case .maintenanceOn:
@@ -208,7 +207,7 @@ extension Coordinator {
             decide(
                 .adminMode,
                 reason: "maintenance on (\(command.source)): resources left as they are, nothing decided",
-                detail: modeBits(state.adminStandby, true),
+                subject: .modes(standby: state.adminStandby, maintenance: true),
                 into: &output
             )
         case .maintenanceOff:
@@ -216,7 +215,7 @@ extension Coordinator {
             decide(
                 .adminMode,
                 reason: "maintenance off (\(command.source))",
-                detail: modeBits(state.adminStandby, false),
+                subject: .modes(standby: state.adminStandby, maintenance: false),
                 into: &output
             )
         }

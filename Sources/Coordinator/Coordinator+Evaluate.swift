@@ -262,7 +262,7 @@ extension Coordinator {
             .release,
             reason:
                 "network heartbeats lost while \(peerName)'s disk slot is alive; this node cannot reach the arbitrator and \(peerName) can: stepping down",
-            detail: Int(ReleaseCause.arbitratorStepDown.rawValue),
+            subject: .cause(.arbitratorStepDown),
             into: &output
         )
     }
@@ -276,7 +276,7 @@ extension Coordinator {
             .release,
             reason:
                 "failback: preferred node \(peerName) healthy for \(Self.ms(state.now - since)) (stability \(Self.ms(config.failbackStability)))",
-            detail: Int(ReleaseCause.failback.rawValue),
+            subject: .cause(.failback),
             into: &output
         )
     }

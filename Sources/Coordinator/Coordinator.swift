@@ -74,7 +74,7 @@ public struct Coordinator: Sendable {
         _ kind: DecisionKind,
         epoch: Epoch? = nil,
         reason: String,
-        detail: Int = 0,
+        subject: DecisionSubject = .none,
         into output: inout Output
     ) {
         let decision = Decision(
@@ -82,7 +82,7 @@ public struct Coordinator: Sendable {
             epoch: epoch ?? state.epoch,
             reason: reason,
             evidence: state.evidence(),
-            detail: detail
+            subject: subject
         )
         emit(.decision(decision), into: &output)
     }

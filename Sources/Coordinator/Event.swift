@@ -209,22 +209,31 @@ public enum ReleaseCause: UInt8, Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// What a decision is about, beyond its kind.
+public enum DecisionSubject: Sendable, Hashable {
+    case none
+    /// `restartResource`: the resource (its index in the group) restarted with the ones after it.
+    case resource(Int)
+    /// `release`: why the group is handed over.
+    case cause(ReleaseCause)
+    /// `adminMode`: the operator's modes after the change.
+    case modes(standby: Bool, maintenance: Bool)
+}
+
 public struct Decision: Sendable, Hashable {
     public var kind: DecisionKind
     /// The epoch the decision acts under (the new one, for a takeover).
     public var epoch: Epoch
     public var reason: String
     public var evidence: Evidence
-    /// For `restartResource`: which resource. For `release`: the cause's raw value. For `adminMode`: bit 0
-    /// admin standby, bit 1 maintenance.
-    public var detail: Int
+    public var subject: DecisionSubject
 
-    public init(kind: DecisionKind, epoch: Epoch, reason: String, evidence: Evidence, detail: Int = 0) {
+    public init(kind: DecisionKind, epoch: Epoch, reason: String, evidence: Evidence, subject: DecisionSubject = .none) {
         self.kind = kind
         self.epoch = epoch
         self.reason = reason
         self.evidence = evidence
-        self.detail = detail
+        self.subject = subject
     }
 }
 

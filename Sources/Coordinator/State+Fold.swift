@@ -220,7 +220,7 @@ extension State {
             }
         case .release:
             role = .releasing
-            if let cause = ReleaseCause(rawValue: UInt8(truncatingIfNeeded: decision.detail)) {
+            if case .cause(let cause) = decision.subject {
                 switch cause {
                 case .groupFailover, .startFailed:
                     // The group failed here: this node does not take it again (nor is it a failback target)
@@ -241,8 +241,8 @@ extension State {
             restartFloor = nil
             lastFailover = FailoverRecord(decision, at: now, wall: wall)
         case .restartResource:
-            let r = decision.detail
-            if r < restartTimes.count {
+            guard case .resource(let r) = decision.subject else { break }
+            if r >= 0 && r < restartTimes.count {
                 let window = config?.restartWindow ?? 0
                 restartTimes[r] = restartTimes[r].filter { now < $0 + window } + [now]
             }
@@ -250,8 +250,10 @@ extension State {
         case .fencePeer:
             fencePending = true
         case .adminMode:
-            adminStandby = decision.detail & 1 != 0
-            maintenance = decision.detail & 2 != 0
+            if case .modes(let standby, let maintenance) = decision.subject {
+                adminStandby = standby
+                self.maintenance = maintenance
+            }
         }
     }
 

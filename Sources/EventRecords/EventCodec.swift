@@ -186,7 +186,7 @@ public enum EventCodec {
             out.appendVarint(decision.epoch)
             out.appendString(decision.reason)
             encodeEvidence(decision.evidence, into: &out)
-            out.appendSignedVarint(Int64(decision.detail))
+            out.appendSignedVarint(Int64(wireDetail(decision.subject)))
         case .issued(let action):
             encodeAction(action, into: &out)
         case .commandRefused(let command, let reason):
@@ -456,8 +456,9 @@ public enum EventCodec {
             let reason = try readString(&source)
             let evidence = try decodeEvidence(from: &source)
             let detail = try readInt("decision detail", &source)
+            let subject = try subject(of: decisionKind, wireDetail: detail)
             return .decision(
-                Decision(kind: decisionKind, epoch: epoch, reason: reason, evidence: evidence, detail: detail)
+                Decision(kind: decisionKind, epoch: epoch, reason: reason, evidence: evidence, subject: subject)
             )
         case .issued:
             return .issued(try decodeAction(from: &source))
@@ -659,6 +660,38 @@ public enum EventCodec {
             return .announce(epoch: try source.readVarint())
         case let tag:
             throw CodecError("invalid action tag \(tag)")
+        }
+    }
+
+    // MARK: - Decision subjects
+
+    /// A decision's subject on the wire: one signed varint (format version 1 and 2 alike): the resource index,
+    /// the release cause's raw value, or the modes as bits (1 standby, 2 maintenance); 0 for none.
+    static func wireDetail(_ subject: DecisionSubject) -> Int {
+        switch subject {
+        case .none: 0
+        case .resource(let index): index
+        case .cause(let cause): Int(cause.rawValue)
+        case .modes(let standby, let maintenance): (standby ? 1 : 0) | (maintenance ? 2 : 0)
+        }
+    }
+
+    static func subject(of kind: DecisionKind, wireDetail detail: Int) throws -> DecisionSubject {
+        switch kind {
+        case .restartResource:
+            guard detail >= 0 && detail < 64 else { throw CodecError("invalid resource index \(detail) in a restart") }
+            return .resource(detail)
+        case .release:
+            guard let raw = UInt8(exactly: detail), let cause = ReleaseCause(rawValue: raw) else {
+                throw CodecError("invalid release cause \(detail)")
+            }
+            return .cause(cause)
+        case .adminMode:
+            guard detail >= 0 && detail <= 3 else { throw CodecError("invalid admin modes \(detail)") }
+            return .modes(standby: detail & 1 != 0, maintenance: detail & 2 != 0)
+        case .becomeStandby, .takeOver, .leaseAcquired, .acquireFailed, .released, .selfFence, .fencePeer:
+            guard detail == 0 else { throw CodecError("unexpected detail \(detail) in a \(kind) decision") }
+            return .none
         }
     }
 

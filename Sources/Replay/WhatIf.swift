@@ -14,7 +14,7 @@ public enum WhatIf {
     /// One decision, when it was taken.
     public struct Moment: Sendable, Hashable {
         public var kind: DecisionKind
-        public var detail: Int
+        public var subject: DecisionSubject
         public var epoch: Epoch
         public var reason: String
         public var at: Instant
@@ -89,7 +89,7 @@ public enum WhatIf {
     /// Pairs the decisions of both runs in order (a longest common subsequence of their kinds), so that a
     /// takeover that comes later is reported as later rather than as one missing and one extra.
     static func compare(_ recorded: [Moment], _ replayed: [Moment]) -> (unchanged: Int, changes: [Change]) {
-        func same(_ a: Moment, _ b: Moment) -> Bool { a.kind == b.kind && a.detail == b.detail }
+        func same(_ a: Moment, _ b: Moment) -> Bool { a.kind == b.kind && a.subject == b.subject }
         let n = recorded.count
         let m = replayed.count
         var pairs: [(Int, Int)] = []
@@ -154,7 +154,7 @@ extension WhatIf.Moment {
     init(_ decision: Decision, at: Instant, wall: Int64) {
         self.init(
             kind: decision.kind,
-            detail: decision.detail,
+            subject: decision.subject,
             epoch: decision.epoch,
             reason: decision.reason,
             at: at,

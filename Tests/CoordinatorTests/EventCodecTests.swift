@@ -1,5 +1,5 @@
 import EventLog
-import EventRecords
+@testable import EventRecords
 import Testing
 
 @testable import Coordinator
@@ -227,6 +227,16 @@ import Testing
         return actions
     }
 
+    static func subjects(_ kind: DecisionKind) -> [DecisionSubject] {
+        switch kind {
+        case .restartResource: [.resource(0), .resource(3), .resource(63)]
+        case .release: [.cause(.switchover), .cause(.adminStandby)]
+        case .adminMode:
+            [.modes(standby: true, maintenance: false), .modes(standby: false, maintenance: true), .modes(standby: true, maintenance: true), .modes(standby: false, maintenance: false)]
+        case .becomeStandby, .takeOver, .leaseAcquired, .acquireFailed, .released, .selfFence, .fencePeer: [.none]
+        }
+    }
+
     static var decisions: [Decision] {
         var decisions: [Decision] = []
         for (i, kind) in allCases(DecisionKind.self).enumerated() {
@@ -236,13 +246,13 @@ import Testing
                     epoch: UInt64(i),
                     reason: i.isMultiple(of: 2) ? "" : "peer silent on all channels for 180 ms",
                     evidence: [Evidence.none, fullEvidence, halfEvidence][i % 3],
-                    detail: [0, 3, -1, .max, .min][i % 5]
+                    subject: Self.subjects(kind)[i % Self.subjects(kind).count]
                 )
             )
         }
         for cause in allCases(ReleaseCause.self) {
             decisions.append(
-                Decision(kind: .release, epoch: 5, reason: "\(cause)", evidence: .none, detail: Int(cause.rawValue))
+                Decision(kind: .release, epoch: 5, reason: "\(cause)", evidence: .none, subject: .cause(cause))
             )
         }
         return decisions
@@ -372,10 +382,16 @@ import Testing
         }
         #expect(Set(alarmKinds) == Set(Self.allCases(AlarmKind.self)))
         let causes = events.compactMap { event -> ReleaseCause? in
-            guard case .decision(let decision) = event, decision.kind == .release else { return nil }
-            return ReleaseCause(rawValue: UInt8(truncatingIfNeeded: decision.detail))
+            guard case .decision(let decision) = event, case .cause(let cause) = decision.subject else { return nil }
+            return cause
         }
         #expect(Set(causes) == Set(Self.allCases(ReleaseCause.self)))
+    }
+
+    @Test func aDecisionSubjectThatDoesNotFitItsKindIsAnError() throws {
+        for (kind, detail) in [(DecisionKind.release, 99), (.restartResource, -1), (.adminMode, 4), (.takeOver, 1)] {
+            #expect(throws: CodecError.self) { try EventCodec.subject(of: kind, wireDetail: detail) }
+        }
     }
 
     @Test func everyExampleRoundTrips() throws {
