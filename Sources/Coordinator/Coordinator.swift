@@ -115,7 +115,8 @@ public struct Coordinator: Sendable {
             return nil
         case .rejected:
             return nil
-        default:
+        case .heartbeat, .timerFired, .diskSlot, .slotWritten, .arbitrator, .resourceOutcome, .fenceOutcome, .admin,
+            .alarmDelivery:
             break
         }
         guard let config = state.config else { return "no configuration loaded yet" }
@@ -150,7 +151,7 @@ public struct Coordinator: Sendable {
                 return "delivery to unknown alarm sink \(delivery.sink)"
             }
             return nil
-        default:
+        case .started, .configLoaded, .timerFired, .slotWritten, .arbitrator, .fenceOutcome, .admin, .rejected:
             return nil
         }
     }

@@ -259,14 +259,18 @@ public enum Event: Sendable, Hashable {
     public var isInput: Bool {
         switch self {
         case .input, .rejected: true
-        default: false
+        case .channelChanged, .peerSuspected, .peerDeclaredDead, .peerAlive, .decision, .issued, .commandRefused,
+            .stateDigest:
+            false
         }
     }
 
     public var stampedInput: StampedInput? {
         switch self {
         case .input(let stamped), .rejected(let stamped, _): stamped
-        default: nil
+        case .channelChanged, .peerSuspected, .peerDeclaredDead, .peerAlive, .decision, .issued, .commandRefused,
+            .stateDigest:
+            nil
         }
     }
 }

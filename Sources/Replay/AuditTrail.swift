@@ -44,6 +44,7 @@ public enum AuditTrail {
         )
         var count = 0
         let instants = Explanation.instants(log)
+        let names = log.resourceNames
         for (index, event) in log.events.enumerated() {
             let wall = log.walls[index]
             if let from, wall < from { continue }
@@ -57,7 +58,7 @@ public enum AuditTrail {
                         ("line", .number(UInt64(count))), ("seq", .number(log.sequences[index])),
                         ("time", .text(rfc3339(wall))), ("mono", .number(instants[index])), ("node", .text(node)),
                         ("cluster", .text(cluster)), ("type", .text(type)),
-                        ("event", .text(EventDescription.line(event))),
+                        ("event", .text(EventDescription.line(event, resources: names))),
                     ]
                 )
             )

@@ -3,29 +3,31 @@ import EventLog
 
 /// Events and states in words, for `replay verify`, `explain` and timelines.
 public enum EventDescription {
-    public static func line(_ event: Event) -> String {
+    /// One event in words; actions name their resource when `resources` (the group, in order) is given.
+    public static func line(_ event: Event, resources: [String] = []) -> String {
         switch event {
-        case .input(let stamped): return "input \(input(stamped.input))"
-        case .rejected(let stamped, let reason): return "rejected \(input(stamped.input)): \(reason)"
+        case .input(let stamped): return "input \(input(stamped.input, resources: resources))"
+        case .rejected(let stamped, let reason): return "rejected \(input(stamped.input, resources: resources)): \(reason)"
         case .channelChanged(let channel, let up, _): return "channel \(channel) \(up ? "up" : "down")"
         case .peerSuspected: return "peer suspected (every network channel silent)"
         case .peerDeclaredDead: return "peer declared dead (every channel silent)"
         case .peerAlive(let channel): return "peer alive (channel \(channel))"
         case .decision(let decision): return "decision \(decision.kind) epoch \(decision.epoch): \(decision.reason)"
-        case .issued(let action): return "action \(Self.action(action))"
+        case .issued(let action): return "action \(Self.action(action, resources: resources))"
         case .commandRefused(let command, let reason): return "refused \(command.verb) (\(command.source)): \(reason)"
         case .stateDigest(let digest): return "state digest \(hex(digest.prefix(8)))"
         }
     }
 
-    public static func action(_ action: Action) -> String {
+    public static func action(_ action: Action, resources: [String] = []) -> String {
+        let name = { (r: Int) in r >= 0 && r < resources.count ? resources[r] : "resource \(r)" }
         switch action {
         case .armTimer(let at): return "arm timer for \(at)"
         case .writeSlot(let owns, let epoch): return "write own slot (owns \(owns), epoch \(epoch))"
         case .readPeerSlot: return "read peer slot"
-        case .startResource(let r, let epoch): return "start resource \(r) (epoch \(epoch))"
-        case .stopResource(let r, let epoch): return "stop resource \(r) (epoch \(epoch))"
-        case .killResource(let r, let epoch): return "kill resource \(r) (epoch \(epoch))"
+        case .startResource(let r, let epoch): return "start \(name(r)) (epoch \(epoch))"
+        case .stopResource(let r, let epoch): return "stop \(name(r)) (epoch \(epoch))"
+        case .killResource(let r, let epoch): return "kill \(name(r)) (epoch \(epoch))"
         case .fencePeer(let epoch): return "fence peer (epoch \(epoch))"
         case .announce(let epoch): return "announce the group's addresses again (epoch \(epoch))"
         case .raiseAlarm(let alarm): return "raise alarm \(alarm.kind) (\(alarm.severity == .critical ? "critical" : "warning")): \(alarm.message)"
@@ -33,7 +35,7 @@ public enum EventDescription {
         }
     }
 
-    public static func input(_ input: Input) -> String {
+    public static func input(_ input: Input, resources: [String] = []) -> String {
         switch input {
         case .started(let start): return "started (servha \(start.servhaVersion), boot \(start.bootID))"
         case .configLoaded(let config):
@@ -50,7 +52,8 @@ public enum EventDescription {
             return "own slot written: \(write.succeeded ? "ok" : "FAILED") (owns \(write.owns), epoch \(write.epoch))"
         case .arbitrator(let reachable): return "arbitrator \(reachable ? "reachable" : "UNREACHABLE")"
         case .resourceOutcome(let outcome):
-            return "resource \(outcome.resource) \(outcome.operation): \(outcome.result)"
+            let name = outcome.resource < resources.count ? resources[outcome.resource] : "resource \(outcome.resource)"
+            return "\(name) \(outcome.operation): \(outcome.result)"
         case .fenceOutcome(let succeeded, let detail): return "fence \(succeeded ? "succeeded" : "failed"): \(detail)"
         case .admin(let command): return "admin \(command.verb) (\(command.source))"
         case .rejected(let rejected): return "shell rejected: \(rejected.reason) from \(rejected.source)"

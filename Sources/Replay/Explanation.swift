@@ -9,7 +9,8 @@ public enum Explanation {
             guard case .decision(let decision) = event else { return false }
             switch decision.kind {
             case .takeOver, .release, .selfFence: return true
-            default: return false
+            case .becomeStandby, .leaseAcquired, .acquireFailed, .released, .restartResource, .fencePeer, .adminMode:
+                return false
             }
         }
     }
@@ -29,6 +30,7 @@ public enum Explanation {
             return nil
         }.first
         let channelName = { (c: UInt8) in config?.channelName(Int(c)) ?? "channel \(c)" }
+        let names = config?.resources.map(\.name) ?? []
         let resourceName = { (r: Int) in
             r < (config?.resources.count ?? 0) ? config!.resources[r].name : "resource \(r)"
         }
@@ -40,7 +42,7 @@ public enum Explanation {
         let when = rfc3339(log.walls[index])
         guard case .decision(let decision) = log.events[index] else {
             out.append(
-                "#\(log.sequences[index]) at \(when): \(EventDescription.line(log.events[index])) (not a decision)"
+                "#\(log.sequences[index]) at \(when): \(EventDescription.line(log.events[index], resources: log.resourceNames)) (not a decision)"
             )
             return out
         }
@@ -72,14 +74,14 @@ public enum Explanation {
         for i in stride(from: index - 1, through: 0, by: -1) where at - min(at, instants[i]) <= window {
             switch log.events[i] {
             case .channelChanged, .peerSuspected, .peerDeclaredDead, .peerAlive, .decision, .commandRefused:
-                out.insert("    \(ago(instants[i])): \(EventDescription.line(log.events[i]))", at: out.count - led)
+                out.insert("    \(ago(instants[i])): \(EventDescription.line(log.events[i], resources: names))", at: out.count - led)
                 led += 1
             case .input(let stamped):
                 if case .admin = stamped.input {
-                    out.insert("    \(ago(instants[i])): \(EventDescription.line(log.events[i]))", at: out.count - led)
+                    out.insert("    \(ago(instants[i])): \(EventDescription.line(log.events[i], resources: names))", at: out.count - led)
                     led += 1
                 }
-            default:
+            case .rejected, .issued, .stateDigest:
                 continue
             }
         }
@@ -105,9 +107,9 @@ public enum Explanation {
                 case .raiseAlarm(let alarm):
                     out.append("    \(ago(instants[i])): alarm \(alarm.kind) raised")
                     continue
-                default: break
+                case .writeSlot, .fencePeer, .announce, .clearAlarm: break
                 }
-                out.append("    \(ago(instants[i])): \(EventDescription.line(log.events[i]))")
+                out.append("    \(ago(instants[i])): \(EventDescription.line(log.events[i], resources: names))")
             case .input(let stamped):
                 if case .resourceOutcome(let outcome) = stamped.input, outcome.operation != .monitor {
                     let took = started[outcome.resource].map { " (took \(ms(stamped.at - $0)))" } ?? ""
@@ -115,7 +117,8 @@ public enum Explanation {
                         "    \(ago(instants[i])): \(resourceName(outcome.resource)) \(outcome.operation): \(outcome.result)\(took)"
                     )
                 }
-            default:
+            case .rejected, .channelChanged, .peerSuspected, .peerDeclaredDead, .peerAlive, .commandRefused,
+                .stateDigest:
                 continue
             }
         }

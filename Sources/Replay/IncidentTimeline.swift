@@ -58,8 +58,10 @@ public struct IncidentTimeline: Sendable {
         for entry in merged.entries where entry.log != node && entry.time >= last {
             switch merged.logs[entry.log].events[entry.index] {
             case .peerDeclaredDead: return true
-            case .decision(let decision) where decision.kind == .takeOver: return true
-            default: continue
+            case .decision(let decision): if decision.kind == .takeOver { return true }
+            case .input, .rejected, .channelChanged, .peerSuspected, .peerAlive, .issued, .commandRefused,
+                .stateDigest:
+                continue
             }
         }
         return last + 1_000_000_000 < (merged.entries.last?.time ?? last)
@@ -135,9 +137,12 @@ public struct IncidentTimeline: Sendable {
                     kind: .action,
                     text: "\(name(outcome.resource)) \(outcome.operation): \(outcome.result)"
                 )
-            default: return nil
+            case .resourceOutcome, .started, .configLoaded, .heartbeat, .timerFired, .diskSlot, .slotWritten,
+                .arbitrator, .fenceOutcome, .rejected, .alarmDelivery:
+                return nil
             }
-        default: return nil
+        case .issued, .rejected, .channelChanged, .peerSuspected, .peerAlive, .commandRefused, .stateDigest:
+            return nil
         }
     }
 

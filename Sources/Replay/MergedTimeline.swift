@@ -107,15 +107,17 @@ public struct MergedTimeline: Sendable {
             switch stamped.input {
             case .heartbeat, .timerFired, .diskSlot, .slotWritten: return false
             case .resourceOutcome(let outcome): return outcome.operation != .monitor || outcome.result != .succeeded
-            default: return true
+            case .started, .configLoaded, .arbitrator, .fenceOutcome, .admin, .rejected, .alarmDelivery: return true
             }
         case .issued(let action):
             switch action {
             case .armTimer, .readPeerSlot, .writeSlot: return false
-            default: return true
+            case .startResource, .stopResource, .killResource, .fencePeer, .announce, .raiseAlarm, .clearAlarm:
+                return true
             }
         case .stateDigest: return false
-        default: return true
+        case .rejected, .channelChanged, .peerSuspected, .peerDeclaredDead, .peerAlive, .decision, .commandRefused:
+            return true
         }
     }
 
@@ -142,6 +144,7 @@ public struct MergedTimeline: Sendable {
         let width = logs.map(\.identity.nodeName.count).max() ?? 0
         // The arbitrator is probed every second or so: only its changes are notable.
         var arbitrator: [Bool?] = logs.map { _ in nil }
+        let names = logs.map(\.resourceNames)
         for entry in entries {
             let event = logs[entry.log].events[entry.index]
             if !all, case .input(let stamped) = event, case .arbitrator(let reachable) = stamped.input {
@@ -151,7 +154,7 @@ public struct MergedTimeline: Sendable {
             guard all || Self.isNotable(event) else { continue }
             let name = logs[entry.log].identity.nodeName
             out.append(
-                "\(rfc3339(entry.time))  \(name)\(String(repeating: " ", count: width - name.count))  #\(logs[entry.log].sequences[entry.index])  \(EventDescription.line(event))"
+                "\(rfc3339(entry.time))  \(name)\(String(repeating: " ", count: width - name.count))  #\(logs[entry.log].sequences[entry.index])  \(EventDescription.line(event, resources: names[entry.log]))"
             )
         }
         return out

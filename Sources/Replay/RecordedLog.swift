@@ -50,3 +50,15 @@ public struct ReplayError: Error, Sendable, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
 }
+
+extension RecordedLog {
+    /// The group's resource names, from the first configuration in the log (for naming them in descriptions).
+    public var resourceNames: [String] {
+        for event in events {
+            if case .input(let stamped) = event, case .configLoaded(let config) = stamped.input {
+                return config.resources.map(\.name)
+            }
+        }
+        return []
+    }
+}

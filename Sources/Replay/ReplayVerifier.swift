@@ -84,7 +84,7 @@ extension ReplayVerifier.Report {
         case .input, .rejected: inputs += 1
         case .decision: decisions += 1
         case .stateDigest: digests += 1
-        default: break
+        case .channelChanged, .peerSuspected, .peerDeclaredDead, .peerAlive, .issued, .commandRefused: break
         }
     }
 }

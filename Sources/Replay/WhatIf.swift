@@ -236,7 +236,8 @@ extension WhatIf {
                         startedAt = reading.startedAt
                     case .fenceOutcome:
                         request = .fence
-                    default:
+                    case .resourceOutcome, .started, .configLoaded, .heartbeat, .timerFired, .arbitrator, .admin,
+                        .rejected, .alarmDelivery:
                         continue
                     }
                     // The requests this answers: the earliest open one for a resource or a fence; for a slot write
@@ -258,7 +259,8 @@ extension WhatIf {
                         )
                     }
                     answerIndices.insert(index)
-                default:
+                case .rejected, .channelChanged, .peerSuspected, .peerDeclaredDead, .peerAlive, .decision,
+                    .commandRefused, .stateDigest:
                     continue
                 }
             }
@@ -322,7 +324,7 @@ extension WhatIf {
                         epoch: view?.epoch ?? 0
                     )
                 )
-            default:
+            case .configLoaded, .heartbeat, .diskSlot, .arbitrator, .resourceOutcome, .fenceOutcome, .admin, .rejected:
                 break
             }
             drain(before: stamped.at, inclusive: false)

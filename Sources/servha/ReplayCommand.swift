@@ -51,9 +51,9 @@ struct ReplayVerify: ParsableCommand {
             let when = divergence.wall.map { " at \(rfc3339($0))" } ?? ""
             let sequence = divergence.sequence.map { "sequence \($0)" } ?? "past the end of the log"
             print("\(directory): replay diverges at event \(divergence.index) (\(sequence)\(when))")
-            print("  recorded: \(divergence.recorded.map(EventDescription.line) ?? "(nothing: the log ends here)")")
+            print("  recorded: \(divergence.recorded.map { EventDescription.line($0) } ?? "(nothing: the log ends here)")")
             print(
-                "  replayed: \(divergence.replayed.map(EventDescription.line) ?? "(nothing: the replay produced no such event)")"
+                "  replayed: \(divergence.replayed.map { EventDescription.line($0) } ?? "(nothing: the replay produced no such event)")"
             )
             print("  state before: \(EventDescription.state(divergence.stateBefore))")
         }
@@ -71,11 +71,14 @@ struct ReplayDecisions: ParsableCommand {
 
     func run() throws {
         let log = try loadRecordedLog(directory)
+        let names = log.resourceNames
         for (index, event) in log.events.enumerated() {
             switch event {
             case .decision, .peerDeclaredDead, .commandRefused:
-                print("\(rfc3339(log.walls[index])) #\(log.sequences[index]) \(EventDescription.line(event))")
-            default:
+                print(
+                    "\(rfc3339(log.walls[index])) #\(log.sequences[index]) \(EventDescription.line(event, resources: names))"
+                )
+            case .input, .rejected, .channelChanged, .peerSuspected, .peerAlive, .issued, .stateDigest:
                 continue
             }
         }

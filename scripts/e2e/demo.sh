@@ -82,7 +82,7 @@ done
 "$SERVHA" replay verify "$OUT/logs/node-a" "$OUT/logs/node-b" | sed 's/^/  /'
 echo
 "$SERVHA" timeline "$OUT/logs/node-a" "$OUT/logs/node-b" --html "$OUT/timeline.html" >"$OUT/timeline.txt"
-grep -E "clock offset|  node-b  .*(declared dead|decision take-over|decision lease-acquired|start resource|resource . start)|^summary|ran the group|outage" \
+grep -E "clock offset|  node-b  .*(declared dead|decision take-over|decision lease-acquired|action start |input [a-z]+ start)|^summary|ran the group|outage" \
     "$OUT/timeline.txt" | sed 's/^/  /'
 
 bold "Where things are"

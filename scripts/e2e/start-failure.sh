@@ -69,8 +69,8 @@ check "node-b's status shows the failed start, and that it will not take the gro
 # The failed action is in the log, with the agent's words, and the log replays.
 daemon_stop node-b
 merged=$("$SERVHA" replay merge "$RUN/node-a/log" "$RUN/node-b/log")
-if grep -q "node-b .*input resource 1 start: failed" <<<"$merged"; then
-    pass "node-b's log has the failed start: $(grep "node-b .*input resource 1 start: failed" <<<"$merged" | head -1 | cut -c 33-)"
+if grep -q "node-b .*input postgresql start: failed" <<<"$merged"; then
+    pass "node-b's log has the failed start: $(grep "node-b .*input postgresql start: failed" <<<"$merged" | head -1 | cut -c 33-)"
 else
     fail "node-b's log has the failed start"
 fi
