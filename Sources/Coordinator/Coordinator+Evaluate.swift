@@ -287,6 +287,14 @@ extension Coordinator {
     private mutating func reconcileResources(_ config: ClusterConfig, into output: inout Output) {
         guard !state.stuck else { return }
         let count = state.resources.count
+        if state.role == .fenced {
+            // A self-fence is a fence, not a stop: every resource is killed at once, without waiting for the one
+            // before, and in group order, so that the addresses (the group's first resources) go first.
+            for i in 0..<count where state.resources[i] != .stopped && state.resources[i] != .stopping {
+                issue(.killResource(i, epoch: state.epoch), into: &output)
+            }
+            return
+        }
         if state.resources.contains(where: { $0 == .starting || $0 == .stopping }) { return }
         // Resources from `floor` up must come down (all of them unless active); a failed one always must.
         let floor: Int = state.role == .active ? (state.restartFloor ?? count) : 0
@@ -294,7 +302,7 @@ extension Coordinator {
             let status = state.resources[i]
             guard status == .running || status == .failed else { continue }
             guard i >= floor || status == .failed else { continue }
-            let kill = state.role == .fenced || (status == .failed && state.stopAttempted[i])
+            let kill = status == .failed && state.stopAttempted[i]
             issue(kill ? .killResource(i, epoch: state.epoch) : .stopResource(i, epoch: state.epoch), into: &output)
             return
         }

@@ -28,6 +28,8 @@ public struct NodeDriver: Sendable {
     private var write = InFlight()
     private var read = InFlight()
     private var monitoring: [Bool] = []
+    /// The deadline last handed to the guard (nil: disarmed).
+    public private(set) var guardDeadline: Instant?
 
     /// How many of its own heartbeats a node remembers the send time of (an echo older than that renews nothing).
     public static let echoWindow = 256
@@ -75,6 +77,10 @@ public struct NodeDriver: Sendable {
         /// Announce the group's addresses again (gratuitous ARP), while the group runs here at this epoch.
         case announce(epoch: Epoch)
         case fence(epoch: Epoch)
+        /// Tell the guard (a process apart from this one) when to take the group down here if no later word
+        /// comes: remove the addresses, then kill every process of the group. nil disarms it. The guard acts even
+        /// when this process is paused, which is its point.
+        case guardLease(until: Instant?)
         case raiseAlarm(Alarm)
         case clearAlarm(AlarmKind)
     }
@@ -267,6 +273,27 @@ public struct NodeDriver: Sendable {
             case .clearAlarm(let kind):
                 effects.append(.clearAlarm(kind))
             }
+        }
+        let deadline = Self.guardDeadline(core.state)
+        if deadline != guardDeadline {
+            guardDeadline = deadline
+            effects.append(.guardLease(until: deadline))
+        }
+    }
+
+    /// When the group must be down here unless the lease is renewed first: the lease's end while the group runs
+    /// under it, at once after a self-fence while anything of it is still up, never otherwise (standby, starting,
+    /// acquiring before anything starts, maintenance, where the operator holds the group).
+    static func guardDeadline(_ state: State) -> Instant? {
+        if state.maintenance { return nil }
+        switch state.role {
+        case .active, .releasing:
+            guard state.holdsGroupUnderLease else { return nil }
+            return state.leaseEnd ?? state.now
+        case .fenced:
+            return state.anyResourceUp ? state.roleSince : nil
+        case .starting, .standby, .acquiring:
+            return nil
         }
     }
 }

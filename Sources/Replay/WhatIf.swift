@@ -287,7 +287,7 @@ extension WhatIf {
             case .writeSlot: .write
             case .readSlot: .read
             case .fence: .fence
-            case .append, .send, .wake, .announce, .raiseAlarm, .clearAlarm: nil
+            case .append, .send, .wake, .announce, .guardLease, .raiseAlarm, .clearAlarm: nil
             }
         }
 
@@ -408,7 +408,7 @@ extension WhatIf {
                     timer = (at, token)
                 case .runAgent, .writeSlot, .readSlot, .fence:
                     if let request = Self.request(effect) { answerRequest(request, effect, now) }
-                case .send, .announce, .raiseAlarm, .clearAlarm:
+                case .send, .announce, .guardLease, .raiseAlarm, .clearAlarm:
                     break
                 }
             }
@@ -455,7 +455,7 @@ extension WhatIf {
             case (.fence, _):
                 assumed += 1
                 answer(.input(.fenceOutcome(succeeded: true, detail: "assumed: not in the recording")), at: now)
-            case (.append, _), (.send, _), (.wake, _), (.announce, _), (.raiseAlarm, _), (.clearAlarm, _):
+            case (.append, _), (.send, _), (.wake, _), (.announce, _), (.guardLease, _), (.raiseAlarm, _), (.clearAlarm, _):
                 break
             }
         }

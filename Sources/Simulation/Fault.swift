@@ -30,11 +30,15 @@ public enum FaultKind: String, Sendable, Hashable, CaseIterable {
     case standby
     /// Both nodes start at the same moment.
     case simultaneous
+    /// The active node's daemon stops (SIGSTOP) for a while; its host, guard and resources go on.
+    case pause
+    /// The active host freezes whole (a paused VM) for a while; fencing is configured.
+    case freeze
 
     /// How many times the group may move because of this fault (the "no flapping" bound).
     var allowedMoves: Int {
         switch self {
-        case .crash, .switchover, .isolate, .partition, .monitor, .disk: 1
+        case .crash, .switchover, .isolate, .partition, .monitor, .disk, .pause, .freeze: 1
         // A disk slower than the lease margin costs the active its lease when the network cannot renew it
         // either (with a partition, an isolation or a crash at the same time): safe, and one move.
         case .stall: 1

@@ -24,6 +24,11 @@ struct SimulatedNode {
     var lastCounterSeen: UInt64?
 
     var ticks = 0
+    /// While set (simulation time), the daemon is stopped (SIGSTOP, a debugger, the scheduler): nothing it would
+    /// do happens before then; its resources and its guard go on.
+    var pausedUntil: UInt64?
+    /// The whole host is frozen (a paused VM): its guard and its resources stand still too.
+    var hostFrozen = false
 
     var core: Coordinator { driver.core }
     var groupUp: Bool { physical.contains(true) }
@@ -55,11 +60,14 @@ enum Happening {
     case crashActive(restartAfter: UInt64?)
     case monitorFailures(count: Int)
     case checkTakeover(survivor: Int, crashedAt: UInt64)
+    /// The guard's deadline (node `n`'s clock `until`) comes: unless re-armed since, it takes the group down.
+    case guardCheck(node: Int, boot: Int, until: Instant)
+    case pauseActive(duration: UInt64, host: Bool)
 }
 
 struct SimulationWorld {
     let seed: UInt64
-    let config: ClusterConfig
+    private(set) var config: ClusterConfig
     let duration: UInt64
     var rng: SplitMix64
     var faults: [FaultKind] = []
@@ -78,6 +86,9 @@ struct SimulationWorld {
     var checkBound = false
     /// Both nodes run resources right now (an overlap is reported once, when it begins).
     var overlapping = false
+    /// How often a guard took a group down (a paused daemon's lease ran out).
+    var guardKills = 0
+    var guards = true
 
     static let startDuration: [UInt64] = [3_000_000, 1_000_000, 60_000_000]
     static let stopDuration: [UInt64] = [2_000_000, 1_000_000, 100_000_000]
@@ -104,12 +115,16 @@ struct SimulationWorld {
         // Drawn even when the faults are given, so that `--seed S --faults F` replays the run that seed S chose F in.
         let drawn = chooseFaults()
         faults = options.faults ?? drawn
+        // A frozen host can run beside its successor unless it is fenced (as on a real pair): runs that freeze a
+        // host have fencing configured.
+        if faults.contains(.freeze) && options.fencingForFreeze { config.fencing = true }
+        guards = options.guards
         schedule()
     }
 
     private mutating func chooseFaults() -> [FaultKind] {
         let movers: [FaultKind] = [
-            .crash, .restart, .partition, .disk, .isolate, .monitor, .switchover, .failback, .standby,
+            .crash, .restart, .partition, .disk, .isolate, .monitor, .switchover, .failback, .standby, .pause, .freeze,
         ]
         let benign: [FaultKind] = [.channel, .flap, .stall, .loss, .simultaneous]
         let first = (movers + benign)[Int(rng.next() % UInt64(movers.count + benign.count))]
@@ -181,6 +196,10 @@ struct SimulationWorld {
                 queue.push(.admin(node: 1, verb: .unstandby), at: heal)
             case .simultaneous:
                 break
+            case .pause:
+                queue.push(.pauseActive(duration: heal - at, host: false), at: at)
+            case .freeze:
+                queue.push(.pauseActive(duration: heal - at, host: true), at: at)
             }
         }
     }
@@ -204,7 +223,35 @@ struct SimulationWorld {
 
     private func live(_ n: Int, _ boot: Int) -> Bool { nodes[n].alive && nodes[n].boot == boot }
 
+    /// The node a happening belongs to, and whether it is the guard's (which a paused daemon does not stop).
+    private func owner(of happening: Happening) -> (node: Int, isGuard: Bool)? {
+        switch happening {
+        case .tick(let n, _), .slotWriteDone(let n, _, _, _, _, _), .slotReadDone(let n, _, _), .arbitratorDone(let n, _),
+            .monitor(let n, _), .timer(let n, _, _), .resourceDone(let n, _, _, _, _, _), .monitorDone(let n, _, _, _, _),
+            .fenceDone(let n, _), .admin(let n, _):
+            return (n, false)
+        case .heartbeat(let to, _, _, _):
+            return (to, false)
+        case .guardCheck(let n, _, _):
+            return (n, true)
+        case .start, .crash, .restart, .adminOnActive, .cut, .flap, .isolate, .diskDown, .stall, .loss, .arbitrator,
+            .crashActive, .monitorFailures, .checkTakeover, .pauseActive:
+            return nil
+        }
+    }
+
     private mutating func perform(_ happening: Happening) {
+        if let (n, isGuard) = owner(of: happening), let until = nodes[n].pausedUntil {
+            if now < until && (!isGuard || nodes[n].hostFrozen) {
+                // Stopped: it happens when the node runs again (datagrams wait in the socket's buffer).
+                queue.push(happening, at: until)
+                return
+            }
+            if now >= until {
+                nodes[n].pausedUntil = nil
+                nodes[n].hostFrozen = false
+            }
+        }
         switch happening {
         case .tick(let n, let boot):
             guard live(n, boot) else { return }
@@ -321,6 +368,19 @@ struct SimulationWorld {
         case .monitorFailures(let count):
             if let active = nodes.indices.first(where: { nodes[$0].alive && nodes[$0].core.state.role == .active }) {
                 nodes[active].monitorFailuresLeft = count
+            }
+        case .guardCheck(let n, let boot, let until):
+            guard guards, live(n, boot), nodes[n].driver.guardDeadline == until, nodes[n].groupUp else { return }
+            // No renewal came: the guard removes the addresses and kills the group's processes.
+            nodes[n].physical = nodes[n].physical.map { _ in false }
+            guardKills += 1
+        case .pauseActive(let duration, let host):
+            guard let active = nodes.indices.first(where: { nodes[$0].alive && nodes[$0].core.state.role == .active })
+            else { return }
+            nodes[active].pausedUntil = now + duration
+            nodes[active].hostFrozen = host
+            if checkBound {
+                queue.push(.checkTakeover(survivor: peer(of: active), crashedAt: now), at: now + Self.takeoverBound)
             }
         case .checkTakeover(let survivor, let crashedAt):
             let node = nodes[survivor]
@@ -477,6 +537,10 @@ struct SimulationWorld {
                 queue.push(.timer(node: n, boot: boot, token: token), at: now + (at > current ? at - current : 0))
             case .fence:
                 queue.push(.fenceDone(node: n, boot: boot), at: now + 30_000_000)
+            case .guardLease(let until):
+                guard let until else { continue }
+                let current = mono(n)
+                queue.push(.guardCheck(node: n, boot: boot, until: until), at: now + (until > current ? until - current : 0))
             case .announce, .raiseAlarm, .clearAlarm:
                 break
             }

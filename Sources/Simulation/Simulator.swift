@@ -11,6 +11,11 @@ public struct SimulationOptions: Sendable {
     public var checkReplay = true
     /// The simulated cluster's name (in its configuration and its logs' identity).
     public var cluster = "sim"
+    /// Each node's guard takes its group down when its lease runs out unrenewed (off only to show, in a test, what
+    /// a paused node does without one).
+    public var guards = true
+    /// Fencing configured for runs that freeze a host (off only to show what a frozen host does without it).
+    public var fencingForFreeze = true
 
     public init(seed: UInt64, faults: [FaultKind]? = nil) {
         self.seed = seed
@@ -25,6 +30,8 @@ public struct SimulationReport: Sendable {
     public var failback: FailbackMode
     public var violations: [Violation]
     public var takeovers: Int
+    /// How often a guard took a paused node's group down.
+    public var guardKills: Int
     /// Each node's log (node 1 first), in order.
     public var logs: [[Event]]
     public var config: ClusterConfig
@@ -81,6 +88,7 @@ public enum Simulator {
             failback: world.config.failback,
             violations: violations,
             takeovers: world.takeovers,
+            guardKills: world.guardKills,
             logs: world.logs,
             config: world.config,
             inputs: world.inputs

@@ -11,7 +11,7 @@ struct Servha: AsyncParsableCommand {
             DaemonCommand.self, StatusCommand.self, SwitchoverCommand.self, FailbackCommand.self, StandbyCommand.self,
             UnstandbyCommand.self, MaintenanceCommand.self, CheckConfigCommand.self, LogCommand.self,
             ReplayCommand.self, ExplainCommand.self, TimelineCommand.self, AuditCommand.self,
-            SimulateCommand.self, DemoCommand.self,
+            SimulateCommand.self, DemoCommand.self, GuardCommand.self,
             BenchCommand.self,
         ]
     )

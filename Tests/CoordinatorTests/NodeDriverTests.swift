@@ -115,7 +115,7 @@ import Testing
             switch effect {
             case .send(let heartbeat): #expect(!heartbeat.view.owns)
             case .writeSlot(_, let view, _): #expect(!view.owns)
-            case .append, .readSlot, .runAgent, .wake, .announce, .fence, .raiseAlarm, .clearAlarm: break
+            case .append, .readSlot, .runAgent, .wake, .announce, .fence, .guardLease, .raiseAlarm, .clearAlarm: break
             }
         }
         #expect(effects.contains(.runAgent(resource: 1, operation: .kill, epoch: 1)))

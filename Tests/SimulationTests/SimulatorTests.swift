@@ -46,13 +46,42 @@ func decisions(_ log: [Event]) -> [DecisionKind] {
         }
         let takeovers = reports.map(\.takeovers)
         switch fault {
-        case .crash, .switchover:
+        case .crash, .switchover, .pause, .freeze:
             #expect(takeovers.allSatisfy { $0 >= 2 }, "the group must move: \(takeovers)")
         case .channel, .flap, .loss:
             #expect(takeovers.allSatisfy { $0 == 1 }, "a lost path alone never moves the group: \(takeovers)")
         case .isolate, .monitor, .partition, .disk, .stall, .restart, .failback, .standby, .simultaneous:
             // Depends on the seed: which node is cut off, how many monitors fail, who loses the arbitrator.
             #expect(takeovers.allSatisfy { $0 >= 1 })
+        }
+    }
+
+    /// A paused daemon's guard takes the group down before the peer takes it over; without guards the same runs
+    /// put the group on both nodes, which the single-active check (after every step) catches.
+    @Test func aPausedDaemonsGuardKeepsTheGroupOnOneNode() {
+        var withoutGuard = 0
+        for seed in UInt64(1)...12 {
+            let guarded = Simulator.run(SimulationOptions(seed: seed, faults: [.pause]))
+            #expect(guarded.violations.isEmpty, "\(guarded.reproduce): \(guarded.violations.first?.description ?? "")")
+            #expect(guarded.guardKills >= 1, "\(guarded.reproduce): the guard must have acted")
+            var options = SimulationOptions(seed: seed, faults: [.pause])
+            options.guards = false
+            let unguarded = Simulator.run(options)
+            if unguarded.violations.contains(where: { $0.invariant == "single active" }) { withoutGuard += 1 }
+        }
+        #expect(withoutGuard == 12, "without a guard every pause must show the overlap (\(withoutGuard) of 12)")
+    }
+
+    /// A frozen host (guard and all) is safe only with fencing: the survivor powers it off before it takes over.
+    @Test func aFrozenHostIsFencedBeforeTheTakeover() {
+        for seed in UInt64(1)...12 {
+            let fenced = Simulator.run(SimulationOptions(seed: seed, faults: [.freeze]))
+            #expect(fenced.violations.isEmpty, "\(fenced.reproduce): \(fenced.violations.first?.description ?? "")")
+            #expect(fenced.logs[1].contains { if case .decision(let d) = $0 { d.kind == .fencePeer } else { false } })
+            var options = SimulationOptions(seed: seed, faults: [.freeze])
+            options.fencingForFreeze = false
+            let unfenced = Simulator.run(options)
+            #expect(unfenced.violations.contains { $0.invariant == "single active" }, "\(unfenced.reproduce) without fencing")
         }
     }
 

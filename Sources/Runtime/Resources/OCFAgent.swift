@@ -22,6 +22,8 @@ public struct OCFAgent: ResourceAgent {
     public let parameters: [String: String]
     /// OCF_ROOT: `defaultRoot` except in tests.
     public let root: String
+    /// The group's cgroup, which every action enters before it runs (nil: none).
+    public var cgroup: GroupCgroup?
 
     public init(name: String, agent: String, parameters: [String: String], root: String = OCFAgent.defaultRoot) {
         self.name = name
@@ -44,10 +46,8 @@ public struct OCFAgent: ResourceAgent {
             action = "stop"
             limit = min(timeout, ScriptAgent.killTimeout)
         }
-        let run = await ProcessRunner.run(
-            ProcessCommand(executable: path, arguments: [action], environment: environment(timeout: limit)),
-            timeout: limit
-        )
+        let command = ProcessCommand(executable: path, arguments: [action], environment: environment(timeout: limit))
+        let run = await ProcessRunner.run(cgroup?.wrap(command) ?? command, timeout: limit)
         let result = Self.result(of: run.termination, for: operation)
         var output = run.annotatedOutput
         if case .exited(let code) = run.termination, code != 0 {

@@ -55,7 +55,8 @@ public enum ResourceAgents {
     public static func make(
         _ spec: ResourceSpec,
         vipDriver: any VIPDriver,
-        ocfRoot: String = OCFAgent.defaultRoot
+        ocfRoot: String = OCFAgent.defaultRoot,
+        cgroup: GroupCgroup? = nil
     ) throws -> any ResourceAgent {
         switch spec.kind {
         case .script(let start, let stop, let monitor):
@@ -64,10 +65,13 @@ public enum ResourceAgents {
                     throw ResourceSetupError("resource \(spec.name): \(operation) command \(problem)")
                 }
             }
-            return ScriptAgent(name: spec.name, start: start, stop: stop, monitor: monitor)
+            var agent = ScriptAgent(name: spec.name, start: start, stop: stop, monitor: monitor)
+            agent.cgroup = cgroup
+            return agent
 
         case .ocf(let agent, let parameters):
-            let made = OCFAgent(name: spec.name, agent: agent, parameters: parameters, root: ocfRoot)
+            var made = OCFAgent(name: spec.name, agent: agent, parameters: parameters, root: ocfRoot)
+            made.cgroup = cgroup
             if let problem = made.installationProblem() {
                 throw ResourceSetupError("resource \(spec.name): \(problem)")
             }

@@ -21,6 +21,8 @@ public struct ScriptAgent: ResourceAgent {
     public let start: String
     public let stop: String
     public let monitor: String
+    /// The group's cgroup, which every command enters before it runs (nil: none).
+    public var cgroup: GroupCgroup?
 
     /// The longest a kill's stop command may take.
     public static let killTimeout: UInt64 = 5_000_000_000
@@ -44,7 +46,8 @@ public struct ScriptAgent: ResourceAgent {
             limit = min(timeout, Self.killTimeout)
         }
         let environment = ["SERVHA_RESOURCE": name, "SERVHA_OPERATION": operation.description]
-        let run = await ProcessRunner.run(.shell(command, environment: environment), timeout: limit)
+        let shell = ProcessCommand.shell(command, environment: environment)
+        let run = await ProcessRunner.run(cgroup?.wrap(shell) ?? shell, timeout: limit)
         return AgentOutcome(
             result: Self.result(of: run.termination, for: operation),
             output: run.annotatedOutput,

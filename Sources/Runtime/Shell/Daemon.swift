@@ -18,14 +18,17 @@ public final class Daemon: Sendable {
     private let log: EventLogWriter
     private let mirror: SharedStorageMirror
     private let admin: AdminServer
+    private let guardLink: GuardLink
 
     init(
         shell: NodeShell,
         transport: HeartbeatTransport,
         log: EventLogWriter,
         mirror: SharedStorageMirror,
-        admin: AdminServer
+        admin: AdminServer,
+        guardLink: GuardLink
     ) {
+        self.guardLink = guardLink
         self.shell = shell
         self.transport = transport
         self.log = log
@@ -60,10 +63,35 @@ public final class Daemon: Sendable {
             throw await fail("cannot create \(sharedLogs) on shared storage: \(String(cString: strerror(errno)))")
         }
         let vipDriver: any VIPDriver = dryRunVIP ? DryRunVIPDriver() : LinuxVIPDriver()
+        // The guard: the group's processes in a cgroup of their own, and a process apart that takes the group down
+        // if this one stops renewing the lease (paused, starved, hung).
+        var cgroup: GroupCgroup?
+        switch GroupCgroup.prepare(cluster: config.cluster.cluster, node: config.thisNodeName) {
+        case .success(let made): cgroup = made
+        case .failure(let problem):
+            logger.warning(
+                "guard: \(problem); if this daemon is paused, its guard removes the group's addresses but cannot kill the group's processes"
+            )
+        }
+        var guardArguments = ["--name", config.thisNodeName]
+        if let cgroup { guardArguments += ["--cgroup", cgroup.path] }
+        if dryRunVIP { guardArguments.append("--dry-run-vip") }
+        for spec in config.resources {
+            if case .vip(let address, let prefixLength, let interface, _, _) = spec.kind {
+                guardArguments += ["--address", "\(address)/\(prefixLength)@\(interface)"]
+            }
+        }
+        let guardLink: GuardLink
+        do {
+            guardLink = try GuardLink.start(executable: GuardLink.currentExecutable(), arguments: guardArguments)
+        } catch {
+            throw await fail("\(error)")
+        }
+        undo.append { guardLink.stop() }
         var agents: [any ResourceAgent] = []
         for spec in config.resources {
             do {
-                agents.append(try ResourceAgents.make(spec, vipDriver: vipDriver))
+                agents.append(try ResourceAgents.make(spec, vipDriver: vipDriver, cgroup: cgroup))
             } catch {
                 throw await fail("\(error)")
             }
@@ -151,6 +179,7 @@ public final class Daemon: Sendable {
             agents: agents,
             authenticator: authenticator,
             send: { bytes, channel in transport.send(bytes, channel: channel) },
+            guardLink: guardLink,
             logger: logger
         )
         box.shell = shell
@@ -175,7 +204,7 @@ public final class Daemon: Sendable {
         await shell.deliver(.configLoaded(config.cluster))
         await shell.startAlarms()
         await shell.startPeriodicWork()
-        return Daemon(shell: shell, transport: transport, log: log, mirror: mirror, admin: admin)
+        return Daemon(shell: shell, transport: transport, log: log, mirror: mirror, admin: admin, guardLink: guardLink)
     }
 
     /// Graceful stop: hand the group over (stop resources, release the lease), then close everything.
@@ -189,7 +218,16 @@ public final class Daemon: Sendable {
                 try? await Task.sleep(nanoseconds: 20_000_000)
             }
         }
+        let handedOver = !(await shell.state.anyResourceUp)
         await shell.stop()
+        if handedOver {
+            guardLink.stop()
+        } else {
+            // Resources still run here and nothing renews the lease from now on: the guard takes them down at
+            // its deadline.
+            logger.critical("stopping with resources still running; the guard takes them down when the lease runs out")
+            guardLink.detach()
+        }
         admin.close()
         await transport.stop()
         mirror.stop()

@@ -21,6 +21,7 @@ public actor NodeShell {
     private let send: @Sendable ([UInt8], Int) -> Void
     private var authenticator: HeartbeatAuthenticator
     private var alarms: AlarmDispatcher?
+    private let guardLink: GuardLink?
 
     private var rejections = RejectionCounter()
     private var loss: [ChannelLoss] = []
@@ -38,8 +39,10 @@ public actor NodeShell {
         agents: [any ResourceAgent],
         authenticator: HeartbeatAuthenticator,
         send: @escaping @Sendable ([UInt8], Int) -> Void,
+        guardLink: GuardLink?,
         logger: Logger
     ) {
+        self.guardLink = guardLink
         self.config = config
         driver = NodeDriver(
             core: core,
@@ -226,6 +229,8 @@ public actor NodeShell {
                     let ok = outcome.result == .succeeded
                     await self?.deliver(.fenceOutcome(succeeded: ok, detail: outcome.output))
                 }
+            case .guardLease(let until):
+                guardLink?.arm(until: until)
             case .raiseAlarm(let alarm):
                 alarms?.send(alarm, raised: true)
             case .clearAlarm(let kind):

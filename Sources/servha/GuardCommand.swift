@@ -1,0 +1,35 @@
+import ArgumentParser
+import Runtime
+
+/// The guard process the daemon starts for itself (see `LeaseGuard`): not for operators to run.
+struct GuardCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "guard",
+        abstract: "Take the group down when the daemon stops renewing its lease (started by the daemon).",
+        shouldDisplay: false
+    )
+
+    @Option(help: "The node's name (for the log).") var name: String
+    @Option(help: "The group's cgroup directory, whose cgroup.kill ends every process of the group.") var cgroup: String?
+    @Option(name: .customLong("address"), help: "ADDRESS/PREFIX@INTERFACE to remove first (repeatable).")
+    var addresses: [String] = []
+    @Flag(name: .customLong("dry-run-vip"), help: "Addresses are the daemon's dry-run ones: nothing to remove.")
+    var dryRunVIP = false
+
+    func validate() throws {
+        for text in addresses where GuardedAddress(text) == nil {
+            throw ValidationError("--address \(text): expected ADDRESS/PREFIX@INTERFACE, for example 192.0.2.100/24@eth0")
+        }
+    }
+
+    func run() async throws {
+        let status = await LeaseGuard.run(
+            input: 0,
+            addresses: addresses.compactMap(GuardedAddress.init),
+            cgroup: cgroup.map(GroupCgroup.init(path:)),
+            vipDriver: dryRunVIP ? DryRunVIPDriver() : LinuxVIPDriver(),
+            name: name
+        )
+        if status != 0 { throw ExitCode(status) }
+    }
+}
