@@ -335,7 +335,10 @@ daemon_start() {
 daemon_pid() {
     local pid
     for pid in $(ip netns pids "${NODE_NS[$1]}"); do
-        [[ $(cat "/proc/$pid/comm" 2>/dev/null) == servha ]] && echo "$pid" && return 0
+        [[ $(cat "/proc/$pid/comm" 2>/dev/null) == servha ]] || continue
+        # Not its guard (the same executable, `servha guard ...`).
+        [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == *" guard "* ]] && continue
+        echo "$pid" && return 0
     done
     return 1
 }
