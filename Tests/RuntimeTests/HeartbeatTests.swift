@@ -169,6 +169,28 @@ private let badHMAC = "bad HMAC (wrong key or forged)"
         )
     }
 
+    /// Sequences start from a random boot nonce, not the clock: a peer that restarted may start below its old
+    /// sequences. After a silence of `restartAfterSilence` it is heard at once; before, its old sequences are
+    /// replays.
+    @Test func aPeerThatRestartedWithALowerSequenceIsAcceptedAfterASilence() {
+        let sender = authenticator(1)
+        var receiver = authenticator(2)
+        receiver.restartAfterSilence = 100_000_000
+        func open(_ sequence: UInt64, at: Instant) -> String? {
+            reason(receiver.open(sender.seal(packet(sequence)), channel: 0, source: "x", at: at))
+        }
+        #expect(open(1_000_000, at: 1_000_000_000) == nil)
+        #expect(open(1_000_001, at: 1_020_000_000) == nil)
+        #expect(open(500, at: 1_050_000_000) == "replayed heartbeat (sequence 500, newest seen 1000001)", "no silence")
+        #expect(open(500, at: 1_120_000_000) == nil, "silent for 100 ms: a restarted peer")
+        #expect(open(501, at: 1_140_000_000) == nil)
+        #expect(open(500, at: 1_150_000_000) == "replayed heartbeat (sequence 500, newest seen 501)")
+        // Without the setting (or without a time), never.
+        var strict = authenticator(2)
+        #expect(strict.open(sender.seal(packet(9)), channel: 0, source: "x", at: 0) == .accepted(packet(9)))
+        #expect(reason(strict.open(sender.seal(packet(9)), channel: 0, source: "x", at: 10_000_000_000)) != nil)
+    }
+
     @Test func reorderingWithinTheWindowIsAcceptedOlderIsNot() {
         let sender = authenticator(1)
         var receiver = authenticator(2)

@@ -10,6 +10,12 @@
 # re-parented here when pg_ctl exits). When COMMAND ends, so does the namespace and everything left in it.
 hostname "$1"
 shift
+# `ip netns exec` gives the node a fresh /sys without the host's cgroup mounts; a real host has its cgroup v2
+# hierarchy mounted, which servha's guard needs (the group's cgroup and its cgroup.kill). This mount namespace is
+# the node's own.
+if ! grep -q " - cgroup2 " /proc/self/mountinfo; then
+    mount -t cgroup2 cgroup2 /sys/fs/cgroup || echo "host-init: cannot mount cgroup2 on /sys/fs/cgroup" >&2
+fi
 "$@" &
 child=$!
 trap 'kill -TERM "$child" 2>/dev/null' TERM INT

@@ -44,6 +44,12 @@ public struct HeartbeatAuthenticator: Sendable {
     public let channelCount: Int
     /// The peer's sequences seen so far (the only sender whose heartbeats are accepted).
     public private(set) var window = ReplayWindow()
+    /// When the last packet was accepted (on this node's monotonic clock), for telling a restarted peer from a
+    /// replay.
+    public private(set) var lastAccepted: Instant?
+    /// After this much silence from the peer, an authentic packet whose sequence is behind the window starts the
+    /// window afresh: the peer restarted with a new boot nonce (its sequences are not from the clock). nil: never.
+    public var restartAfterSilence: Nanos?
 
     /// - Precondition: `key` is at least 32 bytes (`loadKey(path:)` checks it).
     public init(key: [UInt8], cluster: String, thisNode: NodeID, peer: NodeID, channelCount: Int) {
@@ -65,7 +71,7 @@ public struct HeartbeatAuthenticator: Sendable {
 
     /// Checks a datagram that arrived on channel `channel` from `source` (an address, for the rejection record).
     /// An accepted packet advances the replay window; a rejected one changes nothing.
-    public mutating func open(_ bytes: [UInt8], channel: Int, source: String) -> Verdict {
+    public mutating func open(_ bytes: [UInt8], channel: Int, source: String, at: Instant? = nil) -> Verdict {
         func reject(_ reason: String) -> Verdict { .rejected(RejectedInput(reason: reason, source: source)) }
         let count = bytes.count
         let truncated = "truncated packet (\(count) bytes)"
@@ -127,10 +133,14 @@ public struct HeartbeatAuthenticator: Sendable {
         guard Int(fields.channel) == channel, channel < channelCount else {
             return reject("heartbeat claims channel \(fields.channel) but arrived on channel \(channel)")
         }
-        guard window.admits(fields.sequence) else {
-            return reject("replayed heartbeat (sequence \(fields.sequence), newest seen \(window.newest))")
+        if !window.admits(fields.sequence) {
+            guard let at, let quiet = restartAfterSilence, let last = lastAccepted, at >= last + quiet else {
+                return reject("replayed heartbeat (sequence \(fields.sequence), newest seen \(window.newest))")
+            }
+            window = ReplayWindow()  // the peer was silent long enough to have restarted: a new sequence
         }
         window.record(fields.sequence)
+        if let at { lastAccepted = max(lastAccepted ?? at, at) }
         return .accepted(
             HeartbeatPacket(
                 cluster: cluster,

@@ -19,6 +19,7 @@ public final class Daemon: Sendable {
     private let mirror: SharedStorageMirror
     private let admin: AdminServer
     private let guardLink: GuardLink
+    private let datagrams: (arrivals: AsyncStream<Datagram>.Continuation, pump: Task<Void, Never>)
 
     init(
         shell: NodeShell,
@@ -26,8 +27,10 @@ public final class Daemon: Sendable {
         log: EventLogWriter,
         mirror: SharedStorageMirror,
         admin: AdminServer,
-        guardLink: GuardLink
+        guardLink: GuardLink,
+        datagrams: (arrivals: AsyncStream<Datagram>.Continuation, pump: Task<Void, Never>)
     ) {
+        self.datagrams = datagrams
         self.guardLink = guardLink
         self.shell = shell
         self.transport = transport
@@ -149,21 +152,25 @@ public final class Daemon: Sendable {
         )
 
         // The network edge.
-        let authenticator = HeartbeatAuthenticator(
+        var authenticator = HeartbeatAuthenticator(
             key: key,
             cluster: config.cluster.cluster,
             thisNode: config.thisNode,
             peer: peer.id,
             channelCount: config.channels.count
         )
-        let box = ShellBox()
+        authenticator.restartAfterSilence = config.cluster.channelDeadline
+        // Datagrams reach the core in the order they arrived: the transport's callback only stamps and queues
+        // them, and one task hands them over one after the other (a task per datagram could reorder them).
+        let (datagrams, arrivals) = AsyncStream.makeStream(
+            of: Datagram.self,
+            bufferingPolicy: .bufferingNewest(4096)
+        )
         let transport = HeartbeatTransport(channels: config.channels, thisNode: config.thisNode, peer: peer.id) {
             channel,
             bytes,
             source in
-            let at = monotonicNow()
-            guard let shell = box.shell else { return }
-            Task { await shell.received(bytes, channel: channel, source: source, at: at) }
+            arrivals.yield(Datagram(channel: channel, bytes: bytes, source: source, at: monotonicNow()))
         }
         do {
             try await transport.start()
@@ -182,7 +189,15 @@ public final class Daemon: Sendable {
             guardLink: guardLink,
             logger: logger
         )
-        box.shell = shell
+        let pump = Task {
+            for await datagram in datagrams {
+                await shell.received(datagram.bytes, channel: datagram.channel, source: datagram.source, at: datagram.at)
+            }
+        }
+        undo.append {
+            arrivals.finish()
+            pump.cancel()
+        }
         let admin: AdminServer
         do {
             admin = try AdminServer(path: config.adminSocket, shell: shell)
@@ -204,7 +219,15 @@ public final class Daemon: Sendable {
         await shell.deliver(.configLoaded(config.cluster))
         await shell.startAlarms()
         await shell.startPeriodicWork()
-        return Daemon(shell: shell, transport: transport, log: log, mirror: mirror, admin: admin, guardLink: guardLink)
+        return Daemon(
+            shell: shell,
+            transport: transport,
+            log: log,
+            mirror: mirror,
+            admin: admin,
+            guardLink: guardLink,
+            datagrams: (arrivals, pump)
+        )
     }
 
     /// Graceful stop: hand the group over (stop resources, release the lease), then close everything.
@@ -230,6 +253,8 @@ public final class Daemon: Sendable {
         }
         admin.close()
         await transport.stop()
+        datagrams.arrivals.finish()
+        await datagrams.pump.value
         mirror.stop()
         do {
             try log.close()
@@ -267,12 +292,10 @@ public final class Daemon: Sendable {
     }
 }
 
-/// Lets the transport's receive callback reach the shell, which is created after the transport binds
-/// (datagrams that arrive before are dropped, as if lost).
-private final class ShellBox: Sendable {
-    private let slot = Mutex<NodeShell?>(nil)
-    var shell: NodeShell? {
-        get { slot.withLock { $0 } }
-        set { slot.withLock { $0 = newValue } }
-    }
+/// One datagram as the transport received it, stamped on arrival.
+struct Datagram: Sendable {
+    var channel: Int
+    var bytes: [UInt8]
+    var source: String
+    var at: Instant
 }

@@ -46,7 +46,9 @@ public actor NodeShell {
         self.config = config
         driver = NodeDriver(
             core: core,
-            sequenceStart: HeartbeatPacket.initialSequence(wallNanos: wallNow()),
+            // A random boot nonce, not the clock: a clock stepped back must not make the peer refuse this boot's
+            // heartbeats as replays (it accepts a new sequence once the channel has been quiet).
+            sequenceStart: NodeDriver.sequenceStart(random: UInt64.random(in: 1...UInt64.max)),
             slotCounterStart: UInt64(max(0, wallNow() / 1_000_000))  // keeps increasing across restarts
         )
         self.log = log
@@ -68,7 +70,7 @@ public actor NodeShell {
     /// A datagram from a heartbeat channel.
     public func received(_ bytes: [UInt8], channel: Int, source: String, at: Instant) async {
         guard !stopped else { return }
-        switch authenticator.open(bytes, channel: channel, source: source) {
+        switch authenticator.open(bytes, channel: channel, source: source, at: at) {
         case .accepted(let packet):
             if loss.count != config.channels.count {
                 loss = Array(repeating: ChannelLoss(), count: config.channels.count)
