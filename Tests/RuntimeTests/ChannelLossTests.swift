@@ -1,3 +1,4 @@
+import EventLog
 import Testing
 
 @testable import Runtime
@@ -38,5 +39,62 @@ import Testing
         #expect(afterReassert == afterStart + 1, "\(driver.lines)")
         // Other resources have nothing to re-assert.
         await ScriptAgent(name: "s", start: "true", stop: "true", monitor: "true").reassert()
+    }
+
+    static func announcements(_ driver: DryRunVIPDriver) -> Int {
+        driver.actions.filter { if case .announce = $0 { true } else { false } }.count
+    }
+
+    static func waitUntil(_ seconds: Double, _ condition: () -> Bool) async -> Bool {
+        let deadline = monotonicNow() + UInt64(seconds * 1e9)
+        while monotonicNow() < deadline {
+            if condition() { return true }
+            try? await Task.sleep(nanoseconds: 2_000_000)
+        }
+        return condition()
+    }
+
+    /// The repeats after a start go out only while the group is held here: released (or taken over under
+    /// another epoch), the next repeat is not sent; stopped, none is.
+    @Test func repeatsStopTheMomentTheGroupIsNoLongerHeldHere() async {
+        let driver = DryRunVIPDriver()
+        let hold = GroupHold()
+        hold.set(3)
+        let agent = VIPAgent(
+            name: "vip",
+            address: "192.0.2.100",
+            prefixLength: 24,
+            interface: "eth0",
+            garpCount: 5,
+            garpInterval: 40_000_000,
+            driver: driver,
+            hold: hold
+        )
+        _ = await agent.perform(.start, timeout: 5_000_000_000)
+        #expect(Self.announcements(driver) == 1, "the first at once")
+        #expect(await Self.waitUntil(2) { Self.announcements(driver) >= 2 }, "the repeats follow while held")
+        hold.set(nil)  // released
+        let sent = Self.announcements(driver)
+        try? await Task.sleep(nanoseconds: 200_000_000)
+        #expect(Self.announcements(driver) <= sent + 1, "at most one already past its check: \(driver.lines)")
+        #expect(Self.announcements(driver) < 5)
+
+        // Held again at another epoch: a re-announcement asked under epoch 4 stops when epoch 5 holds.
+        hold.set(4)
+        let before = Self.announcements(driver)
+        let reassert = Task { await agent.reassert() }
+        #expect(await Self.waitUntil(2) { Self.announcements(driver) > before })
+        hold.set(5)
+        await reassert.value
+        #expect(Self.announcements(driver) < before + 5, "stopped when the epoch changed: \(driver.lines)")
+
+        // A stop cancels the repeats at once, and a re-announcement with nothing held sends nothing.
+        let again = Task { await agent.reassert() }
+        _ = await agent.perform(.stop, timeout: 5_000_000_000)
+        await again.value
+        let afterStop = Self.announcements(driver)
+        hold.set(nil)
+        await agent.reassert()
+        #expect(Self.announcements(driver) == afterStop)
     }
 }

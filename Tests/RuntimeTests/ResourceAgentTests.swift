@@ -554,12 +554,14 @@ struct OCFCase: Sendable, CustomTestStringConvertible {
         #expect(started.result == .succeeded)
         #expect(started.output.hasPrefix("dry run: "))
         #expect(started.output.contains("sent a gratuitous ARP (2 more follow, 1 ms apart)"))
-        // The start returned after the first announcement; the repeats follow on their own, after checking that
-        // the address is still there.
+        // The start returned after the first announcement; the repeats follow on their own, each after checking
+        // that the address is still there.
         let vip = (address: "192.0.2.200", interface: "servha-none0")
-        let repeats = DryRunVIPDriver.Action.announce(address: vip.address, interface: vip.interface, count: 2, interval: 1_000_000)
+        let repeats = DryRunVIPDriver.Action.announce(address: vip.address, interface: vip.interface, count: 1, interval: 0)
         let deadline = ContinuousClock.now + .seconds(5)
-        while !driver.actions.contains(repeats) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
+        while driver.actions.filter({ $0 == repeats }).count < 2 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(1))
+        }
         #expect(await agent.perform(.monitor, timeout: seconds).result == .succeeded)
         #expect(await agent.perform(.stop, timeout: seconds).result == .succeeded)
         #expect(await agent.perform(.monitor, timeout: seconds).result == .notRunning)
@@ -570,6 +572,8 @@ struct OCFCase: Sendable, CustomTestStringConvertible {
                 .check(address: vip.address, interface: vip.interface),
                 .add(address: vip.address, prefixLength: 24, interface: vip.interface),
                 .announce(address: vip.address, interface: vip.interface, count: 1, interval: 1_000_000),
+                .check(address: vip.address, interface: vip.interface),
+                repeats,
                 .check(address: vip.address, interface: vip.interface),
                 repeats,
                 .check(address: vip.address, interface: vip.interface),

@@ -56,7 +56,8 @@ public enum ResourceAgents {
         _ spec: ResourceSpec,
         vipDriver: any VIPDriver,
         ocfRoot: String = OCFAgent.defaultRoot,
-        cgroup: GroupCgroup? = nil
+        cgroup: GroupCgroup? = nil,
+        hold: GroupHold? = nil
     ) throws -> any ResourceAgent {
         switch spec.kind {
         case .script(let start, let stop, let monitor):
@@ -94,7 +95,8 @@ public enum ResourceAgents {
                 interface: interface,
                 garpCount: garpCount,
                 garpInterval: garpInterval,
-                driver: vipDriver
+                driver: vipDriver,
+                hold: hold
             )
         }
     }

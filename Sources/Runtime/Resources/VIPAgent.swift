@@ -1,6 +1,7 @@
 import Coordinator
 import EventLog
 import Foundation
+import Synchronization
 
 /// A virtual IPv4 address, added to and removed from an interface through a `VIPDriver`.
 ///
@@ -24,6 +25,9 @@ public struct VIPAgent: ResourceAgent {
     public let garpCount: Int
     public let garpInterval: UInt64
     public let driver: any VIPDriver
+    /// Whether the group is still held here (nil: always, for an agent used on its own).
+    public let hold: GroupHold?
+    private let repeats = AnnouncementRepeats()
 
     public init(
         name: String,
@@ -32,8 +36,10 @@ public struct VIPAgent: ResourceAgent {
         interface: String,
         garpCount: Int,
         garpInterval: UInt64,
-        driver: any VIPDriver
+        driver: any VIPDriver,
+        hold: GroupHold? = nil
     ) {
+        self.hold = hold
         self.name = name
         self.address = address
         self.prefixLength = prefixLength
@@ -43,8 +49,29 @@ public struct VIPAgent: ResourceAgent {
         self.driver = driver
     }
 
+    /// Announces the address again, `garpCount` times, each only while the address is here and the group still
+    /// held at the epoch it was held at when asked.
     public func reassert() async {
-        try? await driver.announce(address: address, interface: interface, count: garpCount, interval: garpInterval)
+        await announce(count: garpCount, firstAfter: 0, epoch: hold?.epoch)
+    }
+
+    /// Sends `count` gratuitous ARPs `garpInterval` apart, the first after `firstAfter`; before each, checks that
+    /// the group is still held here at `epoch` and the address still on the interface, and stops otherwise. A
+    /// stop or kill of the address cancels them at once.
+    private func announce(count: Int, firstAfter: UInt64, epoch: Epoch?) async {
+        let task = Task { [driver, address, interface, garpInterval, hold] in
+            for sent in 0..<count {
+                let wait = sent == 0 ? firstAfter : garpInterval
+                if wait > 0 { try? await Task.sleep(nanoseconds: wait) }
+                guard !Task.isCancelled else { return }
+                if let hold, let epoch, !hold.holds(epoch) { return }
+                if hold != nil && epoch == nil { return }
+                guard await driver.isPresent(address: address, interface: interface), !Task.isCancelled else { return }
+                try? await driver.announce(address: address, interface: interface, count: 1, interval: 0)
+            }
+        }
+        repeats.replace(with: task)
+        await task.value
     }
 
     public func perform(_ operation: ResourceOperation, timeout: UInt64) async -> AgentOutcome {
@@ -79,17 +106,14 @@ public struct VIPAgent: ResourceAgent {
                 return (.succeeded, "added \(cidr) to \(interface); warning: gratuitous ARP failed: \(error)")
             }
             guard garpCount > 1 else { return (.succeeded, "added \(cidr) to \(interface), sent a gratuitous ARP") }
-            let (driver, address, interface, repeats, interval) = (driver, address, interface, garpCount - 1, garpInterval)
-            Task.detached {
-                try? await Task.sleep(nanoseconds: interval)
-                guard await driver.isPresent(address: address, interface: interface) else { return }
-                try? await driver.announce(address: address, interface: interface, count: repeats, interval: interval)
-            }
+            let (more, interval, epoch) = (garpCount - 1, garpInterval, hold?.epoch)
+            Task.detached { await self.announce(count: more, firstAfter: interval, epoch: epoch) }
             return (
                 .succeeded,
-                "added \(cidr) to \(interface), sent a gratuitous ARP (\(repeats) more follow, \(interval / 1_000_000) ms apart)"
+                "added \(cidr) to \(interface), sent a gratuitous ARP (\(more) more follow, \(interval / 1_000_000) ms apart)"
             )
         case .stop, .kill:
+            repeats.cancel()  // no announcement for an address that is going
             do {
                 try await driver.remove(address: address, prefixLength: prefixLength, interface: interface)
             } catch {
@@ -103,4 +127,18 @@ public struct VIPAgent: ResourceAgent {
             return (.notRunning, "\(address) is not on \(interface)")
         }
     }
+}
+
+/// The announcements in flight for one address (at most one run of repeats at a time).
+final class AnnouncementRepeats: Sendable {
+    private let current = Mutex<Task<Void, Never>?>(nil)
+
+    func replace(with task: Task<Void, Never>) {
+        current.withLock {
+            $0?.cancel()
+            $0 = task
+        }
+    }
+
+    func cancel() { current.withLock { $0?.cancel() } }
 }

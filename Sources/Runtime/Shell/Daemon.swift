@@ -91,10 +91,11 @@ public final class Daemon: Sendable {
             throw await fail("\(error)")
         }
         undo.append { guardLink.stop() }
+        let hold = GroupHold()
         var agents: [any ResourceAgent] = []
         for spec in config.resources {
             do {
-                agents.append(try ResourceAgents.make(spec, vipDriver: vipDriver, cgroup: cgroup))
+                agents.append(try ResourceAgents.make(spec, vipDriver: vipDriver, cgroup: cgroup, hold: hold))
             } catch {
                 throw await fail("\(error)")
             }
@@ -187,6 +188,7 @@ public final class Daemon: Sendable {
             authenticator: authenticator,
             send: { bytes, channel in transport.send(bytes, channel: channel) },
             guardLink: guardLink,
+            hold: hold,
             logger: logger
         )
         let pump = Task {

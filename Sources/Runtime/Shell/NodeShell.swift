@@ -22,6 +22,7 @@ public actor NodeShell {
     private var authenticator: HeartbeatAuthenticator
     private var alarms: AlarmDispatcher?
     private let guardLink: GuardLink?
+    private let hold: GroupHold
 
     private var rejections = RejectionCounter()
     private var loss: [ChannelLoss] = []
@@ -40,9 +41,11 @@ public actor NodeShell {
         authenticator: HeartbeatAuthenticator,
         send: @escaping @Sendable ([UInt8], Int) -> Void,
         guardLink: GuardLink?,
+        hold: GroupHold = GroupHold(),
         logger: Logger
     ) {
         self.guardLink = guardLink
+        self.hold = hold
         self.config = config
         driver = NodeDriver(
             core: core,
@@ -186,6 +189,8 @@ public actor NodeShell {
                     return
                 }
                 for event in events { note(event) }
+                // Before anything else of this batch: announcements stop the moment the group is not held here.
+                hold.set(driver.state.role == .active ? driver.state.epoch : nil)
             case .send(let heartbeat):
                 let packet = HeartbeatPacket(
                     cluster: config.cluster.cluster,
