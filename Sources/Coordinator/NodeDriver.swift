@@ -281,15 +281,22 @@ public struct NodeDriver: Sendable {
         }
     }
 
-    /// When the group must be down here unless the lease is renewed first: the lease's end while the group runs
-    /// under it, at once after a self-fence while anything of it is still up, never otherwise (standby, starting,
-    /// acquiring before anything starts, maintenance, where the operator holds the group).
+    /// When the group must be down here unless the lease is renewed first: half a safety margin after the instant
+    /// the core itself self-fences while the group runs under the lease; at once after a self-fence while anything
+    /// of it is still up; never otherwise (standby, starting, acquiring before anything starts, maintenance, where
+    /// the operator holds the group).
+    ///
+    /// Why half a margin later than the core: a renewal the core counted in time reaches the guard a little after
+    /// it was observed (the daemon stamps the observation, then hands the new deadline over); on a loaded host that
+    /// can be a few milliseconds past the old deadline, and the guard must not kill a healthy group for it. The
+    /// guard still acts one and a half margins before the peer may claim (lease plus margin after it last saw a
+    /// renewal, which each came after the renewal's own instant).
     static func guardDeadline(_ state: State) -> Instant? {
         if state.maintenance { return nil }
         switch state.role {
         case .active, .releasing:
-            guard state.holdsGroupUnderLease else { return nil }
-            return state.leaseEnd ?? state.now
+            guard state.holdsGroupUnderLease, let config = state.config else { return nil }
+            return (state.leaseEnd ?? state.now) + config.safetyMargin / 2
         case .fenced:
             return state.anyResourceUp ? state.roleSince : nil
         case .starting, .standby, .acquiring:

@@ -63,8 +63,18 @@ struct DaemonCommand: AsyncParsableCommand {
                 logger: logger
             )
         )
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let failure as DaemonFailure {
+            printError("servha: \(loaded.thisNodeName) stopped deciding: \(failure.reason)")
+            throw ExitCode(3)
+        }
     }
+}
+
+/// The daemon stopped deciding (its log failed): exit 3.
+struct DaemonFailure: Error {
+    var reason: String
 }
 
 /// Runs until a graceful shutdown, then hands the group over to the peer and closes everything.
@@ -73,7 +83,24 @@ struct CoordinatorService: Service {
     let logger: Logger
 
     func run() async throws {
-        try? await gracefulShutdown()
+        let daemon = daemon
+        let fatal = await withTaskGroup(of: String?.self) { group in
+            group.addTask {
+                try? await gracefulShutdown()
+                return nil
+            }
+            group.addTask { await daemon.fatalFailure() }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        if let fatal {
+            // The group is down here already; give the alarm sinks a moment, close what can be closed, and exit
+            // non-zero so that systemd restarts the daemon (which folds its log again, if the disk is back).
+            try? await Task.sleep(nanoseconds: 2_000_000_000)
+            await daemon.stop(handOver: false, logger: logger)
+            throw DaemonFailure(reason: fatal)
+        }
         logger.notice("shutting down: handing the group over to the peer")
         await daemon.stop(handOver: true, logger: logger)
     }

@@ -100,6 +100,9 @@ public struct LeaseGuard: Sendable {
         func say(_ text: String) { FileHandle.standardError.write(Data("servha guard (\(name)): \(text)\n".utf8)) }
         while true {
             let now = monotonicNow()
+            if state.isDue(at: now), !daemonGone, drain(input, into: &pending, state: &state, say: say) {
+                continue  // a word came in meanwhile (a renewal, usually): look again
+            }
             if state.isDue(at: now), let deadline = state.deadline {
                 let firing = await fire(addresses: addresses, cgroup: cgroup, vipDriver: vipDriver, lateBy: now - deadline)
                 state.receive(.disarm)
@@ -143,14 +146,36 @@ public struct LeaseGuard: Sendable {
                 continue
             }
             pending += buffer[0..<count]
-            while let newline = pending.firstIndex(of: 10) {
-                let line = String(decoding: pending[..<newline], as: UTF8.self)
-                pending.removeSubrange(...newline)
-                if let message = parse(Substring(line)) {
-                    state.receive(message)
-                } else {
-                    say("ignored a line it does not understand: \(line.prefix(60))")
-                }
+            apply(&pending, to: &state, say: say)
+        }
+    }
+
+    /// Reads whatever the daemon wrote and the guard has not read yet, without waiting. Returns whether anything
+    /// was read.
+    private static func drain(
+        _ input: Int32,
+        into pending: inout [UInt8],
+        state: inout LeaseGuard,
+        say: (String) -> Void
+    ) -> Bool {
+        var descriptor = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
+        guard poll(&descriptor, 1, 0) > 0, descriptor.revents & Int16(POLLIN) != 0 else { return false }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = read(input, &buffer, buffer.count)
+        guard count > 0 else { return false }
+        pending += buffer[0..<count]
+        apply(&pending, to: &state, say: say)
+        return true
+    }
+
+    private static func apply(_ pending: inout [UInt8], to state: inout LeaseGuard, say: (String) -> Void) {
+        while let newline = pending.firstIndex(of: 10) {
+            let line = String(decoding: pending[..<newline], as: UTF8.self)
+            pending.removeSubrange(...newline)
+            if let message = parse(Substring(line)) {
+                state.receive(message)
+            } else {
+                say("ignored a line it does not understand: \(line.prefix(60))")
             }
         }
     }

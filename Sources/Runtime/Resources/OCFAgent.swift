@@ -22,7 +22,7 @@ public struct OCFAgent: ResourceAgent {
     public let parameters: [String: String]
     /// OCF_ROOT: `defaultRoot` except in tests.
     public let root: String
-    /// The group's cgroup, which every action enters before it runs (nil: none).
+    /// The group's cgroup, which the start action enters before it runs (see `ScriptAgent.cgroup`).
     public var cgroup: GroupCgroup?
 
     public init(name: String, agent: String, parameters: [String: String], root: String = OCFAgent.defaultRoot) {
@@ -47,7 +47,8 @@ public struct OCFAgent: ResourceAgent {
             limit = min(timeout, ScriptAgent.killTimeout)
         }
         let command = ProcessCommand(executable: path, arguments: [action], environment: environment(timeout: limit))
-        let run = await ProcessRunner.run(cgroup?.wrap(command) ?? command, timeout: limit)
+        let contained = operation == .start ? cgroup?.wrap(command) : nil
+        let run = await ProcessRunner.run(contained ?? command, timeout: limit)
         let result = Self.result(of: run.termination, for: operation)
         var output = run.annotatedOutput
         if case .exited(let code) = run.termination, code != 0 {

@@ -21,7 +21,9 @@ public struct ScriptAgent: ResourceAgent {
     public let start: String
     public let stop: String
     public let monitor: String
-    /// The group's cgroup, which every command enters before it runs (nil: none).
+    /// The group's cgroup, which the start command enters before it runs, so that whatever it leaves running is
+    /// in it (nil: none). Stops, kills and monitors run outside it: the guard's kill of the cgroup must not kill
+    /// the very stop that is taking the resource down.
     public var cgroup: GroupCgroup?
 
     /// The longest a kill's stop command may take.
@@ -47,7 +49,8 @@ public struct ScriptAgent: ResourceAgent {
         }
         let environment = ["SERVHA_RESOURCE": name, "SERVHA_OPERATION": operation.description]
         let shell = ProcessCommand.shell(command, environment: environment)
-        let run = await ProcessRunner.run(cgroup?.wrap(shell) ?? shell, timeout: limit)
+        let contained = operation == .start ? cgroup?.wrap(shell) : nil
+        let run = await ProcessRunner.run(contained ?? shell, timeout: limit)
         return AgentOutcome(
             result: Self.result(of: run.termination, for: operation),
             output: run.annotatedOutput,

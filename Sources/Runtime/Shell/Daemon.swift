@@ -232,9 +232,16 @@ public final class Daemon: Sendable {
         )
     }
 
+    /// Returns when this node stopped deciding because its log failed (the group is already down here), with why.
+    public func fatalFailure() async -> String? {
+        for await reason in shell.fatalFailures { return reason }
+        return nil
+    }
+
     /// Graceful stop: hand the group over (stop resources, release the lease), then close everything.
     public func stop(handOver: Bool, logger: Logger) async {
-        if handOver {
+        let failed = await shell.hasStopped
+        if handOver && !failed {
             await shell.deliver(.admin(AdminCommand(verb: .standby, source: "SIGTERM")))
             let deadline = monotonicNow() + 120_000_000_000
             while monotonicNow() < deadline {

@@ -24,6 +24,9 @@ public actor NodeShell {
     private let guardLink: GuardLink?
     private let hold: GroupHold
 
+    /// Why this node stopped deciding (its log failed): the daemon then exits non-zero.
+    public nonisolated let fatalFailures: AsyncStream<String>
+    private let fatal: AsyncStream<String>.Continuation
     private var rejections = RejectionCounter()
     private var loss: [ChannelLoss] = []
     private var tasks: [Task<Void, Never>] = []
@@ -46,6 +49,7 @@ public actor NodeShell {
     ) {
         self.guardLink = guardLink
         self.hold = hold
+        (fatalFailures, fatal) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
         self.config = config
         driver = NodeDriver(
             core: core,
@@ -184,8 +188,7 @@ public actor NodeShell {
                     for draft in EventCodec.drafts(events, node: config.thisNode) { try log.append(draft) }
                     if flush { try await log.flush() }  // decisions are durable before their effects
                 } catch {
-                    logger.critical("event log failed; stopping", metadata: ["servha.error": "\(error)"])
-                    stopped = true
+                    await cannotLog(error)
                     return
                 }
                 for event in events { note(event) }
@@ -245,6 +248,44 @@ public actor NodeShell {
             }
         }
     }
+
+    /// A node that cannot log cannot decide: it stops heartbeating and writing its slot (so the peer takes over
+    /// after the lease), takes the group down at once without the log (the guard removes the addresses and kills
+    /// the cgroup; the agents kill too, in group order, the VIP first), sends the alarm straight to the sinks, and
+    /// tells the daemon to exit non-zero so that systemd restarts it.
+    private func cannotLog(_ error: any Error) async {
+        guard !stopped else { return }
+        let reason = "the event log failed (\(error))"
+        logger.critical(
+            "\(reason): this node cannot decide any more; taking the group down, no more heartbeats, exiting",
+            metadata: ["servha.error": "\(error)"]
+        )
+        stopped = true
+        for task in tasks { task.cancel() }
+        tasks.removeAll()
+        hold.set(nil)
+        let held = driver.state.anyResourceUp || driver.state.role == .active
+        if held { guardLink?.arm(until: 0) }
+        alarms?.send(
+            Alarm(
+                kind: .selfFenced,
+                severity: .critical,
+                message: "\(config.thisNodeName): \(reason); group taken down here, daemon exiting",
+                epoch: driver.state.epoch
+            ),
+            raised: true
+        )
+        if held {
+            for (index, agent) in agents.enumerated() {
+                let outcome = await agent.perform(.kill, timeout: min(config.resources[index].stopTimeout, 5_000_000_000))
+                logger.notice("\(config.resources[index].name) kill (log failed): \(outcome.result)")
+            }
+        }
+        fatal.yield(reason)
+    }
+
+    /// Whether the shell has stopped (stop, or a failed log).
+    public var hasStopped: Bool { stopped }
 
     private func slotWritten(ok: Bool, startedAt: Instant, view: Advertisement) async {
         guard !stopped else { return }
