@@ -26,6 +26,11 @@ done
 say "starting node-a, then node-b"
 pair_up "node-a active (vip, postgresql), node-b standby, each hearing the other"
 
+# The guard kills the group through its cgroup: PostgreSQL (started by the agent's start) must be in it.
+pm=$(postmasters_in "$NS_A" | head -1)
+check "node-a's postmaster (pid $pm) runs in the group's cgroup ($(cat "/proc/$pm/cgroup" 2>/dev/null | tr '\n' ' '))" \
+    grep -q "servha-e2e-node-a" "/proc/$pm/cgroup"
+
 ACKS=$RUN/acks.txt
 : >"$ACKS"
 pgclient write "$VIP" "$ACKS" 2>"$RUN/writer.err" &
@@ -62,7 +67,7 @@ for trial in $(seq "$TRIALS"); do
     fi
     guards_after=$(grep -c "lease ran out with no renewal" "$RUN/$active/daemon.out" || true)
     if ((guards_after > guards_before)); then
-        pass "trial $trial: $active's guard acted: $(grep "lease ran out" "$RUN/$active/daemon.out" | tail -1 | cut -c 1-220)"
+        pass "trial $trial: $active's guard acted: $(grep "lease ran out" "$RUN/$active/daemon.out" | sed -n "$((guards_before + 1))p" | cut -c 1-220)"
     else
         fail "trial $trial: $active's guard acted (see $RUN/$active/daemon.out)"
     fi
