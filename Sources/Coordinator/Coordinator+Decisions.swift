@@ -69,6 +69,18 @@ extension Coordinator {
             }
         case .admin(let command):
             handleAdmin(command, config: config, into: &output)
+        case .logSpace(let space):
+            if space.isLow && state.alarm(.logSpaceLow) == nil {
+                let mib = { (bytes: UInt64) in "\(bytes / 1_048_576) MiB" }
+                raise(
+                    .logSpaceLow,
+                    .critical,
+                    "the log's file system on \(config.name(of: state.me)) has \(mib(space.freeBytes)) of \(mib(space.totalBytes)) free (below \(LogSpace.alarmPercent)%): when it is full this node stops deciding and gives the group up",
+                    into: &output
+                )
+            } else if space.isClear {
+                clear(.logSpaceLow, into: &output)  // (a no-op when none is open)
+            }
         case .started, .configLoaded, .heartbeat, .timerFired, .arbitrator, .rejected, .alarmDelivery:
             break
         }

@@ -116,7 +116,7 @@ public struct Coordinator: Sendable {
         case .rejected:
             return nil
         case .heartbeat, .timerFired, .diskSlot, .slotWritten, .arbitrator, .resourceOutcome, .fenceOutcome, .admin,
-            .alarmDelivery:
+            .alarmDelivery, .logSpace:
             break
         }
         guard let config = state.config else { return "no configuration loaded yet" }
@@ -151,7 +151,8 @@ public struct Coordinator: Sendable {
                 return "delivery to unknown alarm sink \(delivery.sink)"
             }
             return nil
-        case .started, .configLoaded, .timerFired, .slotWritten, .arbitrator, .fenceOutcome, .admin, .rejected:
+        case .started, .configLoaded, .timerFired, .slotWritten, .arbitrator, .fenceOutcome, .admin, .rejected,
+            .logSpace:
             return nil
         }
     }

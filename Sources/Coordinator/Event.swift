@@ -42,6 +42,7 @@ public enum AlarmKind: UInt8, Sendable, Hashable, Comparable, CustomStringConver
     case arbitratorUnreachable = 8
     case channelDown = 9
     case sharedStorage = 10
+    case logSpaceLow = 11
 
     public static func < (a: AlarmKind, b: AlarmKind) -> Bool { a.rawValue < b.rawValue }
 
@@ -58,6 +59,7 @@ public enum AlarmKind: UInt8, Sendable, Hashable, Comparable, CustomStringConver
         case .arbitratorUnreachable: "arbitrator-unreachable"
         case .channelDown: "channel-down"
         case .sharedStorage: "shared-storage"
+        case .logSpaceLow: "log-space-low"
         }
     }
 }

@@ -40,6 +40,27 @@ public enum Input: Sendable, Hashable {
     case rejected(RejectedInput)
     /// An alarm notice reached a sink (or an attempt failed): alarms are delivered at least once, from the log.
     case alarmDelivery(AlarmDelivery)
+    /// The free space of the file system that holds this node's log, sampled by the shell.
+    case logSpace(LogSpace)
+}
+
+/// How much room the log's file system has left.
+public struct LogSpace: Sendable, Hashable {
+    public var freeBytes: UInt64
+    public var totalBytes: UInt64
+
+    public init(freeBytes: UInt64, totalBytes: UInt64) {
+        self.freeBytes = freeBytes
+        self.totalBytes = totalBytes
+    }
+
+    /// Below this share free, the low-space alarm is raised (well before the log cannot be written, when the node
+    /// would have to stop deciding); it clears once `clearPercent` is free again.
+    public static let alarmPercent: UInt64 = 10
+    public static let clearPercent: UInt64 = 15
+
+    public var isLow: Bool { freeBytes * 100 < totalBytes * Self.alarmPercent }
+    public var isClear: Bool { freeBytes * 100 >= totalBytes * Self.clearPercent }
 }
 
 /// The outcome of one attempt to deliver an alarm notice (raised or cleared) to one sink.

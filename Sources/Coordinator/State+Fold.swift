@@ -154,7 +154,7 @@ extension State {
         case .fenceOutcome(let succeeded, _):
             fencePending = false
             peerFenced = succeeded
-        case .admin:
+        case .admin, .logSpace:
             break
         case .rejected:
             break

@@ -22,7 +22,8 @@ import EventLog
 ///       10  input admin                 stamp, verb, source
 ///       11  input shell-rejected        stamp, reason, source                      (Input.rejected)
 ///       12  input alarm-delivery        kind, flags (1 raised, 2 succeeded), sink, attempt, detail
-///    13-31  reserved for further inputs
+///       13  input log-space             stamp, free bytes, total bytes
+///    14-31  reserved for further inputs
 ///       32  rejected                    stamp, input type (1-31), input body, reason (Event.rejected)
 ///    33-63  reserved
 ///       64  channel-changed             channel, flags (1 up, 2 heard), [last heard]
@@ -70,6 +71,7 @@ public enum EventCodec {
         case admin = 10
         case shellRejected = 11
         case alarmDelivery = 12
+        case logSpace = 13
         case rejected = 32
         case channelChanged = 64
         case peerDeclaredDead = 65
@@ -97,6 +99,7 @@ public enum EventCodec {
             case .admin: "admin"
             case .shellRejected: "shell-rejected"
             case .alarmDelivery: "alarm-delivery"
+            case .logSpace: "log-space"
             case .rejected: "rejected"
             case .channelChanged: "channel-changed"
             case .peerDeclaredDead: "peer-declared-dead"
@@ -147,6 +150,7 @@ public enum EventCodec {
         case .admin: .admin
         case .rejected: .shellRejected
         case .alarmDelivery: .alarmDelivery
+        case .logSpace: .logSpace
         }
     }
 
@@ -271,6 +275,9 @@ public enum EventCodec {
             out.appendVarint(UInt64(max(0, delivery.sink)))
             out.appendVarint(UInt64(max(0, delivery.attempt)))
             out.appendString(delivery.detail)
+        case .logSpace(let space):
+            out.appendVarint(space.freeBytes)
+            out.appendVarint(space.totalBytes)
         }
     }
 
@@ -432,7 +439,7 @@ public enum EventCodec {
     ) throws -> Event {
         switch kind {
         case .heartbeat, .started, .configLoaded, .timerFired, .diskSlot, .slotWritten, .arbitrator,
-            .resourceOutcome, .fenceOutcome, .admin, .shellRejected, .alarmDelivery:
+            .resourceOutcome, .fenceOutcome, .admin, .shellRejected, .alarmDelivery, .logSpace:
             return .input(try decodeStamped(kind, version: version, from: &source, at: at, wall: wall))
         case .rejected:
             let raw = try source.readVarint()
@@ -580,6 +587,9 @@ public enum EventCodec {
                     detail: try readString(&source)
                 )
             )
+        case .logSpace:
+            let free = try source.readVarint()
+            input = .logSpace(LogSpace(freeBytes: free, totalBytes: try source.readVarint()))
         case .rejected, .channelChanged, .peerDeclaredDead, .peerSuspected, .peerAlive, .decision, .issued,
             .commandRefused,
             .stateDigest:

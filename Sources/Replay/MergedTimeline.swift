@@ -105,7 +105,7 @@ public struct MergedTimeline: Sendable {
         switch event {
         case .input(let stamped):
             switch stamped.input {
-            case .heartbeat, .timerFired, .diskSlot, .slotWritten: return false
+            case .heartbeat, .timerFired, .diskSlot, .slotWritten, .logSpace: return false
             case .resourceOutcome(let outcome): return outcome.operation != .monitor || outcome.result != .succeeded
             case .started, .configLoaded, .arbitrator, .fenceOutcome, .admin, .rejected, .alarmDelivery: return true
             }

@@ -237,7 +237,7 @@ extension WhatIf {
                     case .fenceOutcome:
                         request = .fence
                     case .resourceOutcome, .started, .configLoaded, .heartbeat, .timerFired, .arbitrator, .admin,
-                        .rejected, .alarmDelivery:
+                        .rejected, .alarmDelivery, .logSpace:
                         continue
                     }
                     // The requests this answers: the earliest open one for a resource or a fence; for a slot write
@@ -324,7 +324,8 @@ extension WhatIf {
                         epoch: view?.epoch ?? 0
                     )
                 )
-            case .configLoaded, .heartbeat, .diskSlot, .arbitrator, .resourceOutcome, .fenceOutcome, .admin, .rejected:
+            case .configLoaded, .heartbeat, .diskSlot, .arbitrator, .resourceOutcome, .fenceOutcome, .admin, .rejected,
+                .logSpace:
                 break
             }
             drain(before: stamped.at, inclusive: false)

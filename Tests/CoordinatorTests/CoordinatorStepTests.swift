@@ -551,3 +551,31 @@ import Testing
         #expect(d.state == before)
     }
 }
+
+/// The log's file system filling up is an alarm long before the log fails (then the node stops deciding).
+@Suite struct LogSpaceTests {
+    static func raised(_ actions: [Action]) -> [AlarmKind] {
+        actions.compactMap { if case .raiseAlarm(let alarm) = $0 { alarm.kind } else { nil } }
+    }
+
+    @Test func lowSpaceRaisesOnceAndClearsWithHysteresis() {
+        var d = CoreDriver()
+        d.bootToActive()
+        let total: UInt64 = 1_000 * 1_048_576
+        func sample(_ freePercent: UInt64) -> [Action] {
+            CoreDriver.effects(d.step(.logSpace(LogSpace(freeBytes: total / 100 * freePercent, totalBytes: total))))
+        }
+        #expect(sample(50).isEmpty)
+        let low = sample(9)
+        #expect(Self.raised(low) == [.logSpaceLow])
+        #expect(d.state.alarm(.logSpaceLow)?.severity == .critical)
+        #expect(d.state.alarm(.logSpaceLow)?.message.contains("90 MiB of 1000 MiB free") == true)
+        #expect(sample(8).isEmpty, "raised once, not on every sample")
+        #expect(sample(12).isEmpty, "between the thresholds nothing changes")
+        #expect(d.state.alarm(.logSpaceLow) != nil)
+        #expect(sample(15) == [.clearAlarm(.logSpaceLow)])
+        #expect(d.state.alarm(.logSpaceLow) == nil)
+        #expect(sample(20).isEmpty)
+        #expect(d.state.role == .active, "an alarm, not a decision")
+    }
+}

@@ -132,6 +132,7 @@ import Testing
                     AlarmDelivery(kind: .tookOver, raised: true, sink: 0, succeeded: true, attempt: 1, detail: "")
                 )
             ),
+            StampedInput(at: 3, wall: 4, .logSpace(LogSpace(freeBytes: 123_456_789, totalBytes: 987_654_321_000))),
             StampedInput(
                 at: .max,
                 wall: -2,
@@ -320,6 +321,7 @@ import Testing
         case .fenceOutcome: "fenceOutcome"
         case .admin: "admin"
         case .alarmDelivery: "alarmDelivery"
+        case .logSpace: "logSpace"
         case .rejected: "rejected"
         }
     }
@@ -369,9 +371,9 @@ import Testing
         let events = Self.examples
         let names = Set(events.map(Self.name))
         let inputNames = Set(Self.inputs.map { Self.name($0.input) })
-        #expect(inputNames.count == 12)
+        #expect(inputNames.count == 13)
         #expect(Set(Self.actions.map(Self.name)).count == 10)
-        #expect(names.count == 12 + 8 + 10)  // inputs, other events, issued actions
+        #expect(names.count == 13 + 8 + 10)  // inputs, other events, issued actions
         #expect(Set(events.map(EventCodec.recordType)) == Set(EventCodec.RecordType.allCases.map(\.rawValue)))
         let decisionKinds = events.compactMap { event -> DecisionKind? in
             if case .decision(let decision) = event { decision.kind } else { nil }
@@ -428,7 +430,7 @@ import Testing
             numbers == [
                 "heartbeat": 1, "started": 2, "config-loaded": 3, "timer-fired": 4, "disk-slot": 5, "slot-written": 6,
                 "arbitrator": 7, "resource-outcome": 8, "fence-outcome": 9, "admin": 10, "shell-rejected": 11,
-                "alarm-delivery": 12,
+                "alarm-delivery": 12, "log-space": 13,
                 "rejected": 32, "channel-changed": 64, "peer-declared-dead": 65, "peer-alive": 66, "decision": 67,
                 "issued": 68, "command-refused": 69, "state-digest": 70, "peer-suspected": 71,
             ]
@@ -531,7 +533,7 @@ import Testing
     }
 
     @Test func unknownRecordTypeThrows() {
-        for type: UInt16 in [0, 13, 31, 33, 63, 72, 999, .max] {
+        for type: UInt16 in [0, 14, 31, 33, 63, 72, 999, .max] {
             let reason = Self.failure(type: type, [1])
             #expect(reason == "unknown event record type \(type)")
         }

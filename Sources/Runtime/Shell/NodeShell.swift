@@ -140,6 +140,21 @@ public actor NodeShell {
         for index in config.resources.indices {
             tasks.append(Self.every(config.resources[index].monitorInterval) { [weak self] in await self?.monitor(index) })
         }
+        tasks.append(Self.every(Self.logSpaceInterval) { [weak self] in await self?.sampleLogSpace() })
+    }
+
+    /// How often the log's file system's free space is looked at (and recorded).
+    static let logSpaceInterval: UInt64 = 5_000_000_000
+
+    private func sampleLogSpace() async {
+        guard !stopped else { return }
+        var info = statvfs()
+        guard statvfs(config.logDirectory, &info) == 0 else {
+            logger.warning("cannot read the free space of \(config.logDirectory): \(String(cString: strerror(errno)))")
+            return
+        }
+        let unit = UInt64(info.f_frsize)
+        await deliver(.logSpace(LogSpace(freeBytes: UInt64(info.f_bavail) * unit, totalBytes: UInt64(info.f_blocks) * unit)))
     }
 
     public func stop() {
