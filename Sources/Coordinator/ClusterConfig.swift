@@ -56,6 +56,11 @@ public struct ClusterConfig: Sendable, Hashable {
     public var leaseDuration: Nanos = Milliseconds.ns(130)
     /// The active stops `safetyMargin` before its lease runs out; the standby waits `safetyMargin` after.
     public var safetyMargin: Nanos = Milliseconds.ns(40)
+    /// The lease an active node announces in its slot while its peer is silent on every network channel, when
+    /// disk writes are its only renewals: long enough that a slow write (a busy disk, a SAN path failover) does
+    /// not end it, as SBD gives its disk seconds. A peer that reads it in the slot waits this long (plus the
+    /// margin) after the slot last changed before it may claim.
+    public var diskOnlyLease: Nanos = Milliseconds.ns(3000)
     /// After start, how long to listen for a peer before deciding anything.
     public var startupDiscovery: Nanos = Milliseconds.ns(250)
     public var preferredNode: NodeID?
@@ -116,6 +121,9 @@ public struct ClusterConfig: Sendable, Hashable {
         if safetyMargin == 0 || safetyMargin * 2 >= leaseDuration {
             found.append("safety margin must be positive and less than half the lease duration")
         }
+        if diskOnlyLease < leaseDuration {
+            found.append("the disk-only lease must be at least the lease duration")
+        }
         if leaseDuration - safetyMargin <= heartbeatInterval {
             found.append("lease duration minus safety margin must exceed the heartbeat interval")
         }
@@ -137,7 +145,7 @@ public struct ClusterConfig: Sendable, Hashable {
     }
 
     public func encode<Writer: CanonicalWriter>(into out: inout Writer) {
-        out.append(1)  // config encoding version
+        out.append(2)  // config encoding version (2: the disk-only lease, after the digest interval)
         out.appendString(cluster)
         out.appendVarint(UInt64(nodes.count))
         for node in nodes {
@@ -160,7 +168,11 @@ public struct ClusterConfig: Sendable, Hashable {
         out.append(fencing ? 1 : 0)
         out.appendVarint(UInt64(max(1, digestEvery)))
         out.appendVarint(UInt64(min(64, max(0, alarmSinks))))
+        out.appendVarint(diskOnlyLease)
     }
+
+    /// The lease a renewal holds for: the disk-only lease when it came from a slot write that announced it.
+    public func leaseLength(diskOnly: Bool) -> Nanos { diskOnly ? max(diskOnlyLease, leaseDuration) : leaseDuration }
 
     /// SHA-256 of the canonical encoding: recorded in every log segment and in `configLoaded`.
     public var hash: [UInt8] { Array(SHA256.hash(data: encoded())) }

@@ -124,6 +124,12 @@ extension Coordinator {
 
     static let channelAlarmDelay: Nanos = 1_000_000_000
 
+    /// Before this instant the peer may still hold a disk-only lease (see `State.peerDiskOnlyLeaseFrom`), and the
+    /// standby does not claim.
+    static func peerDiskOnlyLeaseEnd(_ config: ClusterConfig, _ state: State) -> Instant {
+        state.peerDiskOnlyLeaseFrom.map { $0 + config.leaseLength(diskOnly: true) + config.safetyMargin } ?? 0
+    }
+
     /// How long a claim of the lease (its write and the check read after it) may take before it is given up.
     static func acquireTimeout(_ config: ClusterConfig) -> Nanos { 4 * config.leaseDuration }
 
@@ -152,10 +158,12 @@ extension Coordinator {
         }
         if state.leaseRunsOut(by: now) {
             let since = state.lastRenewal.map { "last renewed \(Self.ms(now - $0)) ago" } ?? "never renewed"
+            let limit = (state.leaseEnd ?? now) - (state.lastRenewal ?? 0)
+            let disk = state.ownSlotWritable ? "no slot write renewed it in time" : "slot writes failing"
             decide(
                 .selfFence,
                 reason:
-                    "lease not renewed in time (\(since); limit \(Self.ms(config.leaseDuration - config.safetyMargin))): disk writes failing and no heartbeat echo from \(peerName)",
+                    "lease not renewed in time (\(since); limit \(Self.ms(limit))): \(disk) and no heartbeat echo from \(peerName)",
                 into: &output
             )
             raise(.selfFenced, .critical, "lease lost: resources killed on \(config.name(of: state.me))", into: &output)
@@ -180,7 +188,8 @@ extension Coordinator {
         if state.peerSlot.owns {
             let networkQuiet = now >= (state.lastHeardNetwork ?? startedAt) + expiry
             let diskQuiet = state.peerCounterChangedAt.map { now >= $0 + expiry } ?? false
-            guard networkQuiet && diskQuiet else { return }
+            let diskOnlyLeaseOver = now >= Self.peerDiskOnlyLeaseEnd(config, state)
+            guard networkQuiet && diskQuiet && diskOnlyLeaseOver else { return }
             if config.fencing && !state.peerFenced {
                 decide(
                     .fencePeer,
@@ -193,7 +202,11 @@ extension Coordinator {
             takeOver(
                 reason:
                     "\(peerName) lost: no heartbeat on any network channel for \(Self.ms(now - (state.lastHeardNetwork ?? startedAt))), "
-                    + "disk slot unchanged for \(Self.ms(now - (state.peerCounterChangedAt ?? now))) (lease \(Self.ms(config.leaseDuration)) + margin \(Self.ms(config.safetyMargin)) expired)",
+                    + "disk slot unchanged for \(Self.ms(now - (state.peerCounterChangedAt ?? now))) (lease \(Self.ms(config.leaseDuration)) + margin \(Self.ms(config.safetyMargin)) expired"
+                    + (state.peerDiskOnlyLeaseFrom.map {
+                        now < $0 + config.diskOnlyLease + config.safetyMargin + config.heartbeatInterval
+                            ? "; the disk-only lease it may have held ran out too" : ""
+                    } ?? "") + ")",
                 config: config,
                 into: &output
             )
@@ -336,6 +349,7 @@ extension Coordinator {
             consider(startedAt + config.startupDiscovery)
         case .standby:
             let expiry = config.leaseDuration + config.safetyMargin
+            consider(Self.peerDiskOnlyLeaseEnd(config, state))
             consider((state.lastHeardNetwork ?? startedAt) + expiry)
             if let changed = state.peerCounterChangedAt { consider(changed + expiry) }
         case .acquiring:

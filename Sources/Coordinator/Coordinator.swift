@@ -170,6 +170,7 @@ extension Advertisement {
         if healthy { flags |= 8 }
         if maintenance { flags |= 16 }
         if let reachable = arbitratorReachable { flags |= reachable ? 32 | 64 : 32 }
+        if diskOnlyLease { flags |= 128 }
         out.append(flags)
     }
 }

@@ -154,12 +154,15 @@ public struct SlotWrite: Sendable, Hashable {
     /// What was written.
     public var owns: Bool
     public var epoch: Epoch
+    /// The write announced the disk-only lease (so it renews for that long).
+    public var diskOnly: Bool
 
-    public init(succeeded: Bool, startedAt: Instant, owns: Bool, epoch: Epoch) {
+    public init(succeeded: Bool, startedAt: Instant, owns: Bool, epoch: Epoch, diskOnly: Bool = false) {
         self.succeeded = succeeded
         self.startedAt = startedAt
         self.owns = owns
         self.epoch = epoch
+        self.diskOnly = diskOnly
     }
 }
 

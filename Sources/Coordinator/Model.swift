@@ -95,6 +95,9 @@ public struct Advertisement: Sendable, Hashable {
     /// Ready to run the resources: started, not in admin standby, no recent resource failure.
     public var healthy: Bool
     public var maintenance: Bool
+    /// The node holds the lease on disk writes alone (its peer is silent on every network channel), for the
+    /// configured disk-only lease: a peer that reads this waits that long before it may claim.
+    public var diskOnlyLease: Bool
 
     public init(
         role: Role,
@@ -105,8 +108,10 @@ public struct Advertisement: Sendable, Hashable {
         acknowledgesPeer: Bool,
         yields: Bool,
         healthy: Bool,
-        maintenance: Bool
+        maintenance: Bool,
+        diskOnlyLease: Bool = false
     ) {
+        self.diskOnlyLease = diskOnlyLease
         self.role = role
         self.epoch = epoch
         self.owns = owns

@@ -150,7 +150,13 @@ public struct NodeDriver: Sendable {
     {
         var effects: [Effect] = []
         write.busy = false
-        let written = SlotWrite(succeeded: succeeded, startedAt: startedAt, owns: view.owns, epoch: view.epoch)
+        let written = SlotWrite(
+            succeeded: succeeded,
+            startedAt: startedAt,
+            owns: view.owns,
+            epoch: view.epoch,
+            diskOnly: view.diskOnlyLease
+        )
         feed(.slotWritten(written), at: at, wall: wall, into: &effects)
         if write.again {
             write.again = false

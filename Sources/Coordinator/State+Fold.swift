@@ -51,9 +51,11 @@ extension State {
             peerSlotAt = nil
             peerCounter = nil
             peerCounterChangedAt = nil
+            peerDiskOnlyLeaseFrom = nil
             diskReadable = false
             peerHealthySince = nil
             lastRenewal = nil
+            lastDiskOnlyRenewal = nil
             arbitratorReachable = nil
             // Unknown means "may be up": a clean-slate stop follows.
             resources = resources.map { _ in .failed }
@@ -101,6 +103,9 @@ extension State {
             diskReadable = reading.readable
             guard reading.readable else { break }
             if peerCounter != reading.counter {
+                // A new write of the peer's that announces the disk-only lease: the peer may hold it from a write
+                // that started before now.
+                if reading.view.diskOnlyLease { peerDiskOnlyLeaseFrom = stamped.at }
                 peerCounter = reading.counter
                 peerCounterChangedAt = stamped.at
                 channels[diskChannelIndex].lastHeard = stamped.at
@@ -121,6 +126,11 @@ extension State {
             }
             if write.succeeded && write.owns && write.epoch == epoch && owns && renewalCounts(observedAt: stamped.at) {
                 lastRenewal = max(lastRenewal ?? 0, write.startedAt)
+                // A write renews for the disk-only lease when it announced it and the peer is still not heard: once
+                // the network is back, the announcement only covers the long renewals made before.
+                if write.diskOnly && !hearsPeerOnTheNetwork {
+                    lastDiskOnlyRenewal = max(lastDiskOnlyRenewal ?? 0, write.startedAt)
+                }
             }
         case .arbitrator(let reachable):
             arbitratorReachable = reachable
@@ -205,6 +215,7 @@ extension State {
             highestEpoch = max(highestEpoch, decision.epoch)
             yields = false
             lastRenewal = nil
+            lastDiskOnlyRenewal = nil
             takeovers += 1
             lastFailover = FailoverRecord(decision, at: now, wall: wall)
         case .leaseAcquired:

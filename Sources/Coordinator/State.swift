@@ -51,12 +51,18 @@ public struct State: Sendable, Hashable {
     public var peerSlotAt: Instant?
     public var peerCounter: UInt64?
     public var peerCounterChangedAt: Instant?
+    /// When this node last saw a new slot write of the peer's that announced the disk-only lease: the peer may
+    /// hold that lease from a write that started before then, so a claim waits the disk-only lease plus the margin
+    /// after it.
+    public var peerDiskOnlyLeaseFrom: Instant?
     /// The last read of the shared storage worked.
     public var diskReadable = false
     public var peerHealthySince: Instant?
 
     /// This node's lease was last renewed as of this instant (disk write start, or heartbeat echo).
     public var lastRenewal: Instant?
+    /// The last renewal by a slot write that announced the disk-only lease (it holds for that long).
+    public var lastDiskOnlyRenewal: Instant?
     public var ownSlotWritable = true
     public var arbitratorReachable: Bool?
 
@@ -138,7 +144,8 @@ public struct State: Sendable, Hashable {
             acknowledgesPeer: acknowledgesPeer,
             yields: yields,
             healthy: healthy,
-            maintenance: maintenance
+            maintenance: maintenance,
+            diskOnlyLease: announcesDiskOnlyLease
         )
     }
 
@@ -171,7 +178,26 @@ public struct State: Sendable, Hashable {
     /// When this node's lease ends for itself (the safety margin deducted), from its last renewal.
     public var leaseEnd: Instant? {
         guard let config, let lastRenewal else { return nil }
-        return lastRenewal + config.leaseDuration - config.safetyMargin
+        let short = lastRenewal + config.leaseDuration
+        let long = lastDiskOnlyRenewal.map { $0 + config.leaseLength(diskOnly: true) } ?? 0
+        return max(short, long) - config.safetyMargin
+    }
+
+    /// Whether some network channel to the peer is up.
+    public var hearsPeerOnTheNetwork: Bool {
+        guard let config else { return false }
+        for c in 0..<min(config.networkChannels.count, channels.count) where channels[c].up { return true }
+        return false
+    }
+
+    /// What this node announces in its slot: that it may hold the disk-only lease. While it holds the group with
+    /// its peer silent on every network channel (disk writes are its only renewals, and they renew for the
+    /// disk-only lease), and after that until the last such renewal has run out, so that a peer that reads the
+    /// slot, even one that has just started, honours every long renewal this node still counts.
+    public var announcesDiskOnlyLease: Bool {
+        guard role == .active, let config else { return false }
+        if !hearsPeerOnTheNetwork { return true }
+        return lastDiskOnlyRenewal.map { now < $0 + config.leaseLength(diskOnly: true) } ?? false
     }
 
     /// Whether this node holds the group under its lease (active, or releasing with resources still up).

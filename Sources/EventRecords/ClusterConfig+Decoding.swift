@@ -6,7 +6,7 @@ extension ByteSink: CanonicalWriter {}
 extension ClusterConfig {
     public static func decode(from source: inout ByteSource) throws -> ClusterConfig {
         let version = try source.readByte()
-        guard version == 1 else {
+        guard version == 1 || version == 2 else {
             throw CodecError("config encoding version \(version) is newer than this servha reads")
         }
         let cluster = try source.readString()
@@ -51,6 +51,9 @@ extension ClusterConfig {
         let sinks = try source.readVarint()
         guard sinks <= 64 else { throw CodecError("implausible alarm sink count \(sinks)") }
         config.alarmSinks = Int(sinks)
+        // Version 1 had no disk-only lease: its logs were written by a node that renewed by disk on the short
+        // lease, so they replay under that.
+        config.diskOnlyLease = version >= 2 ? try source.readVarint() : config.leaseDuration
         return config
     }
 }
@@ -77,7 +80,8 @@ extension Advertisement {
             acknowledgesPeer: flags & 2 != 0,
             yields: flags & 4 != 0,
             healthy: flags & 8 != 0,
-            maintenance: flags & 16 != 0
+            maintenance: flags & 16 != 0,
+            diskOnlyLease: flags & 128 != 0
         )
     }
 }

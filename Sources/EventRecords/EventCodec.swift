@@ -15,7 +15,7 @@ import EventLog
 ///        3  input config-loaded         stamp, ClusterConfig.encode
 ///        4  input timer-fired           stamp
 ///        5  input disk-slot             stamp, node, readable, counter, view, at − started at
-///        6  input slot-written          stamp, flags (1 succeeded, 2 owns), started at, epoch
+///        6  input slot-written          stamp, flags (1 succeeded, 2 owns, 4 disk-only lease), started at, epoch
 ///        7  input arbitrator            stamp, reachable
 ///        8  input resource-outcome      stamp, resource, operation, result, epoch, took, output
 ///        9  input fence-outcome         stamp, succeeded, detail
@@ -241,7 +241,7 @@ public enum EventCodec {
             reading.view.encode(into: &out)
             out.appendVarint(stamped.at &- reading.startedAt)
         case .slotWritten(let write):
-            out.append((write.succeeded ? 1 : 0) | (write.owns ? 2 : 0))
+            out.append((write.succeeded ? 1 : 0) | (write.owns ? 2 : 0) | (write.diskOnly ? 4 : 0))
             out.appendVarint(write.startedAt)
             out.appendVarint(write.epoch)
         case .arbitrator(let reachable):
@@ -526,11 +526,17 @@ public enum EventCodec {
             )
         case .slotWritten:
             let flags = try source.readByte()
-            guard flags <= 3 else { throw CodecError("invalid slot write flags \(flags)") }
+            guard flags <= 7 else { throw CodecError("invalid slot write flags \(flags)") }
             let startedAt = try source.readVarint()
             let epoch = try source.readVarint()
             input = .slotWritten(
-                SlotWrite(succeeded: flags & 1 != 0, startedAt: startedAt, owns: flags & 2 != 0, epoch: epoch)
+                SlotWrite(
+                    succeeded: flags & 1 != 0,
+                    startedAt: startedAt,
+                    owns: flags & 2 != 0,
+                    epoch: epoch,
+                    diskOnly: flags & 4 != 0
+                )
             )
         case .arbitrator:
             input = .arbitrator(reachable: try readBool("reachable", &source))

@@ -13,6 +13,7 @@ public struct ConfigOverride: Sendable {
         .duration("heartbeat.deadline", \.channelDeadline),
         .duration("lease.duration", \.leaseDuration),
         .duration("lease.safety_margin", \.safetyMargin),
+        .duration("lease.disk_only_duration", \.diskOnlyLease),
         .duration("failback.stability", \.failbackStability),
         .duration("restart.window", \.restartWindow),
         Setting(key: "restart.max_local", expects: "a whole number from 0 to 100") { config, text in

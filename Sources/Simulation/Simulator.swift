@@ -66,6 +66,9 @@ public enum Simulator {
         config.failbackStability = 1_000_000_000
         config.maxLocalRestarts = 2
         config.digestEvery = 500
+        // Seconds, as in the daemon, but short enough that the disk-only lease node-a held alone before node-b
+        // started has run out when the faults come.
+        config.diskOnlyLease = 1_000_000_000
         return config
     }
 

@@ -97,7 +97,7 @@ struct CoordinatorService: Service {
         if let fatal {
             // The group is down here already; give the alarm sinks a moment, close what can be closed, and exit
             // non-zero so that systemd restarts the daemon (which folds its log again, if the disk is back).
-            try? await Task.sleep(nanoseconds: 2_000_000_000)
+            try? await Task.sleep(nanoseconds: 500_000_000)
             await daemon.stop(handOver: false, logger: logger)
             throw DaemonFailure(reason: fatal)
         }

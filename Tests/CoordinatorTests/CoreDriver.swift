@@ -116,8 +116,18 @@ struct CoreDriver {
         )
     }
 
-    mutating func wrote(owns: Bool, epoch: Epoch, ok: Bool = true, startedAt: Instant? = nil) -> [Action] {
-        step(.slotWritten(SlotWrite(succeeded: ok, startedAt: startedAt ?? now, owns: owns, epoch: epoch)))
+    mutating func wrote(
+        owns: Bool,
+        epoch: Epoch,
+        ok: Bool = true,
+        startedAt: Instant? = nil,
+        diskOnly: Bool = false
+    ) -> [Action] {
+        step(
+            .slotWritten(
+                SlotWrite(succeeded: ok, startedAt: startedAt ?? now, owns: owns, epoch: epoch, diskOnly: diskOnly)
+            )
+        )
     }
 
     mutating func outcome(

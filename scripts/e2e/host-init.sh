@@ -20,5 +20,13 @@ fi
 child=$!
 trap 'kill -TERM "$child" 2>/dev/null' TERM INT
 # `wait` returns early when a trapped signal arrives; bash reaps any other child that exits meanwhile.
-while kill -0 "$child" 2>/dev/null; do wait "$child"; done
-wait "$child"
+status=0
+while kill -0 "$child" 2>/dev/null; do
+    wait "$child"
+    status=$?
+done
+wait "$child" 2>/dev/null
+last=$?
+((last != 127)) && status=$last
+echo "host-init: $1 exited with status $status" >&2
+exit "$status"

@@ -147,9 +147,17 @@ public enum ConfigLoader {
         // Lease.
         var leaseDuration = ConfigDefaults.leaseDuration
         var margin = ConfigDefaults.safetyMargin
+        var diskOnlyLease = ConfigDefaults.diskOnlyLease
         if let lease = root.map("lease") {
             leaseDuration = lease.duration("duration", default: leaseDuration)
             margin = lease.duration("safety_margin", default: margin)
+            diskOnlyLease = lease.duration("disk_only_duration", default: diskOnlyLease)
+            if diskOnlyLease < leaseDuration {
+                reader.problem(
+                    "lease.disk_only_duration (\(DurationText.render(diskOnlyLease))) must be at least lease.duration (\(DurationText.render(leaseDuration)))",
+                    at: lease.keyMark("disk_only_duration")
+                )
+            }
             if margin == 0 || margin * 2 >= leaseDuration {
                 reader.problem(
                     "lease.safety_margin must be positive and less than half of lease.duration",
@@ -261,6 +269,7 @@ public enum ConfigLoader {
         cluster.heartbeatInterval = interval
         cluster.channelDeadline = deadline
         cluster.leaseDuration = leaseDuration
+        cluster.diskOnlyLease = diskOnlyLease
         cluster.safetyMargin = margin
         cluster.preferredNode = preferred
         cluster.failback = failbackMode
@@ -391,6 +400,9 @@ public enum ConfigDefaults {
     public static let leaseDuration: UInt64 = 130_000_000
     /// The active stops this long before its lease runs out; the standby waits as long after.
     public static let safetyMargin: UInt64 = 40_000_000
+    /// While the peer is silent on every network channel: a slot write may take seconds (a busy disk, a SAN path
+    /// failover) without costing the survivor its group; a failover after a partition waits as long.
+    public static let diskOnlyLease: UInt64 = 3_000_000_000
     public static let arbitratorInterval: UInt64 = 1_000_000_000
     public static let arbitratorTimeout: UInt64 = 500_000_000
     /// Long enough that a node which keeps failing does not get the group back at once.

@@ -106,7 +106,10 @@ public struct LeaseGuard: Sendable {
             if state.isDue(at: now), let deadline = state.deadline {
                 let firing = await fire(addresses: addresses, cgroup: cgroup, vipDriver: vipDriver, lateBy: now - deadline)
                 state.receive(.disarm)
-                var words = "lease ran out with no renewal (acted \(firing.lateBy / 1_000_000) ms after the deadline): "
+                var words =
+                    deadline == 0
+                    ? "told to take the group down at once: "
+                    : "lease ran out with no renewal (acted \(firing.lateBy / 1_000_000) ms after the deadline): "
                 words += firing.addressesRemoved.isEmpty ? "no address to remove" : "removed \(firing.addressesRemoved.joined(separator: ", "))"
                 if !firing.addressFailures.isEmpty { words += "; FAILED to remove \(firing.addressFailures.joined(separator: "; "))" }
                 if let cgroup {

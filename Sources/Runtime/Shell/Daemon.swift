@@ -252,7 +252,9 @@ public final class Daemon: Sendable {
         }
         let handedOver = !(await shell.state.anyResourceUp)
         await shell.stop()
-        if handedOver {
+        if failed {
+            guardLink.detach()  // it has taken the group down already
+        } else if handedOver {
             guardLink.stop()
         } else {
             // Resources still run here and nothing renews the lease from now on: the guard takes them down at
@@ -272,7 +274,8 @@ public final class Daemon: Sendable {
         }
         // One last copy once the log is closed, so that the shared copy holds everything, the hand-over's own
         // decisions included: stopping the mirror thread runs no further pass, and closing writes the last batch.
-        mirror.passAndReport()
+        // (Not after the log failed: what it holds is already copied, and the exit must not wait on it.)
+        if !failed { mirror.passAndReport() }
     }
 
     /// Applies a new configuration (SIGHUP) after validating it; a bad one is refused and the old one kept.

@@ -1,0 +1,102 @@
+import Testing
+
+@testable import Coordinator
+
+/// The lease fits its evidence: short while the peer echoes heartbeats (fast failover), the disk-only lease
+/// while disk writes are the only renewals (a survivor does not flap on a slow disk), and a peer that reads the
+/// announcement in the slot honours it before it claims.
+@Suite struct DiskOnlyLeaseTests {
+    /// node-a active, node-b gone silent on every network channel past the deadline; node-a keeps writing.
+    static func survivor() -> CoreDriver {
+        var d = CoreDriver()
+        d.bootToActive()
+        #expect(!d.core.advertisement.diskOnlyLease, "the peer answers: the short lease")
+        for _ in 0..<10 {
+            d.advance(d.config.heartbeatInterval)
+            _ = d.wrote(owns: true, epoch: 1, diskOnly: d.core.advertisement.diskOnlyLease)
+        }
+        #expect(!d.state.hearsPeerOnTheNetwork)
+        #expect(d.core.advertisement.diskOnlyLease, "peer silent on the network: the disk-only lease is announced")
+        _ = d.wrote(owns: true, epoch: 1, diskOnly: true)
+        return d
+    }
+
+    @Test func aSurvivorHoldsThroughASlowWrite() {
+        var d = Self.survivor()
+        let renewal = d.now
+        #expect(d.state.leaseEnd == renewal + d.config.diskOnlyLease - d.config.safetyMargin)
+        // The next write takes a whole second (a busy disk): far past the short lease, well within the long one.
+        d.advance(1_000_000_000)
+        #expect(CoreDriver.effects(d.step(.timerFired)).isEmpty)
+        #expect(d.state.role == .active)
+        _ = d.wrote(owns: true, epoch: 1, startedAt: renewal + 20_000_000, diskOnly: true)
+        #expect(d.state.lastRenewal == renewal + 20_000_000, "a slow write is not a failed write")
+        // A disk that stalls past the disk-only lease still ends in a self-fence.
+        d.now = d.state.leaseEnd!
+        _ = d.step(.timerFired)
+        #expect(d.state.role == .fenced)
+        #expect(d.decisions().last == .selfFence)
+    }
+
+    @Test func aWriteThatDidNotAnnounceItRenewsOnlyTheShortLease() {
+        var d = CoreDriver()
+        d.bootToActive()
+        for _ in 0..<10 {  // the peer's channels go down; these writes do not announce the long lease
+            d.advance(d.config.heartbeatInterval)
+            _ = d.wrote(owns: true, epoch: 1, diskOnly: false)
+        }
+        #expect(!d.state.hearsPeerOnTheNetwork && d.state.role == .active)
+        #expect(d.state.leaseEnd == d.now + d.config.leaseDuration - d.config.safetyMargin)
+    }
+
+    @Test func theAnnouncementOutlivesTheLongRenewalsWhenThePeerReturns() {
+        var d = Self.survivor()
+        let lastLong = d.now
+        // node-b is heard again: writes no longer renew for long, but the slot keeps announcing it until the last
+        // long renewal has run out, so that node-b (even freshly started) honours it.
+        d.advance(d.config.heartbeatInterval)
+        _ = d.heartbeat(CoreDriver.view(.standby, epoch: 1, ack: true), channel: 0, echo: d.now - 1_000_000)
+        #expect(d.state.hearsPeerOnTheNetwork)
+        _ = d.wrote(owns: true, epoch: 1, diskOnly: d.core.advertisement.diskOnlyLease)
+        #expect(d.state.lastDiskOnlyRenewal == lastLong)
+        #expect(d.core.advertisement.diskOnlyLease)
+        d.keepAliveAsActive(for: d.config.diskOnlyLease - (d.now - lastLong) + 20_000_000)
+        #expect(!d.core.advertisement.diskOnlyLease, "announced no longer once the long renewals have run out")
+        #expect(d.state.leaseEnd! < d.now + d.config.leaseDuration, "back to the short lease")
+    }
+
+    /// node-b's side: node-a announced the disk-only lease in its slot, then went silent (paused, or dead).
+    @Test func aStandbyHonoursTheAnnouncedDiskOnlyLeaseBeforeItClaims() {
+        var d = TakeoverTests.watching()
+        let active = CoreDriver.view(.active, epoch: 3, owns: true, up: 3)
+        var long = active
+        long.diskOnlyLease = true
+        // The network goes quiet; node-a's slot keeps changing and announces the disk-only lease.
+        for _ in 0..<10 {
+            d.advance(d.config.heartbeatInterval)
+            _ = d.slot(long)
+        }
+        let lastChange = d.now
+        #expect(d.state.peerDiskOnlyLeaseFrom == lastChange)
+        // Then node-a is silent on the disk too. After the short lease nothing happens ...
+        d.advance(d.config.leaseDuration + d.config.safetyMargin + d.config.heartbeatInterval)
+        _ = d.slot(long, writes: false)
+        #expect(d.state.role == .standby, "node-a may still hold its disk-only lease")
+        #expect(d.decisions().last != .takeOver)
+        // ... and the timer is armed for when the disk-only lease is over.
+        let over = lastChange + d.config.diskOnlyLease + d.config.safetyMargin
+        #expect(d.state.armedTimer.map { $0 <= over } == true)
+        d.now = over - 1
+        _ = d.slot(long, writes: false)
+        #expect(d.state.role == .standby)
+        d.now = over
+        _ = d.slot(long, writes: false)
+        #expect(d.state.role == .acquiring)
+        guard case .decision(let decision) = d.log.last(where: { if case .decision = $0 { true } else { false } }) else {
+            Issue.record("no decision")
+            return
+        }
+        #expect(decision.kind == .takeOver)
+        #expect(decision.reason.contains("disk-only lease"), "\(decision.reason)")
+    }
+}
