@@ -15,11 +15,11 @@ extension Coordinator {
                 considerTakeover(config, startedAt: startedAt, into: &output)
             case .acquiring:
                 // The lease write or its verification read never came back.
-                if let decided = state.lastFailover?.at, now >= decided + Self.acquireTimeout(config) {
+                if let decided = state.lastFailover?.at, now >= decided + Self.acquireTimeout(config, state) {
                     decide(
                         .acquireFailed,
                         reason:
-                            "the lease write or its check did not finish within \(Self.ms(Self.acquireTimeout(config)))",
+                            "the lease write or its check did not finish within \(Self.ms(Self.acquireTimeout(config, state)))",
                         into: &output
                     )
                 }
@@ -130,8 +130,13 @@ extension Coordinator {
         state.peerDiskOnlyLeaseFrom.map { $0 + config.leaseLength(diskOnly: true) + config.safetyMargin } ?? 0
     }
 
-    /// How long a claim of the lease (its write and the check read after it) may take before it is given up.
-    static func acquireTimeout(_ config: ClusterConfig) -> Nanos { 4 * config.leaseDuration }
+    /// How long a claim of the lease (its write and the check read after it) may take before it is given up:
+    /// within the lease the claim renews (the disk-only lease when it announced it: a slow disk then gets
+    /// seconds for the claim too, rather than giving up and claiming again with a new epoch each time).
+    static func acquireTimeout(_ config: ClusterConfig, _ state: State) -> Nanos {
+        let short = 4 * config.leaseDuration
+        return state.announcesDiskOnlyLease ? max(short, config.leaseLength(diskOnly: true) - config.safetyMargin) : short
+    }
 
     static func ms(_ nanos: Nanos) -> String {
         let tenths = nanos / 100_000
@@ -353,7 +358,7 @@ extension Coordinator {
             consider((state.lastHeardNetwork ?? startedAt) + expiry)
             if let changed = state.peerCounterChangedAt { consider(changed + expiry) }
         case .acquiring:
-            if let decided = state.lastFailover?.at { consider(decided + Self.acquireTimeout(config)) }
+            if let decided = state.lastFailover?.at { consider(decided + Self.acquireTimeout(config, state)) }
         case .active, .releasing:
             if let end = state.leaseEnd { consider(end) }
             if config.failback == .auto, let since = state.peerHealthySince {

@@ -190,12 +190,12 @@ public struct State: Sendable, Hashable {
         return false
     }
 
-    /// What this node announces in its slot: that it may hold the disk-only lease. While it holds the group with
+    /// What this node announces in its slot: that it may hold the disk-only lease. While it holds (or claims) the group with
     /// its peer silent on every network channel (disk writes are its only renewals, and they renew for the
     /// disk-only lease), and after that until the last such renewal has run out, so that a peer that reads the
     /// slot, even one that has just started, honours every long renewal this node still counts.
     public var announcesDiskOnlyLease: Bool {
-        guard role == .active, let config else { return false }
+        guard role == .active || role == .acquiring, let config else { return false }
         if !hearsPeerOnTheNetwork { return true }
         return lastDiskOnlyRenewal.map { now < $0 + config.leaseLength(diskOnly: true) } ?? false
     }

@@ -85,6 +85,20 @@ func decisions(_ log: [Event]) -> [DecisionKind] {
         }
     }
 
+    /// A survivor whose disk is slow (300 ms a write) holds the group on the disk-only lease: it claims once and
+    /// never self-fences, where the short lease alone gave out on every slow write.
+    @Test func aSurvivorOnASlowDiskHoldsTheGroup() {
+        for seed in UInt64(1)...12 {
+            let report = Simulator.run(SimulationOptions(seed: seed, faults: [.crash, .stall]))
+            #expect(report.violations.isEmpty, "\(report.reproduce): \(report.violations.first?.description ?? "")")
+            #expect(report.takeovers == 2, "\(report.reproduce): one start, one takeover (\(report.takeovers))")
+            for log in report.logs {
+                #expect(!decisions(log).contains(.selfFence), "\(report.reproduce): \(decisions(log))")
+                #expect(!decisions(log).contains(.acquireFailed), "\(report.reproduce): \(decisions(log))")
+            }
+        }
+    }
+
     @Test func failbackFollowsItsMode() async {
         // Seeds whose failback scenario drew each mode: the preferred node dies, comes back, and ...
         let reports = await simulate(1...60, faults: [.failback])
