@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SERVHA_RELEASE := .build/release/servha
 
-.PHONY: demo log-demo stress test build release bench deps deps-test deps-e2e e2e e2e-host-death e2e-partition e2e-paused bench-failover clean format
+.PHONY: demo log-demo stress test build release bench deps deps-test deps-e2e e2e e2e-host-death e2e-partition e2e-paused e2e-log-full bench-failover clean format
 
 deps:
 	@scripts/install-deps.sh build
@@ -52,6 +52,7 @@ e2e: release deps-e2e
 	scripts/e2e/partition.sh
 	scripts/e2e/start-failure.sh
 	scripts/e2e/paused.sh
+	scripts/e2e/log-full.sh
 
 e2e-host-death: release deps-e2e
 	scripts/e2e/host-death.sh
@@ -61,6 +62,9 @@ e2e-partition: release deps-e2e
 
 e2e-paused: release deps-e2e
 	scripts/e2e/paused.sh
+
+e2e-log-full: release deps-e2e
+	scripts/e2e/log-full.sh
 
 # Client-visible outage after host death, servha against keepalived, and death to first PostgreSQL query:
 # a table and one JSON line (docs/benchmarks.md).

@@ -338,6 +338,24 @@ public enum ProcessRunner {
         return unsafeBitCast(symbol, to: CloseFromFunction.self)
     }()
 
+    /// posix_spawn attributes for a child of the daemon's: default signal handlers, nothing blocked (whatever the
+    /// daemon blocks for its own signal handling), in a session of its own (so that signals for the daemon's
+    /// process group or terminal do not reach it, and its own group can be killed as one).
+    static func withChildAttributes<T>(_ body: (inout posix_spawnattr_t) -> T) -> T {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        let flags = Int32(POSIX_SPAWN_SETSIGDEF) | Int32(POSIX_SPAWN_SETSIGMASK) | spawnSetSID
+        posix_spawnattr_setflags(&attributes, Int16(flags))
+        return body(&attributes)
+    }
+
     private static func spawn(_ command: ProcessCommand, stdin: Int32, output: Int32) -> Result<pid_t, SpawnError> {
         var environment = ProcessInfo.processInfo.environment
         environment.merge(command.environment) { _, added in added }
@@ -356,25 +374,16 @@ public enum ProcessRunner {
         posix_spawn_file_actions_adddup2(&actions, output, 2)
         if let addCloseFrom { _ = addCloseFrom(&actions, 3) }
 
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        let flags = Int32(POSIX_SPAWN_SETSIGDEF) | Int32(POSIX_SPAWN_SETSIGMASK) | spawnSetSID
-        posix_spawnattr_setflags(&attributes, Int16(flags))
-
         var pid: pid_t = 0
-        var result = posix_spawn(&pid, command.executable, &actions, &attributes, argv, envp)
-        // ETXTBSY: the program is open for writing, typically by a process forked (by another thread) while it
-        // was being written, which holds the descriptor until its own exec. That passes in moments.
-        for _ in 0..<10 where result == ETXTBSY {
-            usleep(10_000)
-            result = posix_spawn(&pid, command.executable, &actions, &attributes, argv, envp)
+        let result = withChildAttributes { attributes in
+            var result = posix_spawn(&pid, command.executable, &actions, &attributes, argv, envp)
+            // ETXTBSY: the program is open for writing, typically by a process forked (by another thread) while it
+            // was being written, which holds the descriptor until its own exec. That passes in moments.
+            for _ in 0..<10 where result == ETXTBSY {
+                usleep(10_000)
+                result = posix_spawn(&pid, command.executable, &actions, &attributes, argv, envp)
+            }
+            return result
         }
         guard result == 0 else { return .failure(SpawnError(reason: errnoText(result))) }
         return .success(pid)
