@@ -9,10 +9,10 @@ set -euo pipefail
 
 needed=(liblz4-dev pkg-config lz4 iproute2 iputils-ping curl)
 case "${1:-build}" in
-    test) needed+=(e2fsprogs util-linux resource-agents python3) ;;
+    test) needed+=(e2fsprogs util-linux resource-agents python3 fence-agents) ;;
     demo) needed+=(util-linux procps) ;;
     stress) needed+=(util-linux procps stress-ng) ;;
-    e2e) needed+=(util-linux procps resource-agents python3 python3-psycopg2 postgresql keepalived) ;;
+    e2e) needed+=(util-linux procps resource-agents python3 python3-psycopg2 postgresql keepalived fence-agents openipmi) ;;
 esac
 
 missing=()

@@ -61,6 +61,8 @@ public struct ClusterConfig: Sendable, Hashable {
     /// not end it, as SBD gives its disk seconds. A peer that reads it in the slot waits this long (plus the
     /// margin) after the slot last changed before it may claim.
     public var diskOnlyLease: Nanos = Milliseconds.ns(3000)
+    /// With fencing: after a failed fence, the next attempt comes this much later (no takeover meanwhile).
+    public var fenceRetry: Nanos = Milliseconds.ns(5000)
     /// After start, how long to listen for a peer before deciding anything.
     public var startupDiscovery: Nanos = Milliseconds.ns(250)
     public var preferredNode: NodeID?
@@ -169,6 +171,7 @@ public struct ClusterConfig: Sendable, Hashable {
         out.appendVarint(UInt64(max(1, digestEvery)))
         out.appendVarint(UInt64(min(64, max(0, alarmSinks))))
         out.appendVarint(diskOnlyLease)
+        out.appendVarint(fenceRetry)
     }
 
     /// The lease a renewal holds for: the disk-only lease when it came from a slot write that announced it.

@@ -196,9 +196,12 @@ extension Coordinator {
             let diskOnlyLeaseOver = now >= Self.peerDiskOnlyLeaseEnd(config, state)
             guard networkQuiet && diskQuiet && diskOnlyLeaseOver else { return }
             if config.fencing && !state.peerFenced {
+                // A failed fence is tried again later, never skipped: the peer may be frozen, not dead.
+                if let at = state.fenceRetryAt, now < at { return }
+                let attempt = state.fenceFailures == 0 ? "" : " (attempt \(state.fenceFailures + 1); the last failed)"
                 decide(
                     .fencePeer,
-                    reason: "\(peerName) lost while holding the lease: fencing it before taking over",
+                    reason: "\(peerName) lost while holding the lease: fencing it before taking over\(attempt)",
                     into: &output
                 )
                 issue(.fencePeer(epoch: state.highestEpoch + 1), into: &output)
@@ -355,6 +358,7 @@ extension Coordinator {
         case .standby:
             let expiry = config.leaseDuration + config.safetyMargin
             consider(Self.peerDiskOnlyLeaseEnd(config, state))
+            if let at = state.fenceRetryAt { consider(at) }
             consider((state.lastHeardNetwork ?? startedAt) + expiry)
             if let changed = state.peerCounterChangedAt { consider(changed + expiry) }
         case .acquiring:

@@ -55,6 +55,8 @@ extension State {
         for failed in killFailed { out.appendFlags(failed) }
         out.appendOptional(unhealthyUntil)
         out.appendFlags(fencePending, peerFenced)
+        out.appendVarint(UInt64(fenceFailures))
+        out.appendOptional(fenceRetryAt)
         out.appendVarint(UInt64(stopAttempted.count))
         for attempted in stopAttempted { out.appendFlags(attempted) }
         out.appendOptional(claimWrittenAt)

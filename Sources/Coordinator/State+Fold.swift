@@ -62,6 +62,8 @@ extension State {
             killFailed = killFailed.map { _ in false }
             stopAttempted = stopAttempted.map { _ in false }
             peerFenced = false
+            fenceFailures = 0
+            fenceRetryAt = nil
             releaseWriteIssued = false
             claimWrittenAt = nil
             claimPeerCounter = nil
@@ -90,6 +92,8 @@ extension State {
             peerView = heartbeat.view
             peerViewAt = stamped.at
             peerFenced = false
+            fenceFailures = 0  // heard: it was not dead, whatever the fence said
+            fenceRetryAt = nil
             highestEpoch = max(highestEpoch, heartbeat.view.epoch)
             if heartbeat.view.acknowledgesPeer, owns, heartbeat.view.epoch <= epoch,
                 let sent = heartbeat.echoOfOwnSentAt, renewalCounts(observedAt: stamped.at)
@@ -164,6 +168,13 @@ extension State {
         case .fenceOutcome(let succeeded, _):
             fencePending = false
             peerFenced = succeeded
+            if succeeded {
+                fenceFailures = 0
+                fenceRetryAt = nil
+            } else {
+                fenceFailures += 1
+                fenceRetryAt = stamped.at + (config?.fenceRetry ?? 0)
+            }
         case .admin, .logSpace:
             break
         case .rejected:

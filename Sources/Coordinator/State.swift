@@ -79,6 +79,9 @@ public struct State: Sendable, Hashable {
     public var fencePending = false
     /// The configured fence of the peer succeeded (cleared by a takeover or when the peer is heard again).
     public var peerFenced = false
+    /// Failed fences of the peer since it was last heard or fenced, and when the next attempt may come.
+    public var fenceFailures = 0
+    public var fenceRetryAt: Instant?
     /// A stop was issued for the resource since it last started (a failed stop then escalates to a kill).
     public var stopAttempted: [Bool] = []
     /// While acquiring: when the claim (the slot write with the new epoch) finished, and the peer's slot

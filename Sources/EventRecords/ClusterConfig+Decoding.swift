@@ -54,6 +54,7 @@ extension ClusterConfig {
         // Version 1 had no disk-only lease: its logs were written by a node that renewed by disk on the short
         // lease, so they replay under that.
         config.diskOnlyLease = version >= 2 ? try source.readVarint() : config.leaseDuration
+        if version >= 2 { config.fenceRetry = try source.readVarint() }
         return config
     }
 }

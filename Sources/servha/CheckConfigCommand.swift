@@ -1,28 +1,64 @@
 import ArgumentParser
 import Runtime
 
-struct CheckConfigCommand: ParsableCommand {
+struct CheckConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check-config",
         abstract: "Check a configuration file and report every problem with its line and column.",
-        discussion:
-            "Exit status 0 when the file is usable, 1 with one line per problem (FILE:LINE:COLUMN: what) otherwise."
+        discussion: """
+            Exit status 0 when the file is usable, 1 with one line per problem (FILE:LINE:COLUMN: what) otherwise. \
+            With fencing configured, the fence agent checks each node's parameters (validate-all, without touching \
+            the devices); with --probe it also asks each device for the node's power status.
+            """
     )
 
     @Argument(help: "The configuration file (YAML).") var file: String
     @Option(help: "Check it as this node (instead of its this_node key).") var node: String?
+    @Flag(help: "Ask each node's fence device for its power status (runs the fence agent's status action).")
+    var probe = false
 
-    func run() throws {
+    func run() async throws {
+        let config: DaemonConfig
         switch ConfigLoader.load(path: file, thisNode: node) {
-        case .success(let config):
-            let resources = config.resources.map(\.name).joined(separator: ", ")
-            print(
-                "\(file): ok: cluster \(config.cluster.cluster), this node \(config.thisNodeName), "
-                    + "\(config.channels.count) heartbeat channels, resources \(resources), failback \(config.cluster.failback)"
-            )
+        case .success(let loaded):
+            config = loaded
         case .failure(let errors):
             for problem in errors.problems { printError(problem.description) }
             throw ExitCode(1)
         }
+        var failed = false
+        if let fencing = config.fencing {
+            for name in config.cluster.nodes.map(\.name) {
+                if let problem = await FenceAgent.problem(with: fencing, node: name) {
+                    printError("\(fencing.locations[name] ?? file): fencing.nodes.\(name): \(problem)")
+                    failed = true
+                }
+            }
+        }
+        if failed { throw ExitCode(1) }
+        let resources = config.resources.map(\.name).joined(separator: ", ")
+        let fencing = config.fencing.map { "fencing \($0.agent) (\($0.action))" } ?? "no fencing"
+        print(
+            "\(file): ok: cluster \(config.cluster.cluster), this node \(config.thisNodeName), "
+                + "\(config.channels.count) heartbeat channels, resources \(resources), failback \(config.cluster.failback), \(fencing)"
+        )
+        if let warning = config.fencingWarning { printError("\(file): \(warning)") }
+        guard probe else { return }
+        guard let spec = config.fencing else {
+            printError("\(file): --probe: no fencing configured, nothing to probe")
+            throw ExitCode(1)
+        }
+        for name in config.cluster.nodes.map(\.name) {
+            let result = await FenceAgent.run(spec, action: "status", node: name)
+            let state: String
+            switch result.exitCode {
+            case 0: state = "power on"
+            case 2: state = "power off"
+            default: state = "UNREACHABLE or refused"
+            }
+            print("fence probe \(name): \(state): \(result.detail)")
+            if result.exitCode != 0 && result.exitCode != 2 { failed = true }
+        }
+        if failed { throw ExitCode(1) }
     }
 }

@@ -61,6 +61,8 @@ import Testing
         ("unhealthyUntil", { $0.unhealthyUntil = 0 }),
         ("fencePending", { $0.fencePending = true }),
         ("peerFenced", { $0.peerFenced = true }),
+        ("fenceFailures", { $0.fenceFailures = 2 }),
+        ("fenceRetryAt", { $0.fenceRetryAt = 0 }),
         ("stopAttempted", { $0.stopAttempted[0] = true }),
         ("claimWrittenAt", { $0.claimWrittenAt = 0 }),
         ("claimPeerCounter", { $0.claimPeerCounter = 0 }),

@@ -253,10 +253,48 @@ public enum ConfigLoader {
 
         let logDirectory = root.string("log_dir", default: ConfigDefaults.logDirectory) ?? ConfigDefaults.logDirectory
         let adminSocket = root.string("admin_socket", default: ConfigDefaults.adminSocket) ?? ConfigDefaults.adminSocket
-        var fenceCommand: String?
-        if let fencing = root.map("fencing") {
-            fenceCommand = fencing.string("command", required: true)
-            fencing.finish()
+        var fencing: FenceSpec?
+        if let section = root.map("fencing") {
+            let agent = section.string("agent", required: true) ?? ""
+            let action = section.oneOf("action", FenceSpec.actions, default: "off")
+            let timeout = section.duration("timeout", default: ConfigDefaults.fenceTimeout)
+            let retry = section.duration("retry", default: ConfigDefaults.fenceRetry)
+            var perNode: [String: [String: String]] = [:]
+            var locations: [String: String] = [:]
+            if let nodesSection = section.map("nodes", required: true) {
+                for entry in nodesSection.keys {
+                    guard nodes.contains(where: { $0.name == entry.key }) else {
+                        reader.problem("fencing.nodes.\(entry.key): not a node of this cluster", at: entry.keyMark)
+                        _ = nodesSection.node(entry.key)
+                        continue
+                    }
+                    var parameters: [String: String] = [:]
+                    for (key, value, mark) in nodesSection.stringMap(entry.key) {
+                        if key == "action" {
+                            reader.problem("fencing.nodes.\(entry.key).action: set the action with fencing.action", at: mark)
+                        }
+                        parameters[key] = value
+                    }
+                    perNode[entry.key] = parameters
+                    locations[entry.key] = "\(reader.file):\(entry.keyMark?.line ?? 1):\(entry.keyMark?.column ?? 1)"
+                }
+                for node in nodes where perNode[node.name] == nil {
+                    reader.problem("fencing.nodes: no fence parameters for node \(node.name)", at: nodesSection.mark)
+                }
+                nodesSection.finish()
+            }
+            if !agent.isEmpty {
+                var spec = FenceSpec(agent: agent, action: action, timeout: timeout, retry: retry, nodes: perNode)
+                spec.locations = locations
+                if spec.executable == nil {
+                    reader.problem(
+                        "fencing.agent: no fence agent '\(agent)' (looked in \(FenceSpec.searchPath.joined(separator: ", ")); Debian: apt-get install fence-agents)",
+                        at: section.node("agent")?.mark
+                    )
+                }
+                fencing = spec
+            }
+            section.finish()
         }
 
         guard let thisNode, !nodes.isEmpty else { return nil }
@@ -277,7 +315,8 @@ public enum ConfigLoader {
         cluster.maxLocalRestarts = maxRestarts
         cluster.restartWindow = restartWindow
         cluster.arbitrator = arbitrator != nil
-        cluster.fencing = fenceCommand != nil
+        cluster.fencing = fencing != nil
+        if let fencing { cluster.fenceRetry = fencing.retry }
         cluster.alarmSinks = alarms.count
         if reader.problems.isEmpty {
             for problem in cluster.problems() { reader.problem(problem, at: root.mark) }
@@ -293,7 +332,7 @@ public enum ConfigLoader {
             alarms: alarms,
             logDirectory: logDirectory,
             adminSocket: adminSocket,
-            fenceCommand: fenceCommand
+            fencing: fencing
         )
     }
 
@@ -403,6 +442,10 @@ public enum ConfigDefaults {
     /// While the peer is silent on every network channel: a slot write may take seconds (a busy disk, a SAN path
     /// failover) without costing the survivor its group; a failover after a partition waits as long.
     public static let diskOnlyLease: UInt64 = 3_000_000_000
+    /// Powering a host off through its BMC takes about half a second to a few seconds.
+    public static let fenceTimeout: UInt64 = 60_000_000_000
+    /// A fence that failed is tried again this much later (never a takeover meanwhile).
+    public static let fenceRetry: UInt64 = 5_000_000_000
     public static let arbitratorInterval: UInt64 = 1_000_000_000
     public static let arbitratorTimeout: UInt64 = 500_000_000
     /// Long enough that a node which keeps failing does not get the group back at once.

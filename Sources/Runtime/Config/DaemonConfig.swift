@@ -52,8 +52,18 @@ public struct DaemonConfig: Sendable, Hashable {
     public var alarms: [AlarmSink]
     public var logDirectory: String
     public var adminSocket: String
-    public var fenceCommand: String?
+    /// How to fence the peer (nil: no fencing configured).
+    public var fencing: FenceSpec?
 
     public var thisNodeName: String { cluster.name(of: thisNode) }
     public var peer: NodeConfig? { cluster.peer(of: thisNode) }
+
+    /// A resource that keeps data (a script or an OCF agent, as opposed to an address) runs without fencing: a host
+    /// that freezes whole can resume beside its successor. One line, for check-config and status; nil otherwise.
+    public var fencingWarning: String? {
+        guard fencing == nil else { return nil }
+        let kept = resources.filter { if case .vip = $0.kind { false } else { true } }.map(\.name)
+        guard !kept.isEmpty else { return nil }
+        return "warning: no fencing configured: a host that freezes whole (a paused VM) can run \(kept.joined(separator: ", ")) beside its successor when it resumes; configure 'fencing' (README: Fencing)"
+    }
 }

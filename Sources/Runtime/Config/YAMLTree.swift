@@ -55,6 +55,9 @@ final class YAMLMap {
 
     func keyMark(_ key: String) -> Mark? { entries.first { $0.key == key }?.keyMark ?? mark }
 
+    /// The keys present, in file order, with their marks (for maps keyed by names, such as node names).
+    var keys: [(key: String, keyMark: Mark?)] { entries.map { ($0.key, $0.keyMark) } }
+
     private func name(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
     func string(_ key: String, required: Bool = false, default value: String? = nil) -> String? {

@@ -16,6 +16,8 @@ public struct FenceSpec: Sendable, Hashable {
     public var retry: UInt64
     /// Per node (by name): the agent's parameters for fencing that node.
     public var nodes: [String: [String: String]]
+    /// Per node: where its parameters are in the configuration file (`FILE:LINE:COLUMN`), for error lines.
+    public var locations: [String: String] = [:]
 
     public init(agent: String, action: String, timeout: UInt64, retry: UInt64, nodes: [String: [String: String]]) {
         self.agent = agent
@@ -73,36 +75,35 @@ public enum FenceAgent {
         return FenceResult(succeeded: code == 0, detail: detail, exitCode: code, tookNanos: outcome.tookNanos)
     }
 
-    /// The parameters the agent says are required (`action=metadata`), or why they could not be had.
-    public static func requiredParameters(_ spec: FenceSpec) async -> Result<Set<String>, GuardSetupError> {
+    /// Why the agent refuses `node`'s parameters, asked without touching the device (`action=validate-all`:
+    /// a missing address or login, an unknown parameter), or nil when it accepts them.
+    public static func problem(with spec: FenceSpec, node: String) async -> String? {
         guard let path = spec.executable else {
-            return .failure(GuardSetupError("fence agent '\(spec.agent)' not found (looked in \(FenceSpec.searchPath.joined(separator: ", ")))"))
+            return "fence agent '\(spec.agent)' not found (looked in \(FenceSpec.searchPath.joined(separator: ", ")))"
         }
+        guard spec.nodes[node] != nil else { return "no fence parameters for \(node) (fencing.nodes.\(node))" }
         let outcome = await ProcessRunner.run(
             ProcessCommand(executable: path, arguments: []),
-            stdin: Array("action=metadata\n".utf8),
+            stdin: spec.input(action: "validate-all", node: node),
             timeout: 20_000_000_000
         )
-        guard outcome.result == .succeeded, outcome.output.contains("<resource-agent") else {
-            return .failure(GuardSetupError("fence agent \(path) gave no metadata (action=metadata: \(outcome.termination))"))
-        }
-        return .success(Self.requiredParameters(inMetadata: outcome.output))
+        return Self.problem(inValidation: outcome.output, succeeded: outcome.result == .succeeded, node: node, agent: spec.agent)
     }
 
-    /// Parameter names marked `required="1"` in a fence agent's metadata, leaving out `action` (servha sets it)
-    /// and those with a default.
-    static func requiredParameters(inMetadata xml: String) -> Set<String> {
-        var names = Set<String>()
-        var rest = Substring(xml)
-        while let start = rest.range(of: "<parameter ") {
-            let tail = rest[start.upperBound...]
-            guard let end = tail.range(of: ">") else { break }
-            let tag = tail[..<end.lowerBound]
-            rest = tail[end.upperBound...]
-            guard tag.contains("required=\"1\""), let nameStart = tag.range(of: "name=\"") else { continue }
-            let name = tag[nameStart.upperBound...].prefix { $0 != "\"" }
-            if name != "action" { names.insert(String(name)) }
+    /// What a fence agent's `validate-all` said was wrong: its `Failed: ...` line, or the options it ignored.
+    static func problem(inValidation output: String, succeeded: Bool, node: String, agent: String) -> String? {
+        let lines = output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let ignored = lines.compactMap { line -> String? in
+            guard let range = line.range(of: "Ignoring unknown option '") else { return nil }
+            return String(line[range.upperBound...].prefix { $0 != "'" }.split(separator: "=").first ?? "")
         }
-        return names
+        if !ignored.isEmpty {
+            return "\(agent) does not know the parameter(s) \(ignored.joined(separator: ", ")) given for \(node)"
+        }
+        guard !succeeded else { return nil }
+        let failed = lines.first { $0.contains("Failed:") }.map { line in
+            String(line[line.range(of: "Failed:")!.lowerBound...])
+        }
+        return "\(agent) refuses the parameters for \(node): \(failed ?? lines.last ?? "validate-all failed")"
     }
 }

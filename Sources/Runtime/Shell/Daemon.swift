@@ -101,6 +101,10 @@ public final class Daemon: Sendable {
             }
         }
         guard let peer = config.peer else { throw await fail("the configuration names no peer node") }
+        if let fencing = config.fencing, let problem = await FenceAgent.problem(with: fencing, node: peer.name) {
+            throw await fail("\(fencing.locations[peer.name] ?? "fencing"): fencing.nodes.\(peer.name): \(problem)")
+        }
+        if let warning = config.fencingWarning { logger.warning("\(warning)") }
 
         // The log: opened (a torn tail cut away), then folded to rebuild the state.
         let mirror = SharedStorageMirror(

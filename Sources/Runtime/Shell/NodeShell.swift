@@ -248,11 +248,14 @@ public actor NodeShell {
             case .announce:
                 for agent in agents { Task { await agent.reassert() } }
             case .fence:
-                let command = config.fenceCommand ?? "false"
+                guard let spec = config.fencing, let peer = config.peer else {
+                    await deliver(.fenceOutcome(succeeded: false, detail: "no fencing configured"))
+                    continue
+                }
+                logger.notice("fencing \(peer.name): \(spec.agent) \(spec.action)")
                 Task { [weak self] in
-                    let outcome = await ProcessRunner.run(shell: command, environment: [:], timeout: 60_000_000_000)
-                    let ok = outcome.result == .succeeded
-                    await self?.deliver(.fenceOutcome(succeeded: ok, detail: outcome.output))
+                    let result = await FenceAgent.run(spec, action: spec.action, node: peer.name)
+                    await self?.deliver(.fenceOutcome(succeeded: result.succeeded, detail: result.detail))
                 }
             case .guardLease(let until):
                 guardLink?.arm(until: until)

@@ -68,6 +68,7 @@ enum StatusReport {
                 "rejected heartbeats: " + rejections.map { "\($0.reason) x\($0.count)" }.joined(separator: "; ")
             )
         }
+        if let warning = config.fencingWarning { lines.append(warning) }
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -120,6 +121,8 @@ enum StatusReport {
         parts.append(
             "\"rejected\":{" + rejections.map { "\(jsonString($0.reason)):\($0.count)" }.joined(separator: ",") + "}"
         )
+        parts.append("\"fencing\":" + (config.fencing.map { jsonString("\($0.agent) \($0.action)") } ?? "null"))
+        parts.append("\"warnings\":[" + [config.fencingWarning].compactMap { $0.map(jsonString) }.joined(separator: ",") + "]")
         return "{" + parts.joined(separator: ",") + "}"
     }
 }
