@@ -119,6 +119,7 @@ extension Coordinator {
 
     private func discoverySummary(_ config: ClusterConfig) -> String {
         if state.peerSlot.owns { return "discovery over: \(peerName) holds the lease (epoch \(state.peerSlot.epoch))" }
+        guard state.peerViewAt != nil else { return "discovery over: resources stopped, \(peerName) never heard" }
         return "discovery over: resources stopped, \(peerName) is \(state.peerView.role)"
     }
 

@@ -4,6 +4,22 @@ import Testing
 @testable import Runtime
 
 @Suite struct ChannelLossTests {
+    /// A partition is silence, not loss: once it heals, the figure is about the heartbeats since.
+    @Test func aLongSilenceStartsAFreshWindow() {
+        var loss = ChannelLoss()
+        var sequence: UInt64 = 1
+        for _ in 0..<300 {
+            loss.received(sequence, channels: 2)
+            sequence += 2
+        }
+        sequence += 2 * 1_500  // 30 s partitioned: nothing arrives
+        for _ in 0..<100 {
+            loss.received(sequence, channels: 2)
+            sequence += 2
+        }
+        #expect(loss.fraction == 0, "\(loss.fraction ?? -1)")
+    }
+
     @Test func lossIsMeasuredFromTheSendersSequenceNumbers() {
         // Two channels: this one carries every other sequence number (1, 3, 5, ...).
         var clean = ChannelLoss()

@@ -391,13 +391,16 @@ enum BlockingIO {
 
 /// Heartbeat loss on one channel, from the sender's sequence numbers (consecutive packets on a channel are
 /// `channels` apart, since the sender numbers its heartbeats across all channels), over windows of about
-/// 500 packets.
+/// 500 packets (10 s at the default interval): `status` shows the last full window, or the one filling.
+/// A silence of more than `silenceGap` packets (a partition, a peer restart: the channel is reported down for
+/// those) starts a new window rather than counting as loss, so the figure after a heal is about now.
 struct ChannelLoss: Sendable {
     private var first: UInt64?
     private var last: UInt64 = 0
     private var count = 0
     private var channels = 1
     private var previousFraction: Double?
+    static let silenceGap: UInt64 = 250
 
     mutating func received(_ sequence: UInt64, channels: Int) {
         self.channels = max(1, channels)
@@ -405,6 +408,13 @@ struct ChannelLoss: Sendable {
             first = sequence
             last = sequence
             count = 1
+            return
+        }
+        if sequence > last && (sequence - last) / UInt64(self.channels) > Self.silenceGap {
+            first = sequence
+            last = sequence
+            count = 1
+            previousFraction = nil
             return
         }
         last = max(last, sequence)

@@ -36,9 +36,17 @@ enum StatusReport {
         lines.append(me)
         let peer = state.peerView
         let peerName = config.peer?.name ?? "peer"
-        lines.append(
-            "\(peerName) (peer): \(state.peerDead ? "NOT HEARD on any channel" : "\(peer.role)\(peer.healthy ? ", healthy" : ", not healthy")"), epoch \(peer.epoch)"
-        )
+        if state.peerViewAt == nil {
+            lines.append("\(peerName) (peer): never heard since this node started")
+        } else if state.peerDead {
+            lines.append(
+                "\(peerName) (peer): NOT HEARD on any channel (last seen \(age(state.peerViewAt, now: now)): \(peer.role), epoch \(peer.epoch))"
+            )
+        } else {
+            lines.append(
+                "\(peerName) (peer): \(peer.role)\(peer.healthy ? ", healthy" : ", not healthy"), epoch \(peer.epoch)"
+            )
+        }
         var channels: [String] = []
         for c in 0..<cluster.channelCount where c < state.channels.count {
             let channel = state.channels[c]
@@ -95,7 +103,8 @@ enum StatusReport {
         parts.append("\"admin_standby\":\(state.adminStandby)")
         parts.append("\"lease_renewed_ms_ago\":\(state.owns ? ageMs(state.lastRenewal) : "null")")
         parts.append(
-            "\"peer\":{\"name\":\(jsonString(config.peer?.name ?? "")),\"role\":\"\(state.peerView.role)\",\"epoch\":\(state.peerView.epoch),\"heard\":\(!state.peerDead),\"healthy\":\(state.peerView.healthy)}"
+            // A peer not heard is not shown in the role it had: its last words are under last_seen.
+            "\"peer\":{\"name\":\(jsonString(config.peer?.name ?? "")),\"role\":\"\(state.peerViewAt == nil ? "never heard" : state.peerDead ? "not heard" : "\(state.peerView.role)")\",\"epoch\":\(state.peerDead ? "null" : "\(state.peerView.epoch)"),\"heard\":\(!state.peerDead && state.peerViewAt != nil),\"healthy\":\(state.peerView.healthy && !state.peerDead),\"last_seen\":{\"role\":\"\(state.peerView.role)\",\"epoch\":\(state.peerView.epoch),\"ms_ago\":\(ageMs(state.peerViewAt))}}"
         )
         let channels = (0..<min(cluster.channelCount, state.channels.count)).map { c in
             let lost = c < loss.count ? (loss[c].map { String(Int(($0 * 1000).rounded())) } ?? "null") : "null"
