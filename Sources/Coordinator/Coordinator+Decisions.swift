@@ -58,6 +58,18 @@ extension Coordinator {
                     "\(config.name(of: state.me)) took over the group (epoch \(state.epoch)): \(state.lastFailover?.reason ?? "")",
                     into: &output
                 )
+                // Each takeover alone is right; many in a row mean the pair itself is unstable (a link, a disk,
+                // timings too tight for this load), which no single took-over alarm says.
+                if state.recentAcquisitions.count >= State.flappingAcquisitions, let first = state.recentAcquisitions.first {
+                    raise(
+                        .ownerFlapping,
+                        .critical,
+                        "\(config.name(of: state.me)) took the group \(state.recentAcquisitions.count) times in \(DurationText.render(state.now - first)) (now epoch \(state.epoch)): the pair is unstable; see servha replay decisions",
+                        into: &output
+                    )
+                } else {
+                    clear(.ownerFlapping, into: &output)
+                }
             }
         case .resourceOutcome(let outcome):
             reactToResource(outcome, config: config, into: &output)

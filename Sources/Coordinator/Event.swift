@@ -43,6 +43,7 @@ public enum AlarmKind: UInt8, Sendable, Hashable, Comparable, CustomStringConver
     case channelDown = 9
     case sharedStorage = 10
     case logSpaceLow = 11
+    case ownerFlapping = 12
 
     public static func < (a: AlarmKind, b: AlarmKind) -> Bool { a.rawValue < b.rawValue }
 
@@ -60,6 +61,7 @@ public enum AlarmKind: UInt8, Sendable, Hashable, Comparable, CustomStringConver
         case .channelDown: "channel-down"
         case .sharedStorage: "shared-storage"
         case .logSpaceLow: "log-space-low"
+        case .ownerFlapping: "owner-flapping"
         }
     }
 }

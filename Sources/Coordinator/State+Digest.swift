@@ -84,6 +84,8 @@ extension State {
             out.append(0)
         }
         out.appendVarint(UInt64(takeovers))
+        out.appendVarint(UInt64(recentAcquisitions.count))
+        for at in recentAcquisitions { out.appendVarint(at) }
         return out.bytes
     }
 

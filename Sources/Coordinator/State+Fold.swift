@@ -232,6 +232,8 @@ extension State {
         case .leaseAcquired:
             role = .active
             contendedUntil = nil
+            recentAcquisitions = (recentAcquisitions + [now]).filter { now < $0 + Self.flappingWindow }
+                .suffix(Self.flappingAcquisitions)
         case .acquireFailed:
             role = .standby
             claimWrittenAt = nil

@@ -100,6 +100,12 @@ public struct State: Sendable, Hashable {
     public var armedTimer: Instant?
     public var lastFailover: FailoverRecord?
     public var takeovers = 0
+    /// When this node acquired the lease lately (within `flappingWindow`), newest last.
+    public var recentAcquisitions: [Instant] = []
+
+    /// This many acquisitions by one node within `flappingWindow` is an unstable pair, worth an alarm of its own.
+    public static let flappingAcquisitions = 3
+    public static let flappingWindow: Nanos = 600_000_000_000
 
     public init(me: NodeID) { self.me = me }
 

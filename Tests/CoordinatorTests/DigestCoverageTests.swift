@@ -74,6 +74,7 @@ import Testing
         ("armedTimer", { $0.armedTimer = 0 }),
         ("lastFailover", { $0.lastFailover = FailoverRecord(at: 0, wall: 0, kind: .takeOver, epoch: 1, reason: "") }),
         ("takeovers", { $0.takeovers = 1 }),
+        ("recentAcquisitions", { $0.recentAcquisitions = [1] }),
     ]
 
     @Test func everyPropertyHasARow() {

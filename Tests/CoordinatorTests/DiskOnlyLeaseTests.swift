@@ -100,3 +100,40 @@ import Testing
         #expect(decision.reason.contains("disk-only lease"), "\(decision.reason)")
     }
 }
+
+/// Each takeover alone can be right; three by one node within ten minutes is an unstable pair: an alarm of its own.
+@Suite struct OwnerFlappingTests {
+    @Test func aThirdAcquisitionWithinTheWindowRaisesOwnerFlapping() {
+        var d = CoreDriver()
+        d.boot()
+        _ = d.slot(CoreDriver.view(.starting, healthy: false))  // the peer's slot, as it was left: it is dead
+        d.advance(d.config.startupDiscovery)
+        _ = d.step(.timerFired)
+        #expect(d.state.peerDead && d.state.role == .standby)
+        var raised: [AlarmKind] = []
+        for round in 1...3 {
+            // The peer is silent; its slot says nobody holds the lease: take it.
+            let claim = CoreDriver.effects(d.slot(CoreDriver.view(.starting, healthy: false), writes: false))
+            guard case .writeSlot(true, let epoch)? = claim.first(where: { if case .writeSlot = $0 { true } else { false } }) else {
+                Issue.record("round \(round): no claim: \(claim), role \(d.state.role)")
+                return
+            }
+            _ = d.wrote(owns: true, epoch: epoch, diskOnly: d.core.advertisement.diskOnlyLease)
+            let acquired = d.slot(CoreDriver.view(.starting, healthy: false), writes: false)
+            #expect(d.state.role == .active, "round \(round)")
+            raised += acquired.compactMap { if case .raiseAlarm(let alarm) = $0 { alarm.kind } else { nil } }
+            // Its disk stalls past the lease: self-fence, kill, and back to standby.
+            d.now = d.state.leaseEnd!
+            _ = d.step(.timerFired)
+            #expect(d.state.role == .fenced)
+            _ = d.outcome(0, .kill)
+            _ = d.outcome(1, .kill)
+            d.advance(d.config.heartbeatInterval)
+            _ = d.slot(CoreDriver.view(.starting, healthy: false), writes: false)
+            #expect(d.state.role == .standby, "round \(round)")
+            d.advance(d.config.heartbeatInterval * 8)  // past the contention back-off
+        }
+        #expect(raised.filter { $0 == .ownerFlapping }.count == 1, "\(raised)")
+        #expect(d.state.alarm(.ownerFlapping)?.message.contains("took the group 3 times") == true)
+    }
+}
