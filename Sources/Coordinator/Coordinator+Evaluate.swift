@@ -125,10 +125,10 @@ extension Coordinator {
 
     static let channelAlarmDelay: Nanos = 1_000_000_000
 
-    /// Before this instant the peer may still hold a disk-only lease (see `State.peerDiskOnlyLeaseFrom`), and the
+    /// Before this instant the peer may still hold a disk-only lease (see `State.peerDiskOnlyLeaseUntil`), and the
     /// standby does not claim.
     static func peerDiskOnlyLeaseEnd(_ config: ClusterConfig, _ state: State) -> Instant {
-        state.peerDiskOnlyLeaseFrom.map { $0 + config.leaseLength(diskOnly: true) + config.safetyMargin } ?? 0
+        state.peerDiskOnlyLeaseUntil.map { $0 + config.safetyMargin } ?? 0
     }
 
     /// How long a claim of the lease (its write and the check read after it) may take before it is given up:
@@ -212,8 +212,8 @@ extension Coordinator {
                 reason:
                     "\(peerName) lost: no heartbeat on any network channel for \(Self.ms(now - (state.lastHeardNetwork ?? startedAt))), "
                     + "disk slot unchanged for \(Self.ms(now - (state.peerCounterChangedAt ?? now))) (lease \(Self.ms(config.leaseDuration)) + margin \(Self.ms(config.safetyMargin)) expired"
-                    + (state.peerDiskOnlyLeaseFrom.map {
-                        now < $0 + config.diskOnlyLease + config.safetyMargin + config.heartbeatInterval
+                    + (state.peerDiskOnlyLeaseUntil.map {
+                        now < $0 + config.safetyMargin + config.heartbeatInterval
                             ? "; the disk-only lease it may have held ran out too" : ""
                     } ?? "") + ")",
                 config: config,

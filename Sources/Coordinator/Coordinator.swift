@@ -172,5 +172,7 @@ extension Advertisement {
         if let reachable = arbitratorReachable { flags |= reachable ? 32 | 64 : 32 }
         if diskOnlyLease { flags |= 128 }
         out.append(flags)
+        // In whole milliseconds, rounded up (the reader waits at least as long as announced).
+        if diskOnlyLease { out.appendVarint((diskOnlyRemaining + 999_999) / 1_000_000) }
     }
 }

@@ -95,9 +95,13 @@ public struct Advertisement: Sendable, Hashable {
     /// Ready to run the resources: started, not in admin standby, no recent resource failure.
     public var healthy: Bool
     public var maintenance: Bool
-    /// The node holds the lease on disk writes alone (its peer is silent on every network channel), for the
-    /// configured disk-only lease: a peer that reads this waits that long before it may claim.
-    public var diskOnlyLease: Bool
+    /// How long, from when this was written, the node may still hold a disk-only lease (its peer silent on every
+    /// network channel, disk writes its only renewals): a peer that reads it waits that long (plus the margin)
+    /// before it may claim. Zero: none.
+    public var diskOnlyRemaining: Nanos
+
+    /// The node announces a disk-only lease.
+    public var diskOnlyLease: Bool { diskOnlyRemaining > 0 }
 
     public init(
         role: Role,
@@ -109,9 +113,9 @@ public struct Advertisement: Sendable, Hashable {
         yields: Bool,
         healthy: Bool,
         maintenance: Bool,
-        diskOnlyLease: Bool = false
+        diskOnlyRemaining: Nanos = 0
     ) {
-        self.diskOnlyLease = diskOnlyLease
+        self.diskOnlyRemaining = diskOnlyRemaining
         self.role = role
         self.epoch = epoch
         self.owns = owns

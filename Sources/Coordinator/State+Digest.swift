@@ -35,7 +35,7 @@ extension State {
         out.appendOptional(peerSlotAt)
         out.appendOptional(peerCounter)
         out.appendOptional(peerCounterChangedAt)
-        out.appendOptional(peerDiskOnlyLeaseFrom)
+        out.appendOptional(peerDiskOnlyLeaseUntil)
         out.appendFlags(diskReadable)
         out.appendOptional(peerHealthySince)
         out.appendOptional(lastRenewal)

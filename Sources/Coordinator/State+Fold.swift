@@ -51,7 +51,7 @@ extension State {
             peerSlotAt = nil
             peerCounter = nil
             peerCounterChangedAt = nil
-            peerDiskOnlyLeaseFrom = nil
+            peerDiskOnlyLeaseUntil = nil
             diskReadable = false
             peerHealthySince = nil
             lastRenewal = nil
@@ -107,9 +107,9 @@ extension State {
             diskReadable = reading.readable
             guard reading.readable else { break }
             if peerCounter != reading.counter {
-                // A new write of the peer's that announces the disk-only lease: the peer may hold it from a write
-                // that started before now.
-                if reading.view.diskOnlyLease { peerDiskOnlyLeaseFrom = stamped.at }
+                // A new write of the peer's says how long it may still hold a disk-only lease from when it was
+                // written (before now): the newest write's word is enough, its last long renewal included.
+                peerDiskOnlyLeaseUntil = reading.view.diskOnlyLease ? stamped.at + reading.view.diskOnlyRemaining : nil
                 peerCounter = reading.counter
                 peerCounterChangedAt = stamped.at
                 channels[diskChannelIndex].lastHeard = stamped.at

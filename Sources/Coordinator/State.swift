@@ -51,10 +51,10 @@ public struct State: Sendable, Hashable {
     public var peerSlotAt: Instant?
     public var peerCounter: UInt64?
     public var peerCounterChangedAt: Instant?
-    /// When this node last saw a new slot write of the peer's that announced the disk-only lease: the peer may
-    /// hold that lease from a write that started before then, so a claim waits the disk-only lease plus the margin
-    /// after it.
-    public var peerDiskOnlyLeaseFrom: Instant?
+    /// Until when the peer may hold a disk-only lease, by the newest slot write of its that this node saw: when it
+    /// saw it plus what the write announced (every renewal it counts started before the write). A claim waits
+    /// until then plus the margin.
+    public var peerDiskOnlyLeaseUntil: Instant?
     /// The last read of the shared storage worked.
     public var diskReadable = false
     public var peerHealthySince: Instant?
@@ -154,7 +154,7 @@ public struct State: Sendable, Hashable {
             yields: yields,
             healthy: healthy,
             maintenance: maintenance,
-            diskOnlyLease: announcesDiskOnlyLease
+            diskOnlyRemaining: diskOnlyLeaseRemaining
         )
     }
 
@@ -203,10 +203,17 @@ public struct State: Sendable, Hashable {
     /// its peer silent on every network channel (disk writes are its only renewals, and they renew for the
     /// disk-only lease), and after that until the last such renewal has run out, so that a peer that reads the
     /// slot, even one that has just started, honours every long renewal this node still counts.
-    public var announcesDiskOnlyLease: Bool {
-        guard role == .active || role == .acquiring, let config else { return false }
-        if !hearsPeerOnTheNetwork { return true }
-        return lastDiskOnlyRenewal.map { now < $0 + config.leaseLength(diskOnly: true) } ?? false
+    public var announcesDiskOnlyLease: Bool { diskOnlyLeaseRemaining > 0 }
+
+    /// How long this node may still hold a disk-only lease from now: the whole of it while it holds or claims the
+    /// group with its peer silent on the network (the next write renews it), else what is left of its last long
+    /// renewal. Announced in every slot write and heartbeat.
+    public var diskOnlyLeaseRemaining: Nanos {
+        guard role == .active || role == .acquiring, let config else { return 0 }
+        let length = config.leaseLength(diskOnly: true)
+        if !hearsPeerOnTheNetwork { return length }
+        guard let last = lastDiskOnlyRenewal, now < last + length else { return 0 }
+        return last + length - now
     }
 
     /// Whether this node holds the group under its lease (active, or releasing with resources still up).

@@ -72,6 +72,8 @@ extension Advertisement {
         let epoch = try source.readVarint()
         let up = try source.readVarint()
         let flags = try source.readByte()
+        let remaining = flags & 128 != 0 ? try source.readVarint() : 0
+        guard remaining <= 86_400_000 else { throw CodecError("implausible disk-only lease \(remaining) ms") }
         return Advertisement(
             role: role,
             epoch: epoch,
@@ -82,7 +84,7 @@ extension Advertisement {
             yields: flags & 4 != 0,
             healthy: flags & 8 != 0,
             maintenance: flags & 16 != 0,
-            diskOnlyLease: flags & 128 != 0
+            diskOnlyRemaining: remaining * 1_000_000
         )
     }
 }

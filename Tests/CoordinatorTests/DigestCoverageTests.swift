@@ -46,7 +46,7 @@ import Testing
         ("peerSlotAt", { $0.peerSlotAt = 0 }),
         ("peerCounter", { $0.peerCounter = 0 }),
         ("peerCounterChangedAt", { $0.peerCounterChangedAt = 0 }),
-        ("peerDiskOnlyLeaseFrom", { $0.peerDiskOnlyLeaseFrom = 0 }),
+        ("peerDiskOnlyLeaseUntil", { $0.peerDiskOnlyLeaseUntil = 0 }),
         ("diskReadable", { $0.diskReadable = true }),
         ("peerHealthySince", { $0.peerHealthySince = 0 }),
         ("lastRenewal", { $0.lastRenewal = 0 }),

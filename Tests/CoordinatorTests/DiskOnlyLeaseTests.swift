@@ -60,24 +60,46 @@ import Testing
         _ = d.wrote(owns: true, epoch: 1, diskOnly: d.core.advertisement.diskOnlyLease)
         #expect(d.state.lastDiskOnlyRenewal == lastLong)
         #expect(d.core.advertisement.diskOnlyLease)
+        #expect(
+            d.core.advertisement.diskOnlyRemaining == lastLong + d.config.diskOnlyLease - d.now,
+            "what is left of the last long renewal, no more"
+        )
         d.keepAliveAsActive(for: d.config.diskOnlyLease - (d.now - lastLong) + 20_000_000)
         #expect(!d.core.advertisement.diskOnlyLease, "announced no longer once the long renewals have run out")
         #expect(d.state.leaseEnd! < d.now + d.config.leaseDuration, "back to the short lease")
     }
 
     /// node-b's side: node-a announced the disk-only lease in its slot, then went silent (paused, or dead).
+    /// A write that announces only what is left of the owner's last long renewal binds the standby that long.
+    @Test func aStandbyWaitsWhatTheNewestWriteAnnouncedNoMore() {
+        var d = TakeoverTests.watching()
+        var fading = CoreDriver.view(.active, epoch: 3, owns: true, up: 3)
+        fading.diskOnlyRemaining = 400_000_000
+        d.advance(d.config.heartbeatInterval)
+        _ = d.slot(fading)
+        let seen = d.now
+        #expect(d.state.peerDiskOnlyLeaseUntil == seen + 400_000_000)
+        // node-a goes silent on everything; node-b claims once the announced remainder plus the margin is over.
+        d.now = seen + 400_000_000 + d.config.safetyMargin - 1
+        _ = d.slot(fading, writes: false)
+        #expect(d.state.role == .standby)
+        d.now += 1
+        _ = d.slot(fading, writes: false)
+        #expect(d.state.role == .acquiring)
+    }
+
     @Test func aStandbyHonoursTheAnnouncedDiskOnlyLeaseBeforeItClaims() {
         var d = TakeoverTests.watching()
         let active = CoreDriver.view(.active, epoch: 3, owns: true, up: 3)
         var long = active
-        long.diskOnlyLease = true
+        long.diskOnlyRemaining = d.config.diskOnlyLease
         // The network goes quiet; node-a's slot keeps changing and announces the disk-only lease.
         for _ in 0..<10 {
             d.advance(d.config.heartbeatInterval)
             _ = d.slot(long)
         }
         let lastChange = d.now
-        #expect(d.state.peerDiskOnlyLeaseFrom == lastChange)
+        #expect(d.state.peerDiskOnlyLeaseUntil == lastChange + d.config.diskOnlyLease)
         // Then node-a is silent on the disk too. After the short lease nothing happens ...
         d.advance(d.config.leaseDuration + d.config.safetyMargin + d.config.heartbeatInterval)
         _ = d.slot(long, writes: false)

@@ -215,7 +215,7 @@ fencing_write_hook() {
 # twice) and idempotent (a retransmitted off comes here again).
 bmc=$(dirname "$0")
 node=$1
-# NETNS, SWITCH_NS, PORTS, CGROUP
+# NETNS, SWITCH_NS, PORTS, CGROUP, ADDRESSES
 . "$bmc/$node/node.conf"
 state=$bmc/$node/power.state
 case "$2 $3" in
@@ -240,6 +240,9 @@ case "$2 $3" in
         # shellcheck disable=SC2086
         [ -n "$pids" ] && kill -9 $pids 2>/dev/null
         [ -e "$CGROUP/cgroup.freeze" ] && echo 0 >"$CGROUP/cgroup.freeze"
+        # A host without power holds no address: the service addresses it had on its interface go with it (the
+        # namespace, unlike a real host, would keep them).
+        for address in $ADDRESSES; do ip -n "$NETNS" addr del "$address" dev eth0 2>/dev/null; done
         # A killed process leaves the namespace a little later (its exit runs): wait for that, within ipmitool's
         # retransmit interval (1 s).
         tries=0
@@ -288,6 +291,7 @@ NETNS=${NODE_NS[$node]}
 SWITCH_NS=$NS_SW
 PORTS="$(node_ports "$node")"
 CGROUP=$(node_cgroup "$node")
+ADDRESSES="$VIP/$VIP_PREFIX"
 EOF
         echo 1 >"$dir/power.state"
         # Two BMCs, two GUIDs.

@@ -29,6 +29,9 @@ enum StatusReport {
         if state.maintenance { me += ", MAINTENANCE" }
         if state.adminStandby { me += ", admin standby" }
         if state.owns { me += ", lease renewed \(age(state.lastRenewal, now: now))" }
+        if state.announcesDiskOnlyLease {
+            me += " (disk-only lease \(Self.seconds(config.cluster.diskOnlyLease)): renewed by disk alone, or lately so)"
+        }
         if let until = state.unhealthyUntil, until > now {
             me +=
                 ", NOT ELIGIBLE to take the group for \(Self.seconds(until - now)) more (the group failed here; once it is fixed, restart servha here to clear this)"
@@ -130,6 +133,8 @@ enum StatusReport {
         parts.append(
             "\"rejected\":{" + rejections.map { "\(jsonString($0.reason)):\($0.count)" }.joined(separator: ",") + "}"
         )
+        // While announced, a takeover by the peer waits the disk-only lease (lease.disk_only_duration).
+        parts.append("\"disk_only_lease\":\(state.announcesDiskOnlyLease)")
         parts.append("\"fencing\":" + (config.fencing.map { jsonString("\($0.agent) \($0.action)") } ?? "null"))
         parts.append("\"warnings\":[" + [config.fencingWarning].compactMap { $0.map(jsonString) }.joined(separator: ",") + "]")
         return "{" + parts.joined(separator: ",") + "}"

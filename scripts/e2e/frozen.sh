@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Scenario: the active host freezes whole (every process of it at once, as a paused VM: cgroup v2 cgroup.freeze
+# on the host's cgroup), with fencing through a real fence agent. The site gets a BMC simulator per node (OpenIPMI's
+# ipmi_sim, in a namespace of its own on the LAN; scripts/e2e/fencing.sh), whose power-off pulls the host's cables
+# and kills every process of it, frozen or not. servha runs Debian's fence_ipmilan unchanged against it.
+#
+#   1. TRIALS times (default 10): the active host freezes. Its guard is frozen too, so only fencing helps: the
+#      standby must fence it (fence_ipmilan off) and only then take the group over. A sampler notes every 5 ms,
+#      in each node's namespace, whether a postmaster runs there and whether the node holds the VIP: no sample may
+#      show either on both nodes. Then the fenced host is repaired (powered on, cables in, servha started) and
+#      joins as standby. The time from the freeze to the VIP on the new node is reported (p50).
+#   2. Fencing fails: the active's BMC is dead when it freezes. The standby must not take over (no VIP, no
+#      postmaster on it), must raise fence-failed, and must retry (several fence-peer decisions in its log); when
+#      the frozen host thaws, the pair recovers with the group on one node.
+#   Every acknowledged commit must be there at the end, and both logs must replay.
+#
+# Usage (as root): [TRIALS=N] scripts/e2e/frozen.sh    PASS/FAIL per check; exit 0 only when every check passed.
+source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/fencing.sh"
+
+TRIALS=${TRIALS:-10}
+FREEZE_S=3
+
+fencing_yaml() {
+    local node
+    echo "fencing:"
+    echo "  agent: fence_ipmilan"
+    echo "  action: off"
+    echo "  timeout: 20s"
+    echo "  retry: 2s"
+    echo "  nodes:"
+    for node in node-a node-b; do
+        echo "    $node: { ip: ${BMC_IP[$node]}, username: $BMC_USER, password: $BMC_PASSWORD, lanplus: \"1\", cipher: \"3\", power_wait: \"0\", power_timeout: \"4\", ipmitool_timeout: \"1\" }"
+    done
+}
+
+other() { if [[ $1 == node-a ]]; then echo node-b; else echo node-a; fi; }
+
+# hook_offs NODE: how many power-offs NODE's BMC carried out so far.
+hook_offs() { grep -c "^off $1" "$RUN/bmc/$1.hook.log" 2>/dev/null || true; }
+
+# repair NODE ACTIVE: the fenced host is powered on again, its cables go back in, servha starts; waits until it is
+# the standby of ACTIVE.
+repair() {
+    local node=$1 active=$2
+    fence_agent_on "$node" >/dev/null || true
+    node_thaw "$node" 2>/dev/null || true
+    host_reboot "$node"
+    daemon_start_frozenable "$node"
+    wait_until 60 pair_ready "$active" "$node"
+}
+
+e2e_start frozen
+topology_up
+servha_setup
+pg_init
+bmc_up
+for node in node-a node-b; do
+    node_cgroup_create "$node"
+    servha_config "$node" "$(vip_resource)
+$(pg_resource "$node")" "failback: { mode: never, preferred_node: node-a }
+$(fencing_yaml)"
+done
+check "servha check-config accepts the fencing section (fence_ipmilan's validate-all)" \
+    "$SERVHA" check-config "$RUN/node-a.yaml"
+if probe=$(ip netns exec "$NS_A" "$SERVHA" check-config --probe "$RUN/node-a.yaml" 2>&1); then
+    pass "check-config --probe reaches both BMCs: $(grep "fence probe" <<<"$probe" | cut -c 1-40 | tr '\n' ';')"
+else
+    fail "check-config --probe reaches both BMCs ($probe)"
+fi
+
+say "starting node-a, then node-b (each host in a cgroup of its own, to be frozen whole)"
+daemon_start_frozenable node-a
+wait_until 60 is_serving node-a || fail "node-a serves the group after start (see $RUN/node-a/daemon.out)"
+daemon_start_frozenable node-b
+if wait_until 30 pair_ready node-a node-b; then
+    pass "node-a active (vip, postgresql), node-b standby, each hearing the other"
+else
+    fail "the pair comes up (see $RUN/node-*/daemon.out)"
+    exit 1
+fi
+check "no fencing warning in status (fencing is configured)" \
+    eval '! "$SERVHA" status --socket "$RUN/node-a/admin.sock" | grep -q "no fencing"'
+
+ACKS=$RUN/acks.txt
+: >"$ACKS"
+pgclient write "$VIP" "$ACKS" 2>"$RUN/writer.err" &
+wait_until 30 eval '(($(wc -l <"$ACKS") >= 50))' || fail "the client writes through the VIP (see $RUN/writer.err)"
+
+SAMPLES=$RUN/holders.txt
+"$PYTHON" "$E2E_DIR/holders.py" "$SAMPLES" 0.005 "$VIP" "$NS_A" "$NS_B" &
+SAMPLER=$!
+wait_until 5 test -s "$SAMPLES"
+
+active=node-a
+overlap_total=0
+times=()
+# The active announces the disk-only lease while it renews by disk alone, and until those renewals have run out
+# (after a repair, the survivor did so): a takeover meanwhile waits for it. Let it settle, as a pair in service has.
+settled() { status_json "$1" | grep -q '"disk_only_lease":false'; }
+for trial in $(seq "$TRIALS"); do
+    standby=$(other "$active")
+    wait_until 10 settled "$active" || fail "trial $trial: $active no longer announces the disk-only lease"
+    offs_before=$(hook_offs "$active")
+    from=$(now_us)
+    say "trial $trial: $active freezes whole"
+    node_freeze "$active"
+    moved=""
+    while (($(now_us) < from + 20000000)); do
+        if holds_vip "$standby"; then
+            moved=$((($(now_us) - from) / 1000))
+            break
+        fi
+        sleep 0.01
+    done
+    if [[ -n $moved ]]; then
+        pass "trial $trial: the VIP is on $standby $moved ms after $active froze"
+        times+=("$moved")
+    else
+        fail "trial $trial: the VIP moved to $standby within 20 s"
+    fi
+    check "trial $trial: $standby fenced $active (its BMC powered it off)" \
+        eval '(($(hook_offs "$active") > offs_before))'
+    wait_until 30 is_serving "$standby" || fail "trial $trial: $standby serves the group"
+    sleep "$FREEZE_S"
+    to=$(now_us)
+    overlap=$(awk -v f="$from" -v t="$to" '$1 >= f && $1 <= t && ($2 || $3) && ($4 || $5)' "$SAMPLES" | wc -l)
+    n=$(awk -v f="$from" -v t="$to" '$1 >= f && $1 <= t' "$SAMPLES" | wc -l)
+    overlap_total=$((overlap_total + overlap))
+    if ((overlap == 0)); then
+        pass "trial $trial: PostgreSQL and the VIP never on both nodes ($n samples)"
+    else
+        fail "trial $trial: PostgreSQL or the VIP on both nodes in $overlap of $n samples (see $SAMPLES)"
+    fi
+    if repair "$active" "$standby"; then
+        pass "trial $trial: $active repaired, back as standby"
+    else
+        fail "trial $trial: $active repaired, back as standby (see $RUN/$active/daemon.out)"
+        break
+    fi
+    active=$standby
+done
+if ((${#times[@]})); then
+    p50=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}')
+    pass "freeze to VIP on the survivor, with fencing: p50 $p50 ms over ${#times[@]} trials (all: ${times[*]} ms)"
+    list=${times[*]}
+    echo "{\"scenario\":\"frozen\",\"trials\":${#times[@]},\"freeze_to_vip_ms\":[${list// /,}],\"p50_ms\":$p50,\"overlap_samples\":$overlap_total}" |
+        tee "$RUN/frozen.json"
+fi
+check "over all trials: $overlap_total samples with PostgreSQL or the VIP on both nodes" test "$overlap_total" -eq 0
+
+# --- fencing fails -----------------------------------------------------------------------------------------------
+standby=$(other "$active")
+say "the BMC of $active dies; then $active freezes for 10 s"
+bmc_kill "$active"
+decisions_before=$("$SERVHA" replay decisions "$RUN/$standby/log" 2>/dev/null | grep -c "fence-peer" || true)
+from=$(now_us)
+node_freeze "$active"
+sleep 10
+kept=no
+if ! holds_vip "$standby" && ! runs_postgres "$standby"; then kept=yes; fi
+check "fencing failed: $standby did not take the group (no VIP, no postmaster on it after 10 s)" test "$kept" = yes
+check "fencing failed: $standby raised fence-failed" grep -q "raised fence-failed" "$RUN/$standby/alarms.txt"
+attempts=$(($("$SERVHA" replay decisions "$RUN/$standby/log" 2>/dev/null | grep -c "fence-peer" || true) - decisions_before))
+# Each attempt against a dead BMC takes about 4 s (the agent's power_timeout), then fencing.retry (2 s) passes.
+check "fencing failed: $standby tried again ($attempts fence requests in its log in 10 s)" test "$attempts" -ge 2
+check "$standby's status shows the fence-failed alarm" \
+    eval '"$SERVHA" status --socket "$RUN/$standby/admin.sock" | grep -q "fence-failed"'
+node_thaw "$active"
+say "$active thawed"
+if wait_until 30 eval '(is_serving node-a && is_role node-b standby) || (is_serving node-b && is_role node-a standby)'; then
+    pass "after the thaw the pair recovers: the group on one node ($(role_of node-a) / $(role_of node-b))"
+else
+    fail "after the thaw the pair recovers ($(role_of node-a) / $(role_of node-b))"
+fi
+kill -TERM "$SAMPLER"
+wait "$SAMPLER" || true
+after=$(awk -v f="$from" '$1 >= f && ($2 || $3) && ($4 || $5)' "$SAMPLES" | wc -l)
+check "fencing failed: never on both nodes ($after samples with both)" test "$after" -eq 0
+
+cp "$ACKS" "$RUN/acks-final.txt"
+if out=$(pgclient verify "$VIP" "$RUN/acks-final.txt" 2>&1); then
+    pass "every acknowledged row present after the freezes ($out)"
+else
+    fail "every acknowledged row present after the freezes ($out)"
+fi
+for node in node-a node-b; do daemon_stop "$node"; done
+check "both logs replay identically" replay_verify "$RUN/node-a/log" "$RUN/node-b/log"
