@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SERVHA_RELEASE := .build/release/servha
 
-.PHONY: demo log-demo stress test build release bench deps deps-test deps-e2e e2e e2e-host-death e2e-partition e2e-paused e2e-log-full bench-failover clean format
+.PHONY: demo log-demo stress test build release bench deps deps-test deps-e2e e2e e2e-host-death e2e-partition e2e-paused e2e-log-full e2e-frozen bench-failover clean format
 
 deps:
 	@scripts/install-deps.sh build
@@ -53,6 +53,7 @@ e2e: release deps-e2e
 	scripts/e2e/start-failure.sh
 	scripts/e2e/paused.sh
 	scripts/e2e/log-full.sh
+	scripts/e2e/frozen.sh
 
 e2e-host-death: release deps-e2e
 	scripts/e2e/host-death.sh
@@ -65,6 +66,10 @@ e2e-paused: release deps-e2e
 
 e2e-log-full: release deps-e2e
 	scripts/e2e/log-full.sh
+
+e2e-frozen: release deps-e2e
+	scripts/e2e/frozen.sh
+	scripts/e2e/frozen.sh
 
 # Client-visible outage after host death, servha against keepalived, and death to first PostgreSQL query:
 # a table and one JSON line (docs/benchmarks.md).
