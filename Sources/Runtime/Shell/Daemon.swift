@@ -225,6 +225,7 @@ public final class Daemon: Sendable {
         await shell.deliver(.configLoaded(config.cluster))
         await shell.startAlarms()
         await shell.startPeriodicWork()
+        await shell.notifySystemd("READY=1\nSTATUS=\(config.thisNodeName) running, \(await shell.state.role)")
         return Daemon(
             shell: shell,
             transport: transport,
@@ -244,6 +245,7 @@ public final class Daemon: Sendable {
 
     /// Graceful stop: hand the group over (stop resources, release the lease), then close everything.
     public func stop(handOver: Bool, logger: Logger) async {
+        await shell.notifySystemd("STOPPING=1\nSTATUS=handing the group over and stopping")
         let failed = await shell.hasStopped
         if handOver && !failed {
             await shell.deliver(.admin(AdminCommand(verb: .standby, source: "SIGTERM")))

@@ -27,6 +27,8 @@ public actor NodeShell {
     /// Why this node stopped deciding (its log failed): the daemon then exits non-zero.
     public nonisolated let fatalFailures: AsyncStream<String>
     private let fatal: AsyncStream<String>.Continuation
+    private let systemd = SystemdNotifier()
+    private var lastWatchdogPing: UInt64 = 0
     private var rejections = RejectionCounter()
     private var loss: [ChannelLoss] = []
     private var tasks: [Task<Void, Never>] = []
@@ -177,8 +179,17 @@ public actor NodeShell {
 
     private func tick() async {
         guard !stopped else { return }
-        await carryOut(driver.tick(at: monotonicNow(), wall: wallNow()))
+        let now = monotonicNow()
+        await carryOut(driver.tick(at: now, wall: wallNow()))
+        // systemd's watchdog is fed from the heartbeat loop itself: a daemon that no longer ticks is not alive.
+        if let systemd, let every = systemd.watchdogEvery, now >= lastWatchdogPing + every, !stopped {
+            lastWatchdogPing = now
+            systemd.send("WATCHDOG=1")
+        }
     }
+
+    /// Tells systemd (when it runs this daemon) that the daemon is up, or on its way out.
+    public func notifySystemd(_ state: String) { systemd?.send(state) }
 
     private func probeArbitrator(_ arbitrator: ArbitratorConfig) async {
         let reachable = await ArbitratorProbe.reachable(arbitrator.address, timeout: arbitrator.timeout)
