@@ -51,6 +51,7 @@ e2e: release deps-e2e
 	FAILBACK=auto scripts/e2e/host-death.sh
 	scripts/e2e/partition.sh
 	scripts/e2e/start-failure.sh
+	scripts/e2e/switchover.sh
 	scripts/e2e/paused.sh
 	scripts/e2e/log-full.sh
 	scripts/e2e/frozen.sh

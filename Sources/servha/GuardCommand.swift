@@ -15,6 +15,9 @@ struct GuardCommand: AsyncParsableCommand {
     var addresses: [String] = []
     @Flag(name: .customLong("dry-run-vip"), help: "Addresses are the daemon's dry-run ones: nothing to remove.")
     var dryRunVIP = false
+    @Option(help: "A watchdog device to feed (the host resets if this guard stops, or cannot take the group down).")
+    var watchdog: String?
+    @Option(help: "The watchdog's timeout in seconds.") var watchdogTimeout: Int32 = 10
 
     func validate() throws {
         for text in addresses where GuardedAddress(text) == nil {
@@ -23,12 +26,22 @@ struct GuardCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        var device: HardwareWatchdog?
+        if let watchdog {
+            do {
+                device = try HardwareWatchdog(path: watchdog, timeout: watchdogTimeout)
+            } catch {
+                // Another guard (of a daemon that died and was restarted) may still hold it: go on without.
+                printError("servha guard (\(name)): \(error); going on without a hardware watchdog")
+            }
+        }
         let status = await LeaseGuard.run(
             input: 0,
             addresses: addresses.compactMap(GuardedAddress.init),
             cgroup: cgroup.map(GroupCgroup.init(path:)),
             vipDriver: dryRunVIP ? DryRunVIPDriver() : LinuxVIPDriver(),
-            name: name
+            name: name,
+            watchdog: device
         )
         if status != 0 { throw ExitCode(status) }
     }

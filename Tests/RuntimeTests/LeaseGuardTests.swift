@@ -140,3 +140,67 @@ import Testing
         close(fds[0])
     }
 }
+
+/// The guard feeds a hardware watchdog (here a file standing in for /dev/watchdog: every write lands in it) while
+/// all is well, stops it with the magic close on a clean exit, and stops feeding, leaving it armed, once it could
+/// not take the group down: the host then resets.
+@Suite(.serialized) struct GuardWatchdogTests {
+    static func device() throws -> String {
+        var template = Array("/tmp/servha-watchdog-XXXXXX".utf8CString)
+        let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        let path = dir + "/watchdog"
+        FileManager.default.createFile(atPath: path, contents: nil)
+        return path
+    }
+
+    static func written(_ path: String) -> [UInt8] { Array(FileManager.default.contents(atPath: path) ?? Data()) }
+
+    static func send(_ fd: Int32, _ message: LeaseGuard.Message) {
+        let line = Array(LeaseGuard.line(for: message).utf8)
+        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    }
+
+    @Test func fedWhileWellStoppedOnACleanExit() async throws {
+        let path = try Self.device()
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let readEnd = fds[0]
+        let watchdog = try HardwareWatchdog(path: path, timeout: 10)
+        let guardTask = Task {
+            await LeaseGuard.run(input: readEnd, addresses: [], cgroup: nil, vipDriver: DryRunVIPDriver(), name: "test", watchdog: watchdog)
+        }
+        for _ in 0..<6 {
+            Self.send(fds[1], .arm(monotonicNow() + 1_000_000_000))
+            try await Task.sleep(nanoseconds: 250_000_000)
+        }
+        #expect(Self.written(path).filter { $0 == 0 }.count >= 2, "fed about every half second")
+        Self.send(fds[1], .exit)
+        #expect(await guardTask.value == 0)
+        #expect(Self.written(path).last == UInt8(ascii: "V"), "the magic close stops it")
+        close(fds[1])
+        close(fds[0])
+    }
+
+    @Test func notFedOnceTheGroupCouldNotBeTakenDown() async throws {
+        let path = try Self.device()
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let readEnd = fds[0]
+        let watchdog = try HardwareWatchdog(path: path, timeout: 10)
+        // A cgroup that is not there: the kill fails.
+        let broken = GroupCgroup(path: "/nonexistent/servha-test")
+        let guardTask = Task {
+            await LeaseGuard.run(input: readEnd, addresses: [], cgroup: broken, vipDriver: DryRunVIPDriver(), name: "test", watchdog: watchdog)
+        }
+        Self.send(fds[1], .arm(monotonicNow() + 100_000_000))
+        try await Task.sleep(nanoseconds: 400_000_000)
+        let afterFailure = Self.written(path).count
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        #expect(Self.written(path).count == afterFailure, "no feeding after the failed kill")
+        Self.send(fds[1], .exit)
+        #expect(await guardTask.value == 0)
+        #expect(!Self.written(path).contains(UInt8(ascii: "V")), "left armed: the host resets")
+        close(fds[1])
+        close(fds[0])
+    }
+}

@@ -297,6 +297,27 @@ public enum ConfigLoader {
             section.finish()
         }
 
+        // The guard's hardware watchdog: /dev/watchdog when the host has one (auto), none (off), or a device.
+        var watchdog: String? = FileManager.default.fileExists(atPath: ConfigDefaults.watchdog) ? ConfigDefaults.watchdog : nil
+        var watchdogTimeout: Int32 = 10
+        if let section = root.map("guard") {
+            switch section.string("watchdog", default: "auto") ?? "auto" {
+            case "auto": break
+            case "off": watchdog = nil
+            case let path:
+                if !FileManager.default.fileExists(atPath: path) {
+                    reader.problem("guard.watchdog: no watchdog device \(path)", at: section.node("watchdog")?.mark)
+                }
+                watchdog = path
+            }
+            let seconds = section.duration("watchdog_timeout", default: 10_000_000_000) / 1_000_000_000
+            if seconds < 2 || seconds > 600 {
+                reader.problem("guard.watchdog_timeout must be between 2s and 10m", at: section.keyMark("watchdog_timeout"))
+            }
+            watchdogTimeout = Int32(clamping: seconds)
+            section.finish()
+        }
+
         guard let thisNode, !nodes.isEmpty else { return nil }
         var cluster = ClusterConfig(
             cluster: clusterName,
@@ -332,7 +353,9 @@ public enum ConfigLoader {
             alarms: alarms,
             logDirectory: logDirectory,
             adminSocket: adminSocket,
-            fencing: fencing
+            fencing: fencing,
+            watchdog: watchdog,
+            watchdogTimeout: watchdogTimeout
         )
     }
 
@@ -444,6 +467,8 @@ public enum ConfigDefaults {
     public static let diskOnlyLease: UInt64 = 3_000_000_000
     /// Powering a host off through its BMC takes about half a second to a few seconds.
     public static let fenceTimeout: UInt64 = 60_000_000_000
+    /// Fed by the guard when the host has it (a BMC's watchdog, or the softdog module).
+    public static let watchdog = "/dev/watchdog"
     /// A fence that failed is tried again this much later (never a takeover meanwhile).
     public static let fenceRetry: UInt64 = 5_000_000_000
     public static let arbitratorInterval: UInt64 = 1_000_000_000

@@ -54,6 +54,9 @@ public struct DaemonConfig: Sendable, Hashable {
     public var adminSocket: String
     /// How to fence the peer (nil: no fencing configured).
     public var fencing: FenceSpec?
+    /// The hardware watchdog the guard feeds (nil: none), and its timeout in seconds.
+    public var watchdog: String?
+    public var watchdogTimeout: Int32 = 10
 
     public var thisNodeName: String { cluster.name(of: thisNode) }
     public var peer: NodeConfig? { cluster.peer(of: thisNode) }

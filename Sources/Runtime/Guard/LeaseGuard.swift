@@ -92,14 +92,26 @@ public struct LeaseGuard: Sendable {
         addresses: [GuardedAddress],
         cgroup: GroupCgroup?,
         vipDriver: any VIPDriver,
-        name: String
+        name: String,
+        watchdog: HardwareWatchdog? = nil
     ) async -> Int32 {
         var state = LeaseGuard()
         var pending: [UInt8] = []
         var daemonGone = false
+        // Once the guard could not take the group down, it feeds the watchdog no more: the host resets instead.
+        var failed = false
         func say(_ text: String) { FileHandle.standardError.write(Data("servha guard (\(name)): \(text)\n".utf8)) }
+        func finish(_ status: Int32) -> Int32 {
+            if failed { watchdog?.abandon() } else { watchdog?.disarm() }
+            return status
+        }
+        var fed: UInt64 = 0
         while true {
             let now = monotonicNow()
+            if !failed, let watchdog, now >= fed + Self.feedEvery / 2 {
+                watchdog.keepAlive()
+                fed = now
+            }
             if state.isDue(at: now), !daemonGone, drain(input, into: &pending, state: &state, say: say) {
                 continue  // a word came in meanwhile (a renewal, usually): look again
             }
@@ -119,18 +131,23 @@ public struct LeaseGuard: Sendable {
                 } else {
                     words += "; no cgroup: the group's processes were not killed"
                 }
+                if !firing.addressFailures.isEmpty || (cgroup != nil && !firing.cgroupKilled) {
+                    failed = true
+                    if let watchdog { words += "; feeding \(watchdog.path) no more: the host resets" }
+                }
                 say(words)
                 continue
             }
-            if state.exitRequested { return 0 }
+            if state.exitRequested { return finish(0) }
             if daemonGone {
-                guard let deadline = state.deadline else { return 0 }
+                guard let deadline = state.deadline else { return finish(0) }
                 let wait = deadline > now ? deadline - now : 0
-                try? await Task.sleep(nanoseconds: wait)
+                try? await Task.sleep(nanoseconds: watchdog == nil ? wait : min(wait, Self.feedEvery))
                 continue
             }
             var descriptor = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
-            let timeout: Int32 = state.deadline.map { $0 > now ? Int32(clamping: ($0 - now + 999_999) / 1_000_000) : 0 } ?? 1000
+            let untilDeadline = state.deadline.map { $0 > now ? ($0 - now + 999_999) / 1_000_000 : 0 } ?? 1000
+            let timeout = Int32(clamping: min(untilDeadline, Self.feedEvery / 1_000_000))
             let ready = poll(&descriptor, 1, timeout)
             if ready < 0 && errno != EINTR {
                 say("poll failed: \(String(cString: strerror(errno))); treating the daemon as gone")
@@ -152,6 +169,9 @@ public struct LeaseGuard: Sendable {
             apply(&pending, to: &state, say: say)
         }
     }
+
+    /// How often the guard wakes at the least (to feed the watchdog).
+    static let feedEvery: UInt64 = 1_000_000_000
 
     /// Reads whatever the daemon wrote and the guard has not read yet, without waiting. Returns whether anything
     /// was read.

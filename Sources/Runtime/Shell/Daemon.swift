@@ -79,6 +79,12 @@ public final class Daemon: Sendable {
         var guardArguments = ["--name", config.thisNodeName]
         if let cgroup { guardArguments += ["--cgroup", cgroup.path] }
         if dryRunVIP { guardArguments.append("--dry-run-vip") }
+        if let watchdog = config.watchdog {
+            guardArguments += ["--watchdog", watchdog, "--watchdog-timeout", "\(config.watchdogTimeout)"]
+            logger.notice("guard: feeding the hardware watchdog \(watchdog) (timeout \(config.watchdogTimeout) s)")
+        } else {
+            logger.notice("guard: no hardware watchdog (none at \(ConfigDefaults.watchdog), or guard.watchdog: off)")
+        }
         for spec in config.resources {
             if case .vip(let address, let prefixLength, let interface, _, _) = spec.kind {
                 guardArguments += ["--address", "\(address)/\(prefixLength)@\(interface)"]
