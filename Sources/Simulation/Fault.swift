@@ -34,11 +34,17 @@ public enum FaultKind: String, Sendable, Hashable, CaseIterable {
     case pause
     /// The active host freezes whole (a paused VM) for a while; fencing is configured.
     case freeze
+    /// The active host freezes whole, and its fence device is dead until it thaws: every fence fails (fast, or
+    /// only at the agent's timeout), so the survivor must never take over meanwhile.
+    case fenceFailure
+    /// The active node's log fails (a full disk): it takes its group down, stops, and is restarted.
+    case logFailure
 
     /// How many times the group may move because of this fault (the "no flapping" bound).
     var allowedMoves: Int {
         switch self {
-        case .crash, .switchover, .isolate, .partition, .monitor, .disk, .pause, .freeze: 1
+        case .crash, .switchover, .isolate, .partition, .monitor, .disk, .pause, .freeze, .fenceFailure: 1
+        case .logFailure: 2
         // A disk slower than the lease margin costs the active its lease when the network cannot renew it
         // either (with a partition, an isolation or a crash at the same time): safe, and one move.
         case .stall: 1

@@ -44,7 +44,7 @@ enum Happening {
     case timer(node: Int, boot: Int, token: UInt64)
     case resourceDone(node: Int, boot: Int, resource: Int, operation: ResourceOperation, epoch: Epoch, token: UInt64)
     case monitorDone(node: Int, boot: Int, resource: Int, epoch: Epoch, result: ResourceResult)
-    case fenceDone(node: Int, boot: Int)
+    case fenceDone(node: Int, boot: Int, succeeds: Bool)
     case start(node: Int)
     case crash(node: Int)
     case restart(node: Int)
@@ -63,6 +63,7 @@ enum Happening {
     /// The guard's deadline (node `n`'s clock `until`) comes: unless re-armed since, it takes the group down.
     case guardCheck(node: Int, boot: Int, until: Instant)
     case pauseActive(duration: UInt64, host: Bool)
+    case fenceBroken(Bool)
 }
 
 struct SimulationWorld {
@@ -89,6 +90,8 @@ struct SimulationWorld {
     /// How often a guard took a group down (a paused daemon's lease ran out).
     var guardKills = 0
     var guards = true
+    /// The fence device does not answer: every fence fails.
+    var fenceBroken = false
 
     static let startDuration: [UInt64] = [3_000_000, 1_000_000, 60_000_000]
     static let stopDuration: [UInt64] = [2_000_000, 1_000_000, 100_000_000]
@@ -118,6 +121,7 @@ struct SimulationWorld {
         // A frozen host can run beside its successor unless it is fenced (as on a real pair): runs that freeze a
         // host have fencing configured.
         if faults.contains(.freeze) && options.fencingForFreeze { config.fencing = true }
+        if faults.contains(.fenceFailure) { config.fencing = true }
         guards = options.guards
         schedule()
     }
@@ -125,6 +129,7 @@ struct SimulationWorld {
     private mutating func chooseFaults() -> [FaultKind] {
         let movers: [FaultKind] = [
             .crash, .restart, .partition, .disk, .isolate, .monitor, .switchover, .failback, .standby, .pause, .freeze,
+            .fenceFailure, .logFailure,
         ]
         let benign: [FaultKind] = [.channel, .flap, .stall, .loss, .simultaneous]
         let first = (movers + benign)[Int(rng.next() % UInt64(movers.count + benign.count))]
@@ -200,6 +205,13 @@ struct SimulationWorld {
                 queue.push(.pauseActive(duration: heal - at, host: false), at: at)
             case .freeze:
                 queue.push(.pauseActive(duration: heal - at, host: true), at: at)
+            case .fenceFailure:
+                queue.push(.fenceBroken(true), at: at)
+                queue.push(.pauseActive(duration: heal - at, host: true), at: at)
+                queue.push(.fenceBroken(false), at: heal)
+            case .logFailure:
+                // As the daemon does: the group down at once, no more heartbeats, exit; systemd restarts it.
+                queue.push(.crashActive(restartAfter: 2_000_000_000), at: at)
             }
         }
     }
@@ -228,14 +240,14 @@ struct SimulationWorld {
         switch happening {
         case .tick(let n, _), .slotWriteDone(let n, _, _, _, _, _), .slotReadDone(let n, _, _), .arbitratorDone(let n, _),
             .monitor(let n, _), .timer(let n, _, _), .resourceDone(let n, _, _, _, _, _), .monitorDone(let n, _, _, _, _),
-            .fenceDone(let n, _), .admin(let n, _):
+            .fenceDone(let n, _, _), .admin(let n, _):
             return (n, false)
         case .heartbeat(let to, _, _, _):
             return (to, false)
         case .guardCheck(let n, _, _):
             return (n, true)
         case .start, .crash, .restart, .adminOnActive, .cut, .flap, .isolate, .diskDown, .stall, .loss, .arbitrator,
-            .crashActive, .monitorFailures, .checkTakeover, .pauseActive:
+            .crashActive, .monitorFailures, .checkTakeover, .pauseActive, .fenceBroken:
             return nil
         }
     }
@@ -316,10 +328,16 @@ struct SimulationWorld {
         case .resourceDone(let n, let boot, let r, let operation, let epoch, let token):
             guard live(n, boot), nodes[n].resourceToken[r] == token else { return }
             resourceDone(n, r, operation, epoch)
-        case .fenceDone(let n, let boot):
+        case .fenceDone(let n, let boot, let succeeds):
             guard live(n, boot) else { return }
+            guard succeeds else {
+                observe(n, .fenceOutcome(succeeded: false, detail: "simulated: the fence device does not answer"))
+                return
+            }
             crash(peer(of: n))
             observe(n, .fenceOutcome(succeeded: true, detail: "simulated power off"))
+        case .fenceBroken(let broken):
+            fenceBroken = broken
         case .start(let n):
             boot(n)
         case .crash(let n):
@@ -379,7 +397,7 @@ struct SimulationWorld {
             else { return }
             nodes[active].pausedUntil = now + duration
             nodes[active].hostFrozen = host
-            if checkBound {
+            if checkBound && !fenceBroken {  // with a dead fence device, no takeover is the right outcome
                 queue.push(.checkTakeover(survivor: peer(of: active), crashedAt: now), at: now + Self.takeoverBound)
             }
         case .checkTakeover(let survivor, let crashedAt):
@@ -536,7 +554,10 @@ struct SimulationWorld {
                 let current = mono(n)
                 queue.push(.timer(node: n, boot: boot, token: token), at: now + (at > current ? at - current : 0))
             case .fence:
-                queue.push(.fenceDone(node: n, boot: boot), at: now + 30_000_000)
+                // A fence takes 30 ms; a dead device fails fast or only at the agent's timeout.
+                // (The outcome is the device's when asked: a request to a dead device fails, whenever it ends.)
+                let took: UInt64 = fenceBroken && rng.next() % 2 == 0 ? 4_000_000_000 : 30_000_000
+                queue.push(.fenceDone(node: n, boot: boot, succeeds: !fenceBroken), at: now + took)
             case .guardLease(let until):
                 guard let until else { continue }
                 let current = mono(n)

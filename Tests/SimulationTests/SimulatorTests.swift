@@ -46,11 +46,12 @@ func decisions(_ log: [Event]) -> [DecisionKind] {
         }
         let takeovers = reports.map(\.takeovers)
         switch fault {
-        case .crash, .switchover, .pause, .freeze:
+        case .crash, .switchover, .pause, .freeze, .logFailure:
             #expect(takeovers.allSatisfy { $0 >= 2 }, "the group must move: \(takeovers)")
         case .channel, .flap, .loss:
             #expect(takeovers.allSatisfy { $0 == 1 }, "a lost path alone never moves the group: \(takeovers)")
-        case .isolate, .monitor, .partition, .disk, .stall, .restart, .failback, .standby, .simultaneous:
+        case .isolate, .monitor, .partition, .disk, .stall, .restart, .failback, .standby, .simultaneous,
+            .fenceFailure:
             // Depends on the seed: which node is cut off, how many monitors fail, who loses the arbitrator.
             #expect(takeovers.allSatisfy { $0 >= 1 })
         }
@@ -82,6 +83,19 @@ func decisions(_ log: [Event]) -> [DecisionKind] {
             options.fencingForFreeze = false
             let unfenced = Simulator.run(options)
             #expect(unfenced.violations.contains { $0.invariant == "single active" }, "\(unfenced.reproduce) without fencing")
+        }
+    }
+
+    /// A frozen host whose fence device is dead: the survivor fences, fails, retries, and never takes over while
+    /// the host is frozen (the single-active check, after every step, would catch it).
+    @Test func aFenceThatFailsNeverFallsThroughToATakeover() {
+        for seed in UInt64(1)...12 {
+            let report = Simulator.run(SimulationOptions(seed: seed, faults: [.fenceFailure]))
+            #expect(report.violations.isEmpty, "\(report.reproduce): \(report.violations.first?.description ?? "")")
+            let failedFences = report.logs.joined().filter { event in
+                if case .input(let stamped) = event, case .fenceOutcome(false, _) = stamped.input { true } else { false }
+            }
+            #expect(!failedFences.isEmpty, "\(report.reproduce): the fence failed at least once")
         }
     }
 
