@@ -93,7 +93,7 @@ extension Coordinator {
             } else if space.isClear {
                 clear(.logSpaceLow, into: &output)  // (a no-op when none is open)
             }
-        case .started, .configLoaded, .heartbeat, .timerFired, .arbitrator, .rejected, .alarmDelivery:
+        case .started, .configLoaded, .heartbeat, .timerFired, .arbitrator, .rejected, .alarmDelivery, .lateRecord:
             break
         }
     }

@@ -116,7 +116,7 @@ public struct Coordinator: Sendable {
         case .rejected:
             return nil
         case .heartbeat, .timerFired, .diskSlot, .slotWritten, .arbitrator, .resourceOutcome, .fenceOutcome, .admin,
-            .alarmDelivery, .logSpace:
+            .alarmDelivery, .logSpace, .lateRecord:
             break
         }
         guard let config = state.config else { return "no configuration loaded yet" }
@@ -152,7 +152,7 @@ public struct Coordinator: Sendable {
             }
             return nil
         case .started, .configLoaded, .timerFired, .slotWritten, .arbitrator, .fenceOutcome, .admin, .rejected,
-            .logSpace:
+            .logSpace, .lateRecord:
             return nil
         }
     }

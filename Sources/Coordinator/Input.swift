@@ -42,6 +42,9 @@ public enum Input: Sendable, Hashable {
     case alarmDelivery(AlarmDelivery)
     /// The free space of the file system that holds this node's log, sampled by the shell.
     case logSpace(LogSpace)
+    /// Something the shell saw that could not be recorded when it happened (the log had failed), recorded once
+    /// the log works again: the core only records it.
+    case lateRecord(String)
 }
 
 /// How much room the log's file system has left.

@@ -175,7 +175,7 @@ extension State {
                 fenceFailures += 1
                 fenceRetryAt = stamped.at + (config?.fenceRetry ?? 0)
             }
-        case .admin, .logSpace:
+        case .admin, .logSpace, .lateRecord:
             break
         case .rejected:
             break

@@ -208,12 +208,20 @@ public struct State: Sendable, Hashable {
     /// How long this node may still hold a disk-only lease from now: the whole of it while it holds or claims the
     /// group with its peer silent on the network (the next write renews it), else what is left of its last long
     /// renewal. Announced in every slot write and heartbeat.
+    /// In whole milliseconds, rounded up: what the slot and the heartbeats carry, exactly (so that a replay of the
+    /// log, which reads them back, sees what the live run saw).
     public var diskOnlyLeaseRemaining: Nanos {
         guard role == .active || role == .acquiring, let config else { return 0 }
         let length = config.leaseLength(diskOnly: true)
-        if !hearsPeerOnTheNetwork { return length }
-        guard let last = lastDiskOnlyRenewal, now < last + length else { return 0 }
-        return last + length - now
+        let remaining: Nanos
+        if !hearsPeerOnTheNetwork {
+            remaining = length
+        } else if let last = lastDiskOnlyRenewal, now < last + length {
+            remaining = last + length - now
+        } else {
+            return 0
+        }
+        return (remaining + 999_999) / 1_000_000 * 1_000_000
     }
 
     /// Whether this node holds the group under its lease (active, or releasing with resources still up).

@@ -23,7 +23,8 @@ import EventLog
 ///       11  input shell-rejected        stamp, reason, source                      (Input.rejected)
 ///       12  input alarm-delivery        kind, flags (1 raised, 2 succeeded), sink, attempt, detail
 ///       13  input log-space             stamp, free bytes, total bytes
-///    14-31  reserved for further inputs
+///       14  input late-record           stamp, text
+///    15-31  reserved for further inputs
 ///       32  rejected                    stamp, input type (1-31), input body, reason (Event.rejected)
 ///    33-63  reserved
 ///       64  channel-changed             channel, flags (1 up, 2 heard), [last heard]
@@ -72,6 +73,7 @@ public enum EventCodec {
         case shellRejected = 11
         case alarmDelivery = 12
         case logSpace = 13
+        case lateRecord = 14
         case rejected = 32
         case channelChanged = 64
         case peerDeclaredDead = 65
@@ -100,6 +102,7 @@ public enum EventCodec {
             case .shellRejected: "shell-rejected"
             case .alarmDelivery: "alarm-delivery"
             case .logSpace: "log-space"
+            case .lateRecord: "late-record"
             case .rejected: "rejected"
             case .channelChanged: "channel-changed"
             case .peerDeclaredDead: "peer-declared-dead"
@@ -151,6 +154,7 @@ public enum EventCodec {
         case .rejected: .shellRejected
         case .alarmDelivery: .alarmDelivery
         case .logSpace: .logSpace
+        case .lateRecord: .lateRecord
         }
     }
 
@@ -278,6 +282,8 @@ public enum EventCodec {
         case .logSpace(let space):
             out.appendVarint(space.freeBytes)
             out.appendVarint(space.totalBytes)
+        case .lateRecord(let text):
+            out.appendString(text)
         }
     }
 
@@ -439,7 +445,7 @@ public enum EventCodec {
     ) throws -> Event {
         switch kind {
         case .heartbeat, .started, .configLoaded, .timerFired, .diskSlot, .slotWritten, .arbitrator,
-            .resourceOutcome, .fenceOutcome, .admin, .shellRejected, .alarmDelivery, .logSpace:
+            .resourceOutcome, .fenceOutcome, .admin, .shellRejected, .alarmDelivery, .logSpace, .lateRecord:
             return .input(try decodeStamped(kind, version: version, from: &source, at: at, wall: wall))
         case .rejected:
             let raw = try source.readVarint()
@@ -596,6 +602,8 @@ public enum EventCodec {
         case .logSpace:
             let free = try source.readVarint()
             input = .logSpace(LogSpace(freeBytes: free, totalBytes: try source.readVarint()))
+        case .lateRecord:
+            input = .lateRecord(try readString(&source))
         case .rejected, .channelChanged, .peerDeclaredDead, .peerSuspected, .peerAlive, .decision, .issued,
             .commandRefused,
             .stateDigest:

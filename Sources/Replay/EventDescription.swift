@@ -57,6 +57,7 @@ public enum EventDescription {
         case .fenceOutcome(let succeeded, let detail): return "fence \(succeeded ? "succeeded" : "failed"): \(detail)"
         case .admin(let command): return "admin \(command.verb) (\(command.source))"
         case .rejected(let rejected): return "shell rejected: \(rejected.reason) from \(rejected.source)"
+        case .lateRecord(let text): return "recorded late: \(text)"
         case .logSpace(let space):
             return "log file system: \(space.freeBytes / 1_048_576) MiB free of \(space.totalBytes / 1_048_576) MiB"
         case .alarmDelivery(let delivery):

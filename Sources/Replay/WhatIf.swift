@@ -237,7 +237,7 @@ extension WhatIf {
                     case .fenceOutcome:
                         request = .fence
                     case .resourceOutcome, .started, .configLoaded, .heartbeat, .timerFired, .arbitrator, .admin,
-                        .rejected, .alarmDelivery, .logSpace:
+                        .rejected, .alarmDelivery, .logSpace, .lateRecord:
                         continue
                     }
                     // The requests this answers: the earliest open one for a resource or a fence; for a slot write
@@ -325,7 +325,7 @@ extension WhatIf {
                     )
                 )
             case .configLoaded, .heartbeat, .diskSlot, .arbitrator, .resourceOutcome, .fenceOutcome, .admin, .rejected,
-                .logSpace:
+                .logSpace, .lateRecord:
                 break
             }
             drain(before: stamped.at, inclusive: false)

@@ -61,7 +61,7 @@ import Testing
         #expect(d.state.lastDiskOnlyRenewal == lastLong)
         #expect(d.core.advertisement.diskOnlyLease)
         #expect(
-            d.core.advertisement.diskOnlyRemaining == lastLong + d.config.diskOnlyLease - d.now,
+            d.core.advertisement.diskOnlyRemaining == (lastLong + d.config.diskOnlyLease - d.now + 999_999) / 1_000_000 * 1_000_000,
             "what is left of the last long renewal, no more"
         )
         d.keepAliveAsActive(for: d.config.diskOnlyLease - (d.now - lastLong) + 20_000_000)

@@ -79,6 +79,17 @@ fi
 check "node-a's stderr says why it stopped" grep -q "stopped deciding" "$RUN/node-a/daemon.out"
 check "node-a's sink got the self-fenced alarm straight from the failing node" grep -q "raised self-fenced" "$RUN/node-a/alarms.txt"
 check "PostgreSQL on node-b, not on node-a" wait_until 30 eval 'runs_postgres node-b && ! runs_postgres node-a'
+# The disk is repaired (the filler removed) and node-a starts again, as systemd would: its log records why the run
+# before stopped, which could not be logged then.
+rm -f "$RUN/node-a/log/filler-"*
+daemon_start node-a
+if wait_until 30 pair_ready node-b node-a; then
+    pass "node-a restarted once its disk had room, and joined as standby"
+else
+    fail "node-a restarted once its disk had room, and joined as standby (see $RUN/node-a/daemon.out)"
+fi
+check "node-a's log records, once it works again, that the run before stopped because the log failed" \
+    eval '"$SERVHA" log dump "$RUN/node-a/log" 2>/dev/null | grep -q "type=14"'
 check "node-b serves the group" wait_until 30 is_serving node-b
 cp "$ACKS" "$RUN/acks-final.txt"
 if out=$(pgclient verify "$VIP" "$RUN/acks-final.txt" 2>&1); then

@@ -229,6 +229,7 @@ public final class Daemon: Sendable {
             )
         )
         await shell.deliver(.configLoaded(config.cluster))
+        await shell.recordLateNotes()
         await shell.startAlarms()
         await shell.startPeriodicWork()
         await shell.notifySystemd("READY=1\nSTATUS=\(config.thisNodeName) running, \(await shell.state.role)")

@@ -304,6 +304,9 @@ public actor NodeShell {
             ),
             raised: true
         )
+        // Kept beside the admin socket (not on the failing disk) until a later run can put it in the log.
+        let note = "\(config.thisNodeName) stopped deciding at \(Date()): \(reason); it took the group down and exited"
+        FileManager.default.createFile(atPath: Self.logFailureMarker(config), contents: Data(note.utf8))
         if held {
             for (index, agent) in agents.enumerated() {
                 let outcome = await agent.perform(.kill, timeout: min(config.resources[index].stopTimeout, 5_000_000_000))
@@ -311,6 +314,17 @@ public actor NodeShell {
             }
         }
         fatal.yield(reason)
+    }
+
+    /// Where a failed log is noted for the next run to record.
+    static func logFailureMarker(_ config: DaemonConfig) -> String { config.adminSocket + ".log-failure" }
+
+    /// Records what the last run could not (its log had failed), now that the log works; then forgets it.
+    public func recordLateNotes() async {
+        let path = Self.logFailureMarker(config)
+        guard let data = FileManager.default.contents(atPath: path) else { return }
+        await deliver(.lateRecord(String(decoding: data, as: UTF8.self)))
+        if !stopped { try? FileManager.default.removeItem(atPath: path) }
     }
 
     /// Whether the shell has stopped (stop, or a failed log).
