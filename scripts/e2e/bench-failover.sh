@@ -63,9 +63,6 @@ stats() {
 }
 json_list() { local IFS=,; echo "[$*]"; }
 
-# Whether NODE (the active) no longer announces the disk-only lease (see the top).
-settled() { status_json "$1" | grep -q '"disk_only_lease":false'; }
-
 # A fresh cluster: nothing running on either node, no VIPs, empty logs and shared storage.
 cluster_reset() {
     local node
@@ -225,23 +222,6 @@ $(pg_resource "$node")"; done
 }
 
 # --- servha with fencing -------------------------------------------------------------------------------------
-# fence_ipmilan against the node's ipmi_sim, as scripts/e2e/frozen.sh configures it.
-fencing_yaml() {
-    local node
-    echo "fencing:"
-    echo "  agent: fence_ipmilan"
-    echo "  action: off"
-    echo "  timeout: 20s"
-    echo "  retry: 2s"
-    echo "  nodes:"
-    for node in node-a node-b; do
-        echo "    $node: { ip: ${BMC_IP[$node]}, username: $BMC_USER, password: $BMC_PASSWORD, lanplus: \"1\", cipher: \"3\", power_wait: \"0\", power_timeout: \"4\", ipmitool_timeout: \"1\" }"
-    done
-}
-
-# How many power-offs NODE's BMC carried out so far.
-hook_offs() { grep -c "^off $1" "$RUN/bmc/$1.hook.log" 2>/dev/null || true; }
-
 # A fresh fenced cluster: cluster_reset, every BMC's power on, and both daemons started in their hosts' cgroups
 # with RESOURCES (a function of the node) and the fencing section; waits until node-a serves and node-b is its
 # ready standby. Sets FENCES_OK=0.

@@ -381,6 +381,24 @@ fence_agent() {
     return "$rc"
 }
 
+# fencing_yaml: servha's fencing section for the site: fence_ipmilan against each node's ipmi_sim (cipher 3 and
+# power_wait 0 as fence_agent uses them; a dead BMC fails after the 4 s power timeout).
+fencing_yaml() {
+    local node
+    echo "fencing:"
+    echo "  agent: fence_ipmilan"
+    echo "  action: off"
+    echo "  timeout: 20s"
+    echo "  retry: 2s"
+    echo "  nodes:"
+    for node in node-a node-b; do
+        echo "    $node: { ip: ${BMC_IP[$node]}, username: $BMC_USER, password: $BMC_PASSWORD, lanplus: \"1\", cipher: \"3\", power_wait: \"0\", power_timeout: \"4\", ipmitool_timeout: \"1\" }"
+    done
+}
+
+# hook_offs NODE: how many power-offs NODE's BMC carried out so far.
+hook_offs() { grep -c "^off $1" "$RUN/bmc/$1.hook.log" 2>/dev/null || true; }
+
 fence_agent_status() { fence_agent status "$@"; }
 fence_agent_off() { fence_agent off "$@"; }
 fence_agent_on() { fence_agent on "$@"; }

@@ -21,23 +21,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/fencing.sh"
 TRIALS=${TRIALS:-10}
 FREEZE_S=3
 
-fencing_yaml() {
-    local node
-    echo "fencing:"
-    echo "  agent: fence_ipmilan"
-    echo "  action: off"
-    echo "  timeout: 20s"
-    echo "  retry: 2s"
-    echo "  nodes:"
-    for node in node-a node-b; do
-        echo "    $node: { ip: ${BMC_IP[$node]}, username: $BMC_USER, password: $BMC_PASSWORD, lanplus: \"1\", cipher: \"3\", power_wait: \"0\", power_timeout: \"4\", ipmitool_timeout: \"1\" }"
-    done
-}
-
 other() { if [[ $1 == node-a ]]; then echo node-b; else echo node-a; fi; }
 
-# hook_offs NODE: how many power-offs NODE's BMC carried out so far.
-hook_offs() { grep -c "^off $1" "$RUN/bmc/$1.hook.log" 2>/dev/null || true; }
 
 # repair NODE ACTIVE: the fenced host is powered on again, its cables go back in, servha starts; waits until it is
 # the standby of ACTIVE.
@@ -82,22 +67,13 @@ fi
 check "no fencing warning in status (fencing is configured)" \
     eval '! "$SERVHA" status --socket "$RUN/node-a/admin.sock" | grep -q "no fencing"'
 
-ACKS=$RUN/acks.txt
-: >"$ACKS"
-pgclient write "$VIP" "$ACKS" 2>"$RUN/writer.err" &
-wait_until 30 eval '(($(wc -l <"$ACKS") >= 50))' || fail "the client writes through the VIP (see $RUN/writer.err)"
-
-SAMPLES=$RUN/holders.txt
-"$PYTHON" "$E2E_DIR/holders.py" "$SAMPLES" 0.005 "$VIP" "$NS_A" "$NS_B" &
-SAMPLER=$!
-wait_until 5 test -s "$SAMPLES"
+client_writes
+holders_start 0.005
 
 active=node-a
-overlap_total=0
+OVERLAP_TOTAL=0
 times=()
-# The active announces the disk-only lease while it renews by disk alone, and until those renewals have run out
-# (after a repair, the survivor did so): a takeover meanwhile waits for it. Let it settle, as a pair in service has.
-settled() { status_json "$1" | grep -q '"disk_only_lease":false'; }
+# After a repair the survivor announces the disk-only lease for a while (see `settled`): let the pair settle first.
 for trial in $(seq "$TRIALS"); do
     standby=$(other "$active")
     wait_until 10 settled "$active" || fail "trial $trial: $active no longer announces the disk-only lease"
@@ -124,14 +100,7 @@ for trial in $(seq "$TRIALS"); do
     wait_until 30 is_serving "$standby" || fail "trial $trial: $standby serves the group"
     sleep "$FREEZE_S"
     to=$(now_us)
-    overlap=$(awk -v f="$from" -v t="$to" '$1 >= f && $1 <= t && ($2 || $3) && ($4 || $5)' "$SAMPLES" | wc -l)
-    n=$(awk -v f="$from" -v t="$to" '$1 >= f && $1 <= t' "$SAMPLES" | wc -l)
-    overlap_total=$((overlap_total + overlap))
-    if ((overlap == 0)); then
-        pass "trial $trial: PostgreSQL and the VIP never on both nodes ($n samples)"
-    else
-        fail "trial $trial: PostgreSQL or the VIP on both nodes in $overlap of $n samples (see $SAMPLES)"
-    fi
+    judge_overlap "trial $trial" "$from" "$to"
     if repair "$active" "$standby"; then
         pass "trial $trial: $active repaired, back as standby"
     else
@@ -144,10 +113,10 @@ if ((${#times[@]})); then
     p50=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}')
     pass "freeze to VIP on the survivor, with fencing: p50 $p50 ms over ${#times[@]} trials (all: ${times[*]} ms)"
     list=${times[*]}
-    echo "{\"scenario\":\"frozen\",\"trials\":${#times[@]},\"freeze_to_vip_ms\":[${list// /,}],\"p50_ms\":$p50,\"overlap_samples\":$overlap_total}" |
+    echo "{\"scenario\":\"frozen\",\"trials\":${#times[@]},\"freeze_to_vip_ms\":[${list// /,}],\"p50_ms\":$p50,\"overlap_samples\":$OVERLAP_TOTAL}" |
         tee "$RUN/frozen.json"
 fi
-check "over all trials: $overlap_total samples with PostgreSQL or the VIP on both nodes" test "$overlap_total" -eq 0
+check "over all trials: $OVERLAP_TOTAL samples with PostgreSQL or the VIP on both nodes" test "$OVERLAP_TOTAL" -eq 0
 
 # --- fencing fails -----------------------------------------------------------------------------------------------
 standby=$(other "$active")
@@ -173,16 +142,10 @@ if wait_until 30 eval '(is_serving node-a && is_role node-b standby) || (is_serv
 else
     fail "after the thaw the pair recovers ($(role_of node-a) / $(role_of node-b))"
 fi
-kill -TERM "$SAMPLER"
-wait "$SAMPLER" || true
+holders_stop
 after=$(awk -v f="$from" '$1 >= f && ($2 || $3) && ($4 || $5)' "$SAMPLES" | wc -l)
 check "fencing failed: never on both nodes ($after samples with both)" test "$after" -eq 0
 
-cp "$ACKS" "$RUN/acks-final.txt"
-if out=$(pgclient verify "$VIP" "$RUN/acks-final.txt" 2>&1); then
-    pass "every acknowledged row present after the freezes ($out)"
-else
-    fail "every acknowledged row present after the freezes ($out)"
-fi
+verify_acks "after the freezes"
 for node in node-a node-b; do daemon_stop "$node"; done
 check "both logs replay identically" replay_verify "$RUN/node-a/log" "$RUN/node-b/log"

@@ -477,3 +477,61 @@ runs_postgres() { [[ -n $(postmasters_in "${NODE_NS[$1]}") ]]; }
 
 # pgclient ARGS...: the Python client, run on the client host.
 pgclient() { ip netns exec "$NS_C" "$PYTHON" "$E2E_DIR/pgclient.py" "$@"; }
+
+# ---------------------------------------------------------------------------------------------------------
+# The client's commits and the holders' samples, as the safety scenarios check them
+
+# client_writes: the client commits rows through the VIP into $ACKS (one line per acknowledged commit), in the
+# background; returns once 50 are acknowledged (a FAIL otherwise).
+client_writes() {
+    ACKS=$RUN/acks.txt
+    : >"$ACKS"
+    pgclient write "$VIP" "$ACKS" 2>"$RUN/writer.err" &
+    WRITER=$!
+    wait_until 30 eval '(($(wc -l <"$ACKS") >= 50))' || fail "the client writes through the VIP (see $RUN/writer.err)"
+}
+
+# verify_acks LABEL: every commit acknowledged so far is in the table (read through the VIP).
+verify_acks() {
+    cp "$ACKS" "$RUN/acks-$1.txt"
+    local out
+    if out=$(pgclient verify "$VIP" "$RUN/acks-$1.txt" 2>&1); then
+        pass "every acknowledged row present $1 ($out)"
+    else
+        fail "every acknowledged row present $1 ($out)"
+    fi
+}
+
+# holders_start INTERVAL: samples every INTERVAL seconds, in each node's namespace, whether a postmaster runs there
+# and whether the node holds the VIP (holders.py), into $SAMPLES.
+holders_start() {
+    SAMPLES=$RUN/holders.txt
+    "$PYTHON" "$E2E_DIR/holders.py" "$SAMPLES" "$1" "$VIP" "$NS_A" "$NS_B" &
+    SAMPLER=$!
+    wait_until 5 test -s "$SAMPLES"
+}
+holders_stop() {
+    kill -TERM "$SAMPLER"
+    wait "$SAMPLER" || true
+}
+# samples_between FROM_US TO_US and overlap_between FROM_US TO_US: how many samples, and how many with PostgreSQL
+# or the VIP on both nodes.
+samples_between() { awk -v f="$1" -v t="$2" '$1 >= f && $1 <= t' "$SAMPLES" | wc -l; }
+overlap_between() { awk -v f="$1" -v t="$2" '$1 >= f && $1 <= t && ($2 || $3) && ($4 || $5)' "$SAMPLES" | wc -l; }
+# judge_overlap WHAT FROM_US TO_US: PASS when no sample between shows PostgreSQL or the VIP on both nodes; adds the
+# count to OVERLAP_TOTAL.
+judge_overlap() {
+    local overlap n
+    overlap=$(overlap_between "$2" "$3")
+    n=$(samples_between "$2" "$3")
+    OVERLAP_TOTAL=$((${OVERLAP_TOTAL:-0} + overlap))
+    if ((overlap == 0)); then
+        pass "$1: PostgreSQL and the VIP never on both nodes ($n samples)"
+    else
+        fail "$1: PostgreSQL or the VIP on both nodes in $overlap of $n samples (see $SAMPLES)"
+    fi
+}
+
+# settled NODE: NODE no longer announces the disk-only lease (after it ran alone, it does so until its long
+# renewals have run out, and a takeover meanwhile waits for it): a pair in service.
+settled() { status_json "$1" | grep -q '"disk_only_lease":false'; }

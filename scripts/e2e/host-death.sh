@@ -35,16 +35,6 @@ ack_gap_ms() {
     awk -v t="$1" '{ if (prev && $2 > t && $2 - prev > gap) { gap = $2 - prev; end = $2 - t }; prev = $2 }
         END { printf "%d %d", gap / 1000, end / 1000 }' "$ACKS"
 }
-# verify_acks LABEL: every commit acknowledged so far is in the table (read through the VIP).
-verify_acks() {
-    cp "$ACKS" "$RUN/acks-$1.txt"
-    local out
-    if out=$(pgclient verify "$VIP" "$RUN/acks-$1.txt" 2>&1); then
-        pass "every acknowledged row present $1 ($out)"
-    else
-        fail "every acknowledged row present $1 ($out)"
-    fi
-}
 
 e2e_start host-death
 topology_up

@@ -28,10 +28,7 @@ done
 say "node-a's log on a ${LOG_MIB} MiB tmpfs; starting node-a, then node-b"
 pair_up "node-a active (vip, postgresql), node-b standby, each hearing the other"
 
-ACKS=$RUN/acks.txt
-: >"$ACKS"
-pgclient write "$VIP" "$ACKS" 2>"$RUN/writer.err" &
-wait_until 30 eval '(($(wc -l <"$ACKS") >= 50))' || fail "the client writes through the VIP (see $RUN/writer.err)"
+client_writes
 
 free_kib() { df --output=avail -k "$RUN/node-a/log" | tail -1 | tr -d ' '; }
 total_kib() { df --output=size -k "$RUN/node-a/log" | tail -1 | tr -d ' '; }
@@ -91,11 +88,6 @@ fi
 check "node-a's log records, once it works again, that the run before stopped because the log failed" \
     eval '"$SERVHA" log dump "$RUN/node-a/log" 2>/dev/null | grep -q "type=14"'
 check "node-b serves the group" wait_until 30 is_serving node-b
-cp "$ACKS" "$RUN/acks-final.txt"
-if out=$(pgclient verify "$VIP" "$RUN/acks-final.txt" 2>&1); then
-    pass "every acknowledged row present after node-a's log filled up ($out)"
-else
-    fail "every acknowledged row present after node-a's log filled up ($out)"
-fi
+verify_acks "after node-a's log filled up"
 daemon_stop node-b
 cleanup_log_mount

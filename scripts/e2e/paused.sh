@@ -31,19 +31,12 @@ pm=$(postmasters_in "$NS_A" | head -1)
 check "node-a's postmaster (pid $pm) runs in the group's cgroup ($(cat "/proc/$pm/cgroup" 2>/dev/null | tr '\n' ' '))" \
     grep -q "servha-e2e-node-a" "/proc/$pm/cgroup"
 
-ACKS=$RUN/acks.txt
-: >"$ACKS"
-pgclient write "$VIP" "$ACKS" 2>"$RUN/writer.err" &
-wait_until 30 eval '(($(wc -l <"$ACKS") >= 50))' || fail "the client writes through the VIP (see $RUN/writer.err)"
-
-SAMPLES=$RUN/holders.txt
-"$PYTHON" "$E2E_DIR/holders.py" "$SAMPLES" 0.005 "$VIP" "$NS_A" "$NS_B" &
-SAMPLER=$!
-wait_until 5 test -s "$SAMPLES"
+client_writes
+holders_start 0.005
 
 active=node-a
 standby=node-b
-overlap_total=0
+OVERLAP_TOTAL=0
 for trial in $(seq "$TRIALS"); do
     pid=$(daemon_pid "$active") || {
         fail "trial $trial: $active's daemon runs"
@@ -72,29 +65,16 @@ for trial in $(seq "$TRIALS"); do
         fail "trial $trial: $active's guard acted (see $RUN/$active/daemon.out)"
     fi
     to=$(now_us)
-    overlap=$(awk -v f="$from" -v t="$to" '$1 >= f && $1 <= t && ($2 || $3) && ($4 || $5)' "$SAMPLES" | wc -l)
-    n=$(awk -v f="$from" -v t="$to" '$1 >= f && $1 <= t' "$SAMPLES" | wc -l)
-    overlap_total=$((overlap_total + overlap))
-    if ((overlap == 0)); then
-        pass "trial $trial: PostgreSQL and the VIP never on both nodes ($n samples)"
-    else
-        fail "trial $trial: PostgreSQL or the VIP on both nodes in $overlap of $n samples (see $SAMPLES)"
-    fi
+    judge_overlap "trial $trial" "$from" "$to"
     tmp=$active
     active=$standby
     standby=$tmp
 done
-kill -TERM "$SAMPLER"
-wait "$SAMPLER" || true
+holders_stop
 n=$(wc -l <"$SAMPLES")
 gap=$(awk '{ if (prev && $1 - prev > gap) gap = $1 - prev; prev = $1 } END { printf "%d", gap / 1000 }' "$SAMPLES")
-check "over all $TRIALS trials: $overlap_total samples of $n with PostgreSQL or the VIP on both nodes (samples at most $gap ms apart)" test "$overlap_total" -eq 0
+check "over all $TRIALS trials: $OVERLAP_TOTAL samples of $n with PostgreSQL or the VIP on both nodes (samples at most $gap ms apart)" test "$OVERLAP_TOTAL" -eq 0
 
-cp "$ACKS" "$RUN/acks-final.txt"
-if out=$(pgclient verify "$VIP" "$RUN/acks-final.txt" 2>&1); then
-    pass "every acknowledged row present after $TRIALS pauses ($out)"
-else
-    fail "every acknowledged row present after $TRIALS pauses ($out)"
-fi
+verify_acks "after $TRIALS pauses"
 for node in node-a node-b; do daemon_stop "$node"; done
 check "both logs replay identically" replay_verify "$RUN/node-a/log" "$RUN/node-b/log"
