@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SERVHA_RELEASE := .build/release/servha
 
-.PHONY: demo log-demo stress test build release bench deps deps-test deps-e2e e2e e2e-host-death e2e-partition e2e-paused e2e-log-full e2e-frozen bench-failover clean format
+.PHONY: demo log-demo stress test build release bench deps deps-test deps-e2e e2e e2e-host-death e2e-partition e2e-paused e2e-log-full e2e-frozen stress-survivor bench-failover clean format
 
 deps:
 	@scripts/install-deps.sh build
@@ -81,6 +81,12 @@ bench-failover: release deps-e2e
 # failovers (target 0). Not in CI; the figure goes in docs/benchmarks.md.
 stress: release
 	scripts/e2e/stress.sh
+
+# The survivor of a host death alone under the same load for 10 minutes: self-fences (target 0), the VIP in every
+# sample, the epoch unchanged, and the survivor's slot-write latencies. Not in CI; the figures go in
+# docs/benchmarks.md.
+stress-survivor: release
+	scripts/e2e/survivor.sh
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
