@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SERVHA_RELEASE := .build/release/servha
 
-.PHONY: demo log-demo stress test build release bench deps deps-test deps-e2e e2e e2e-host-death e2e-partition e2e-paused e2e-log-full e2e-frozen stress-survivor bench-failover clean format
+.PHONY: demo log-demo stress test build release bench deps deps-test deps-e2e e2e e2e-host-death e2e-partition e2e-paused e2e-log-full e2e-frozen stress-survivor stress-partition bench-failover clean format
 
 deps:
 	@scripts/install-deps.sh build
@@ -87,6 +87,10 @@ stress: release
 # docs/benchmarks.md.
 stress-survivor: release
 	scripts/e2e/survivor.sh
+
+# A 60 s partition under the same load: one owner throughout, never the VIP on neither node once decided.
+stress-partition: release
+	scripts/e2e/partition-load.sh
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
