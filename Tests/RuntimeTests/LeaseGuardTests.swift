@@ -36,9 +36,14 @@ import Testing
     }
 }
 
+/// The guard's loop blocks its thread in poll(2), as it may in its own process: one guard loop at a time in this
+/// test process, so that the loops never take every thread of the cooperative pool (2 on this machine) and the
+/// tests that drive them starve. Both suites that run a loop are inside this one serialized suite.
+@Suite(.serialized) struct GuardLoopTests {
+
 /// The guard for real: a cgroup, processes in it, a pipe from the "daemon", and a deadline that is not renewed.
 /// Needs root and cgroup v2 with cgroup.kill; anywhere else it fails, naming what is missing.
-@Suite(.serialized) struct LeaseGuardProcessTests {
+@Suite struct LeaseGuardProcessTests {
     static func cgroup(_ name: String) throws -> GroupCgroup {
         switch GroupCgroup.prepare(cluster: "guard-test", node: name) {
         case .success(let cgroup): return cgroup
@@ -144,7 +149,7 @@ import Testing
 /// The guard feeds a hardware watchdog (here a file standing in for /dev/watchdog: every write lands in it) while
 /// all is well, stops it with the magic close on a clean exit, and stops feeding, leaving it armed, once it could
 /// not take the group down: the host then resets.
-@Suite(.serialized) struct GuardWatchdogTests {
+@Suite struct GuardWatchdogTests {
     static func device() throws -> String {
         var template = Array("/tmp/servha-watchdog-XXXXXX".utf8CString)
         let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
@@ -203,4 +208,5 @@ import Testing
         close(fds[1])
         close(fds[0])
     }
+}
 }
