@@ -174,8 +174,8 @@ public struct ClusterConfig: Sendable, Hashable {
         out.appendVarint(fenceRetry)
     }
 
-    /// The lease a renewal holds for: the disk-only lease when it came from a slot write that announced it.
-    public func leaseLength(diskOnly: Bool) -> Nanos { diskOnly ? max(diskOnlyLease, leaseDuration) : leaseDuration }
+    /// How long a renewal by a slot write that announced the disk-only lease holds (never less than the lease).
+    public var diskOnlyLeaseLength: Nanos { max(diskOnlyLease, leaseDuration) }
 
     /// SHA-256 of the canonical encoding: recorded in every log segment and in `configLoaded`.
     public var hash: [UInt8] { Array(SHA256.hash(data: encoded())) }

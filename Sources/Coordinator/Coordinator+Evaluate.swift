@@ -136,7 +136,7 @@ extension Coordinator {
     /// seconds for the claim too, rather than giving up and claiming again with a new epoch each time).
     static func acquireTimeout(_ config: ClusterConfig, _ state: State) -> Nanos {
         let short = 4 * config.leaseDuration
-        return state.announcesDiskOnlyLease ? max(short, config.leaseLength(diskOnly: true) - config.safetyMargin) : short
+        return state.announcesDiskOnlyLease ? max(short, config.diskOnlyLeaseLength - config.safetyMargin) : short
     }
 
     static func ms(_ nanos: Nanos) -> String {

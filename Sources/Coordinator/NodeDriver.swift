@@ -148,8 +148,6 @@ public struct NodeDriver: Sendable {
     public mutating func slotWritten(succeeded: Bool, startedAt: Instant, view: Advertisement, at: Instant, wall: Int64)
         -> [Effect]
     {
-        var effects: [Effect] = []
-        write.busy = false
         let written = SlotWrite(
             succeeded: succeeded,
             startedAt: startedAt,
@@ -157,24 +155,12 @@ public struct NodeDriver: Sendable {
             epoch: view.epoch,
             diskOnly: view.diskOnlyLease
         )
-        feed(.slotWritten(written), at: at, wall: wall, into: &effects)
-        if write.again {
-            write.again = false
-            requestWrite(at: at, into: &effects)
-        }
-        return effects
+        return finished(\.write, .slotWritten(written), at: at, wall: wall)
     }
 
     /// A read of the peer's slot finished.
     public mutating func slotRead(_ reading: SlotReading, at: Instant, wall: Int64) -> [Effect] {
-        var effects: [Effect] = []
-        read.busy = false
-        feed(.diskSlot(reading), at: at, wall: wall, into: &effects)
-        if read.again {
-            read.again = false
-            requestRead(at: at, into: &effects)
-        }
-        return effects
+        finished(\.read, .diskSlot(reading), at: at, wall: wall)
     }
 
     /// A resource's monitor interval passed: one monitor, if the resource runs and none is already running.
@@ -216,6 +202,23 @@ public struct NodeDriver: Sendable {
     private struct InFlight: Sendable {
         var busy = false
         var again = false
+    }
+
+    /// A slot write or read came back: the core hears of it, then the one asked for meanwhile (if any) starts.
+    private mutating func finished(
+        _ slot: WritableKeyPath<NodeDriver, InFlight>,
+        _ input: Input,
+        at: Instant,
+        wall: Int64
+    ) -> [Effect] {
+        var effects: [Effect] = []
+        self[keyPath: slot].busy = false
+        feed(input, at: at, wall: wall, into: &effects)
+        if self[keyPath: slot].again {
+            self[keyPath: slot].again = false
+            if slot == \.write { requestWrite(at: at, into: &effects) } else { requestRead(at: at, into: &effects) }
+        }
+        return effects
     }
 
     private func sentTime(of sequence: UInt64) -> Instant? {

@@ -188,7 +188,7 @@ public struct State: Sendable, Hashable {
     public var leaseEnd: Instant? {
         guard let config, let lastRenewal else { return nil }
         let short = lastRenewal + config.leaseDuration
-        let long = lastDiskOnlyRenewal.map { $0 + config.leaseLength(diskOnly: true) } ?? 0
+        let long = lastDiskOnlyRenewal.map { $0 + config.diskOnlyLeaseLength } ?? 0
         return max(short, long) - config.safetyMargin
     }
 
@@ -212,7 +212,7 @@ public struct State: Sendable, Hashable {
     /// log, which reads them back, sees what the live run saw).
     public var diskOnlyLeaseRemaining: Nanos {
         guard role == .active || role == .acquiring, let config else { return 0 }
-        let length = config.leaseLength(diskOnly: true)
+        let length = config.diskOnlyLeaseLength
         let remaining: Nanos
         if !hearsPeerOnTheNetwork {
             remaining = length

@@ -74,9 +74,10 @@ private let badHMAC = "bad HMAC (wrong key or forged)"
 
     @Test func packetSizes() {
         let sender = authenticator(1)
-        // A sender that starts its sequence from the wall clock in microseconds, as `initialSequence` suggests.
-        let wallStart = HeartbeatPacket.initialSequence(wallNanos: 1_760_000_000_000_000_000)
-        let typical = sender.seal(packet(wallStart + 1_000_000, echo: wallStart + 999_999))
+        // A sender that started from a boot nonce (`NodeDriver.sequenceStart`) in the middle of its range: 8-byte
+        // varints.
+        let nonce = NodeDriver.sequenceStart(random: 1 << 63)
+        let typical = sender.seal(packet(nonce + 1_000_000, echo: nonce + 999_999))
         #expect(typical.count == 65)
         // Sequences counted from 1: one-byte varints and a four-byte advertisement make the shortest packet.
         #expect(sender.seal(packet(1)).count == HeartbeatPacket.minimumLength)

@@ -99,11 +99,12 @@ import Testing
             let line = Array(LeaseGuard.line(for: message).utf8)
             _ = line.withUnsafeBytes { write(fds[1], $0.baseAddress, $0.count) }
         }
-        // Renewed twice, 100 ms ahead each time: the group stays up past the first deadline.
-        let first = monotonicNow() + 100_000_000
+        // Renewed once before the first deadline: the group stays up past it. (The first deadline leaves the
+        // renewal 340 ms of slack, so that a busy machine running other tests cannot make it late.)
+        let first = monotonicNow() + 400_000_000
         send(.arm(first))
         try await Task.sleep(nanoseconds: 60_000_000)
-        let second = first + 100_000_000
+        let second = first + 200_000_000
         send(.arm(second))
         #expect(await !Self.waitUntil(first + 30_000_000) { !pids.allSatisfy(Self.alive) }, "renewed: nothing killed")
         // No more renewals: down at the second deadline, all at once.

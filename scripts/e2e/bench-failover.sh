@@ -95,16 +95,7 @@ kill_and_measure() {
 bench_servha() {
     cluster_reset
     for node in node-a node-b; do servha_config "$node" "$(vip_resource)"; done
-    daemon_start node-a
-    wait_until 30 is_serving node-a || {
-        fail "servha: node-a serves the VIP"
-        exit 1
-    }
-    daemon_start node-b
-    wait_until 30 pair_ready node-a node-b || {
-        fail "servha: node-a active, node-b standby"
-        exit 1
-    }
+    pair_up "servha: node-a active, node-b standby"
     local active=node-a standby=node-b i gap
     SERVHA_GAPS=()
     for i in $(seq "$TRIALS"); do
@@ -194,13 +185,7 @@ bench_first_query() {
     pg_init
     for node in node-a node-b; do servha_config "$node" "$(vip_resource)
 $(pg_resource "$node")"; done
-    daemon_start node-a
-    wait_until 60 is_serving node-a || {
-        fail "servha+postgresql: node-a serves the group"
-        exit 1
-    }
-    daemon_start node-b
-    wait_until 30 pair_ready node-a node-b
+    pair_up "servha+postgresql: node-a active, node-b standby"
     local active=node-a standby=node-b i t0 ms
     FIRST_QUERY=()
     for i in $(seq "$PG_TRIALS"); do
@@ -233,16 +218,7 @@ fenced_cluster_up() { # fenced_cluster_up WHAT RESOURCES_FUNCTION
         node_cgroup_create "$node"
         servha_config "$node" "$("$resources" "$node")" "$(fencing_yaml)"
     done
-    daemon_start_frozenable node-a
-    wait_until 60 is_serving node-a || {
-        fail "$what: node-a serves the group"
-        exit 1
-    }
-    daemon_start_frozenable node-b
-    wait_until 30 pair_ready node-a node-b || {
-        fail "$what: node-a active, node-b standby"
-        exit 1
-    }
+    pair_up "$what: node-a active, node-b standby" daemon_start_frozenable
     FENCES_OK=0
 }
 

@@ -20,10 +20,7 @@ e2e_start demo
 bold "1. A site of its own: node-a, node-b and a client on a bridge (192.0.2.0/24, no route out)"
 topology_up
 servha_setup
-for node in node-a node-b; do
-    servha_config "$node" "$(vip_resource)
-$(service_resource "$node")" "failback: { mode: manual, preferred_node: node-a }"
-done
+service_configs
 echo "VIP $VIP on eth0; service on port $SERVICE_PORT; shared storage $RUN/shared; default timings"
 
 bold "2. servha starts on both nodes; node-a takes the group (the VIP, then the service)"

@@ -55,15 +55,7 @@ else
 fi
 
 say "starting node-a, then node-b (each host in a cgroup of its own, to be frozen whole)"
-daemon_start_frozenable node-a
-wait_until 60 is_serving node-a || fail "node-a serves the group after start (see $RUN/node-a/daemon.out)"
-daemon_start_frozenable node-b
-if wait_until 30 pair_ready node-a node-b; then
-    pass "node-a active (vip, postgresql), node-b standby, each hearing the other"
-else
-    fail "the pair comes up (see $RUN/node-*/daemon.out)"
-    exit 1
-fi
+pair_up "node-a active (vip, postgresql), node-b standby, each hearing the other" daemon_start_frozenable
 check "no fencing warning in status (fencing is configured)" \
     eval '! "$SERVHA" status --socket "$RUN/node-a/admin.sock" | grep -q "no fencing"'
 

@@ -376,13 +376,14 @@ pair_ready() { # pair_ready ACTIVE STANDBY
 
 # pair_up WHAT: starts node-a and waits until it runs the group, then node-b until the two are active and a
 # standby hearing each other; PASS WHAT, or FAIL and end the run.
-pair_up() {
-    daemon_start node-a
+pair_up() { # pair_up WHAT [START]: START starts a node's daemon (default daemon_start)
+    local start=${2:-daemon_start}
+    "$start" node-a
     if ! wait_until 60 is_serving node-a; then
         fail "node-a serves the group after start (see $RUN/node-a/daemon.out)"
         exit 1
     fi
-    daemon_start node-b
+    "$start" node-b
     if ! wait_until 30 pair_ready node-a node-b; then
         fail "$1 (see $RUN/node-b/daemon.out)"
         exit 1
@@ -535,3 +536,27 @@ judge_overlap() {
 # settled NODE: NODE no longer announces the disk-only lease (after it ran alone, it does so until its long
 # renewals have run out, and a takeover meanwhile waits for it): a pair in service.
 settled() { status_json "$1" | grep -q '"disk_only_lease":false'; }
+
+# service_configs: both nodes' configurations for the group of the demo and the load runs: the VIP, then the small
+# built-in service; failback manual, node-a preferred.
+service_configs() {
+    local node
+    for node in node-a node-b; do
+        servha_config "$node" "$(vip_resource)
+$(service_resource "$node")" "failback: { mode: manual, preferred_node: node-a }"
+    done
+}
+
+# The node's own epoch, from its status.
+epoch_of() { status_json "$1" | grep -o '"epoch":[0-9]*' | head -1 | cut -d: -f2; }
+
+# How many self-fences a node's log holds.
+self_fences() { "$SERVHA" replay decisions "$RUN/$1/log" 2>/dev/null | grep -c "self-fence" || true; }
+
+# stress_load SECONDS: the load of the survivor and partition runs, in the background (STRESS is its pid): a CPU
+# hog per core, a synchronous I/O worker, and a disk writer on the shared storage's disk.
+stress_load() {
+    stress-ng --cpu "$(nproc)" --io 1 --hdd 1 --hdd-bytes 256M --temp-path "$RUN/shared" --timeout "$1s" \
+        --metrics-brief >"$RUN/stress-ng.out" 2>&1 &
+    STRESS=$!
+}

@@ -17,25 +17,17 @@ partition() { # partition on|off: the nodes' LAN and heartbeat ports isolated on
     local port
     for port in a-lan b-lan a-hb b-hb; do bridge -n "$NS_SW" link set dev "$port" isolated "$1"; done
 }
-epoch_of() { status_json "$1" | grep -o '"epoch":[0-9]*' | head -1 | cut -d: -f2; }
-self_fences() { "$SERVHA" replay decisions "$RUN/$1/log" 2>/dev/null | grep -c "self-fence" || true; }
 
 e2e_start partition-load
 topology_up
 servha_setup
-for node in node-a node-b; do
-    servha_config "$node" "$(vip_resource)
-$(service_resource "$node")" "failback: { mode: manual, preferred_node: node-a }"
-done
+service_configs
 pair_up "node-a active, node-b standby (default timings)"
 wait_until 10 settled node-a || fail "node-a no longer announces the disk-only lease"
 EPOCH=$(epoch_of node-a)
 
-CORES=$(nproc)
-say "stress-ng on the machine: $CORES CPU hogs, 1 I/O worker, 1 disk writer on the shared storage's disk"
-stress-ng --cpu "$CORES" --io 1 --hdd 1 --hdd-bytes 256M --temp-path "$RUN/shared" --timeout "$((SECONDS_TOTAL + 30))s" \
-    >"$RUN/stress-ng.out" 2>&1 &
-STRESS=$!
+say "stress-ng on the machine: $(nproc) CPU hogs, 1 I/O worker, 1 disk writer on the shared storage's disk"
+stress_load "$((SECONDS_TOTAL + 30))"
 sleep 5
 
 say "node-a loses the arbitrator; then both heartbeat networks are cut for ${SECONDS_TOTAL}s"

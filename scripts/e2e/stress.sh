@@ -14,10 +14,7 @@ SECONDS_TOTAL=${STRESS_SECONDS:-600}
 e2e_start stress
 topology_up
 servha_setup
-for node in node-a node-b; do
-    servha_config "$node" "$(vip_resource)
-$(service_resource "$node")" "failback: { mode: manual, preferred_node: node-a }"
-done
+service_configs
 pair_up "node-a active, node-b standby (default timings: interval 20 ms, deadline 100 ms, lease 130 ms)"
 
 CORES=$(nproc)

@@ -12,15 +12,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 SECONDS_TOTAL=${STRESS_SECONDS:-600}
 
-epoch_of() { status_json "$1" | grep -o '"epoch":[0-9]*' | head -1 | cut -d: -f2; }
-
 e2e_start survivor
 topology_up
 servha_setup
-for node in node-a node-b; do
-    servha_config "$node" "$(vip_resource)
-$(service_resource "$node")" "failback: { mode: manual, preferred_node: node-a }"
-done
+service_configs
 pair_up "node-a active, node-b standby (default timings)"
 
 say "node-a dies"
@@ -33,14 +28,11 @@ else
 fi
 sleep 1
 EPOCH=$(epoch_of node-b)
-SELF_FENCES_BEFORE=$("$SERVHA" replay decisions "$RUN/node-b/log" 2>/dev/null | grep -c "self-fence" || true)
+SELF_FENCES_BEFORE=$(self_fences node-b)
 
-CORES=$(nproc)
-say "stress-ng for ${SECONDS_TOTAL}s on the survivor's machine: $CORES CPU hogs, 1 I/O worker, 1 disk writer on the shared storage's disk"
+say "stress-ng for ${SECONDS_TOTAL}s on the survivor's machine: $(nproc) CPU hogs, 1 I/O worker, 1 disk writer on the shared storage's disk"
 FROM_US=$(now_us)
-stress-ng --cpu "$CORES" --io 1 --hdd 1 --hdd-bytes 256M --temp-path "$RUN/shared" --timeout "${SECONDS_TOTAL}s" \
-    --metrics-brief >"$RUN/stress-ng.out" 2>&1 &
-STRESS=$!
+stress_load "$SECONDS_TOTAL"
 
 samples=0
 missing=0
@@ -53,9 +45,9 @@ done
 wait "$STRESS" || true
 TO_US=$(now_us)
 
-self_fences=$(($("$SERVHA" replay decisions "$RUN/node-b/log" 2>/dev/null | grep -c "self-fence" || true) - SELF_FENCES_BEFORE))
+fenced=$(($(self_fences node-b) - SELF_FENCES_BEFORE))
 epoch_after=$(epoch_of node-b)
-check "no self-fence of the survivor in ${SECONDS_TOTAL}s under load ($self_fences)" test "$self_fences" -eq 0
+check "no self-fence of the survivor in ${SECONDS_TOTAL}s under load ($fenced)" test "$fenced" -eq 0
 check "the VIP was on node-b in every sample ($missing of $samples without it)" test "$missing" -eq 0
 check "the epoch is unchanged after the takeover ($EPOCH, now $epoch_after)" test "$EPOCH" = "$epoch_after"
 
@@ -87,4 +79,4 @@ else:
 ' "$FROM_US" "$TO_US")
 read -r writes p50 p99 max <<<"$latencies"
 say "slot writes during the load: $writes, p50 $p50 ms, p99 $p99 ms, max $max ms"
-echo "{\"bench\":\"survivor\",\"seconds\":$SECONDS_TOTAL,\"self_fences\":$self_fences,\"vip_missing_samples\":$missing,\"samples\":$samples,\"epoch_before\":$EPOCH,\"epoch_after\":${epoch_after:-0},\"slot_writes\":$writes,\"slot_write_p50_ms\":$p50,\"slot_write_p99_ms\":$p99,\"slot_write_max_ms\":$max}"
+echo "{\"bench\":\"survivor\",\"seconds\":$SECONDS_TOTAL,\"self_fences\":$fenced,\"vip_missing_samples\":$missing,\"samples\":$samples,\"epoch_before\":$EPOCH,\"epoch_after\":${epoch_after:-0},\"slot_writes\":$writes,\"slot_write_p50_ms\":$p50,\"slot_write_p99_ms\":$p99,\"slot_write_max_ms\":$max}"

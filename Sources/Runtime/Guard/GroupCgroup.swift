@@ -57,18 +57,8 @@ public struct GroupCgroup: Sendable, Hashable, CustomStringConvertible {
 
     /// The pids in the cgroup now.
     public func processes() -> [Int32] {
-        // Read to the end with read(2): cgroup files report a size of 0.
-        let fd = open(path + "/cgroup.procs", O_RDONLY)
-        guard fd >= 0 else { return [] }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = read(fd, &buffer, buffer.count)
-            if count <= 0 { break }
-            bytes += buffer[0..<count]
-        }
-        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { Int32($0) }
+        guard let text = try? String(contentsOfFile: path + "/cgroup.procs", encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { Int32($0) }
     }
 
     static func cgroup2Mount() -> String? {

@@ -112,7 +112,7 @@ public struct LeaseGuard: Sendable {
                 watchdog.keepAlive()
                 fed = now
             }
-            if state.isDue(at: now), !daemonGone, drain(input, into: &pending, state: &state, say: say) {
+            if state.isDue(at: now), !daemonGone, listen(input, waiting: 0, &pending, &state, say) == .words {
                 continue  // a word came in meanwhile (a renewal, usually): look again
             }
             if state.isDue(at: now), let deadline = state.deadline {
@@ -145,50 +145,52 @@ public struct LeaseGuard: Sendable {
                 try? await Task.sleep(nanoseconds: watchdog == nil ? wait : min(wait, Self.feedEvery))
                 continue
             }
-            var descriptor = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
             let untilDeadline = state.deadline.map { $0 > now ? ($0 - now + 999_999) / 1_000_000 : 0 } ?? 1000
-            let timeout = Int32(clamping: min(untilDeadline, Self.feedEvery / 1_000_000))
-            let ready = poll(&descriptor, 1, timeout)
-            if ready < 0 && errno != EINTR {
-                say("poll failed: \(String(cString: strerror(errno))); treating the daemon as gone")
-                daemonGone = true
+            switch listen(input, waiting: Int32(clamping: min(untilDeadline, Self.feedEvery / 1_000_000)), &pending, &state, say) {
+            case .words, .nothing:
                 continue
-            }
-            guard ready > 0 else { continue }
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            let count = read(input, &buffer, buffer.count)
-            if count <= 0 {
-                if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+            case .closed:
                 daemonGone = true
                 if let deadline = state.deadline {
                     say("the daemon is gone; the lease it renewed last still holds for \(deadline > now ? (deadline - now) / 1_000_000 : 0) ms")
                 }
-                continue
+            case .failed(let reason):
+                say("\(reason); treating the daemon as gone")
+                daemonGone = true
             }
-            pending += buffer[0..<count]
-            apply(&pending, to: &state, say: say)
         }
     }
 
     /// How often the guard wakes at the least (to feed the watchdog).
     static let feedEvery: UInt64 = 1_000_000_000
 
-    /// Reads whatever the daemon wrote and the guard has not read yet, without waiting. Returns whether anything
-    /// was read.
-    private static func drain(
+    /// What waiting on the daemon's pipe brought.
+    enum Heard: Equatable {
+        case words
+        case nothing
+        case closed
+        case failed(String)
+    }
+
+    /// Waits up to `milliseconds` (0: not at all) for the daemon's words and takes in whatever arrived.
+    private static func listen(
         _ input: Int32,
-        into pending: inout [UInt8],
-        state: inout LeaseGuard,
-        say: (String) -> Void
-    ) -> Bool {
+        waiting milliseconds: Int32,
+        _ pending: inout [UInt8],
+        _ state: inout LeaseGuard,
+        _ say: (String) -> Void
+    ) -> Heard {
         var descriptor = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
-        guard poll(&descriptor, 1, 0) > 0, descriptor.revents & Int16(POLLIN) != 0 else { return false }
+        let ready = poll(&descriptor, 1, milliseconds)
+        if ready < 0 { return errno == EINTR ? .nothing : .failed("poll failed: \(String(cString: strerror(errno)))") }
+        guard ready > 0 else { return .nothing }
         var buffer = [UInt8](repeating: 0, count: 4096)
         let count = read(input, &buffer, buffer.count)
-        guard count > 0 else { return false }
+        if count < 0 { return errno == EINTR || errno == EAGAIN ? .nothing : .closed }
+        guard count > 0 else { return .closed }
         pending += buffer[0..<count]
         apply(&pending, to: &state, say: say)
-        return true
+        return .words
     }
 
     private static func apply(_ pending: inout [UInt8], to state: inout LeaseGuard, say: (String) -> Void) {

@@ -36,9 +36,9 @@ public struct HeartbeatPacket: Sendable, Hashable {
     public var cluster: String
     public var from: NodeID
     public var channel: UInt8
-    /// Strictly increasing for the sender, across channels and across its restarts: the receiver's replay window
-    /// outlives a restart of the sender, so a sender that started again from 1 would be refused as a replay
-    /// (see `initialSequence(wallNanos:)`).
+    /// Strictly increasing for the sender across channels, from a random boot nonce (`NodeDriver.sequenceStart`):
+    /// a restarted sender may start below its old sequences, and the receiver starts its replay window afresh
+    /// once the sender has been silent for a while (`HeartbeatAuthenticator.restartAfterSilence`).
     public var sequence: UInt64
     /// The newest sequence the sender received from its peer on any channel (0: none yet).
     public var echo: UInt64
@@ -57,13 +57,6 @@ public struct HeartbeatPacket: Sendable, Hashable {
     /// never take each other's heartbeats.
     public static func clusterID(_ cluster: String) -> [UInt8] {
         Array(SHA256.hash(data: Array(cluster.utf8)).prefix(clusterIDLength))
-    }
-
-    /// Where a sender starts its sequence: the wall clock in microseconds. A restarted sender then starts above
-    /// everything it sent before (it sends far fewer than a million heartbeats a second), without keeping any
-    /// state on disk.
-    public static func initialSequence(wallNanos: Int64) -> UInt64 {
-        max(1, UInt64(clamping: wallNanos / 1000))
     }
 
     /// Everything the HMAC covers: header and fields.
