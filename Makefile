@@ -70,7 +70,6 @@ e2e-log-full: release deps-e2e
 
 e2e-frozen: release deps-e2e
 	scripts/e2e/frozen.sh
-	scripts/e2e/frozen.sh
 
 # Client-visible outage after host death, servha against keepalived, and death to first PostgreSQL query:
 # a table and one JSON line (docs/benchmarks.md).
