@@ -1,4 +1,5 @@
 import ArgumentParser
+import Coordinator
 import Runtime
 
 struct CheckConfigCommand: AsyncParsableCommand {
@@ -27,6 +28,13 @@ struct CheckConfigCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         var failed = false
+        // The daemon refuses a key it cannot use; say so here rather than at its start.
+        do {
+            _ = try HeartbeatAuthenticator.loadKey(path: config.keyFile)
+        } catch {
+            printError("\(file): heartbeat.key_file: \(error)")
+            failed = true
+        }
         if let fencing = config.fencing {
             for name in config.cluster.nodes.map(\.name) {
                 if let problem = await FenceAgent.problem(with: fencing, node: name) {
@@ -42,7 +50,20 @@ struct CheckConfigCommand: AsyncParsableCommand {
             "\(file): ok: cluster \(config.cluster.cluster), this node \(config.thisNodeName), "
                 + "\(config.channels.count) heartbeat channels, resources \(resources), failback \(config.cluster.failback), \(fencing)"
         )
+        let cluster = config.cluster
+        print(
+            "\(file): timings: profile \(config.profile.rawValue): heartbeat \(DurationText.render(cluster.heartbeatInterval)), "
+                + "deadline \(DurationText.render(cluster.channelDeadline)), lease \(DurationText.render(cluster.leaseDuration)), "
+                + "margin \(DurationText.render(cluster.safetyMargin)), disk-only lease \(DurationText.render(cluster.diskOnlyLease)); "
+                + (config.realtime.priority.map { "SCHED_RR \($0)" } ?? "normal scheduling")
+                + (config.realtime.lockMemory ? ", memory locked" : "")
+        )
         if let warning = config.fencingWarning { printError("\(file): \(warning)") }
+        if config.profile == .fast && config.realtime.priority == nil {
+            printError(
+                "\(file): warning: profile fast without real-time priority: a loaded host misses a \(DurationText.render(cluster.leaseDuration)) lease and self-fences (README: Real-time scheduling)"
+            )
+        }
         guard probe else { return }
         guard let spec = config.fencing else {
             printError("\(file): --probe: no fencing configured, nothing to probe")

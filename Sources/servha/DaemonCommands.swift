@@ -38,6 +38,9 @@ struct DaemonCommand: AsyncParsableCommand {
             for problem in errors.problems { printError("servha: \(problem)") }
             throw ExitCode(2)
         }
+        // Before the daemon's threads start, so that they inherit it; and again after, for any that did not.
+        let realtime = RealtimeScheduling.apply(loaded.realtime)
+        for problem in realtime.problems { logger.warning("\(problem)") }
         let daemon: Daemon
         do {
             daemon = try await Daemon.start(config: loaded, dryRunVIP: dryRunVip, logger: logger)
@@ -45,6 +48,8 @@ struct DaemonCommand: AsyncParsableCommand {
             printError("servha: \(error)")
             throw ExitCode(2)
         }
+        if realtime.problems.isEmpty { _ = RealtimeScheduling.apply(loaded.realtime) }
+        logger.notice("scheduling: \(RealtimeScheduling.observed().summary) (profile \(loaded.profile.rawValue))")
         if dryRunVip { logger.notice("VIP driver is a dry run: addresses and gratuitous ARP are only logged") }
         logger.notice(
             "servha daemon running",

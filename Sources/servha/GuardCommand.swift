@@ -18,6 +18,8 @@ struct GuardCommand: AsyncParsableCommand {
     @Option(help: "A watchdog device to feed (the host resets if this guard stops, or cannot take the group down).")
     var watchdog: String?
     @Option(help: "The watchdog's timeout in seconds.") var watchdogTimeout: Int32 = 10
+    @Option(help: "Run at this SCHED_RR priority (the daemon's plus one).") var realtimePriority: Int32?
+    @Flag(help: "Lock the guard's memory.") var lockMemory = false
 
     func validate() throws {
         for text in addresses where GuardedAddress(text) == nil {
@@ -26,6 +28,9 @@ struct GuardCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // The guard must act on time when the daemon cannot: at least the daemon's priority.
+        let scheduling = RealtimeScheduling.apply(RealtimeSettings(priority: realtimePriority, lockMemory: lockMemory))
+        for problem in scheduling.problems { printError("servha guard (\(name)): \(problem)") }
         var device: HardwareWatchdog?
         if let watchdog {
             do {

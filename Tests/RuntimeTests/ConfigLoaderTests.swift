@@ -90,6 +90,43 @@ func minimal(_ extra: String = "", heartbeat: String = "", resources: String? = 
         #expect(!config.cluster.arbitrator)
     }
 
+    @Test func theFastProfileSetsTheTimingsAndSingleKeysOverrideIt() throws {
+        let fast = try ConfigLoader.parse(minimal("profile: fast"), file: "t").get()
+        #expect(fast.profile == .fast)
+        #expect(fast.cluster.heartbeatInterval == 10_000_000)
+        #expect(fast.cluster.channelDeadline == 40_000_000)
+        #expect(fast.cluster.leaseDuration == 60_000_000)
+        #expect(fast.cluster.safetyMargin == 20_000_000)
+        #expect(fast.cluster.problems().isEmpty)
+        let tuned = try ConfigLoader.parse(minimal("profile: fast\nlease: { duration: 80ms }"), file: "t").get()
+        #expect(tuned.cluster.leaseDuration == 80_000_000)
+        #expect(tuned.cluster.heartbeatInterval == 10_000_000)
+        #expect(try ConfigLoader.parse(minimal(), file: "t").get().profile == .standard)
+        #expect(problems(minimal("profile: turbo")) == ["test.yaml:20:10: 'profile' must be one of default, fast (found 'turbo')"])
+    }
+
+    @Test func realTimeSchedulingIsOnByDefaultAndCanBeSwitchedOff() throws {
+        let standard = try ConfigLoader.parse(minimal(), file: "t").get()
+        #expect(standard.realtime == .default)
+        #expect(standard.realtime.priority == 40)
+        #expect(standard.realtime.forGuard.priority == 41)
+        let off = try ConfigLoader.parse(minimal("realtime: { priority: off, lock_memory: false }"), file: "t").get()
+        #expect(off.realtime == .off)
+        let chosen = try ConfigLoader.parse(minimal("realtime: { priority: 99 }"), file: "t").get()
+        #expect(chosen.realtime.priority == 99)
+        #expect(chosen.realtime.forGuard.priority == 99)
+        #expect(
+            problems(minimal("realtime: { priority: 0 }")) == [
+                "test.yaml:20:23: 'realtime.priority' must be off or a whole number from 1 to 99 (found '0')"
+            ]
+        )
+        #expect(
+            problems(minimal("realtime: { lock_memory: yes }")) == [
+                "test.yaml:20:26: 'realtime.lock_memory' must be one of true, false (found 'yes')"
+            ]
+        )
+    }
+
     @Test func unknownKeysAreErrorsWithLineAndColumn() {
         #expect(problems(minimal("colour: blue")) == ["test.yaml:20:1: unknown key 'colour'"])
         #expect(

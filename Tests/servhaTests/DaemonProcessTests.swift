@@ -198,6 +198,34 @@ final class LoopbackCluster {
         #expect(status.contains("\"kind\":\"peer-lost\""))
     }
 
+    /// Heartbeats and renewals run at real-time priority with locked memory (the default); what the daemon starts
+    /// (the service here) runs at normal priority, and the guard one above the daemon.
+    @Test(.enabled(if: getuid() == 0, "SCHED_RR and mlockall need root: NOT CHECKED on this machine"))
+    func theDaemonRunsAtRealTimePriorityAndWhatItStartsDoesNot() throws {
+        let cluster = try LoopbackCluster()
+        defer { cluster.tearDown() }
+        try cluster.start("node-a")
+        #expect(cluster.waitUntil("node-a active") { cluster.role("node-a") == "active" && cluster.serviceAnswers() })
+        let status = cluster.status("node-a")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(status.utf8)) as? [String: Any])
+        let realtime = try #require(object["realtime"] as? [String: Any], "\(status)")
+        let threads = try #require(realtime["threads"] as? Int)
+        #expect(threads > 1)
+        #expect(realtime["realtime_threads"] as? Int == threads, "\(realtime)")
+        #expect(realtime["priority"] as? Int == Int(RealtimeSettings.defaultPriority))
+        #expect(realtime["memory_locked"] as? Bool == true)
+        #expect((object["warnings"] as? [String])?.contains { $0.contains("priority") } == false, "\(status)")
+
+        let daemon = try #require(cluster.processes["node-a"]?.processIdentifier)
+        let guardPID = try #require(childPIDs(of: daemon).first { commandLine($0).contains(" guard ") })
+        #expect(RealtimeScheduling.policy(of: guardPID)?.policy == SCHED_RR)
+        #expect(RealtimeScheduling.policy(of: guardPID)?.priority == RealtimeSettings.defaultPriority + 1)
+        let servicePID = try #require(
+            Int32(try String(contentsOfFile: cluster.root + "/node-a.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
+        )
+        #expect(RealtimeScheduling.policy(of: servicePID)?.policy == SCHED_OTHER)
+    }
+
     @Test func switchoverIsGracefulAndRefusalsAreExplained() throws {
         let cluster = try LoopbackCluster()
         defer { cluster.tearDown() }
@@ -609,4 +637,21 @@ final class LoopbackCluster {
         #expect(result.stderr.contains("\(cluster.root)/key"))
         #expect(!FileManager.default.fileExists(atPath: cluster.root + "/node-a.sock"))
     }
+}
+
+/// The processes whose parent is `pid`.
+func childPIDs(of pid: pid_t) -> [pid_t] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { pid_t($0) }.filter { child in
+        guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 1 && pid_t(fields[1]) == pid
+    }
+}
+
+func commandLine(_ pid: pid_t) -> String {
+    let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()
+    return String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
 }

@@ -57,6 +57,10 @@ public struct DaemonConfig: Sendable, Hashable {
     /// The hardware watchdog the guard feeds (nil: none), and its timeout in seconds.
     public var watchdog: String?
     public var watchdogTimeout: Int32 = 10
+    /// The timing profile the heartbeat and lease timings started from.
+    public var profile: TimingProfile = .standard
+    /// Real-time priority and locked memory for the daemon and its guard.
+    public var realtime: RealtimeSettings = .default
 
     public var thisNodeName: String { cluster.name(of: thisNode) }
     public var peer: NodeConfig? { cluster.peer(of: thisNode) }

@@ -351,7 +351,12 @@ public enum ProcessRunner {
         var none = sigset_t()
         sigemptyset(&none)
         posix_spawnattr_setsigmask(&attributes, &none)
-        let flags = Int32(POSIX_SPAWN_SETSIGDEF) | Int32(POSIX_SPAWN_SETSIGMASK) | spawnSetSID
+        // The daemon may run at real-time priority (RealtimeScheduling); what it starts never does.
+        posix_spawnattr_setschedpolicy(&attributes, SCHED_OTHER)
+        var normal = sched_param(sched_priority: 0)
+        posix_spawnattr_setschedparam(&attributes, &normal)
+        let flags =
+            Int32(POSIX_SPAWN_SETSIGDEF) | Int32(POSIX_SPAWN_SETSIGMASK) | Int32(POSIX_SPAWN_SETSCHEDULER) | spawnSetSID
         posix_spawnattr_setflags(&attributes, Int16(flags))
         return body(&attributes)
     }

@@ -79,6 +79,9 @@ public final class Daemon: Sendable {
         var guardArguments = ["--name", config.thisNodeName]
         if let cgroup { guardArguments += ["--cgroup", cgroup.path] }
         if dryRunVIP { guardArguments.append("--dry-run-vip") }
+        let guardScheduling = config.realtime.forGuard
+        if let priority = guardScheduling.priority { guardArguments += ["--realtime-priority", "\(priority)"] }
+        if guardScheduling.lockMemory { guardArguments.append("--lock-memory") }
         if let watchdog = config.watchdog {
             guardArguments += ["--watchdog", watchdog, "--watchdog-timeout", "\(config.watchdogTimeout)"]
             logger.notice("guard: feeding the hardware watchdog \(watchdog) (timeout \(config.watchdogTimeout) s)")

@@ -79,7 +79,10 @@ enum StatusReport {
                 "rejected heartbeats: " + rejections.map { "\($0.reason) x\($0.count)" }.joined(separator: "; ")
             )
         }
+        let scheduling = RealtimeScheduling.observed()
+        lines.append("timings: profile \(config.profile.rawValue); \(scheduling.summary)")
         if let warning = config.fencingWarning { lines.append(warning) }
+        if let warning = RealtimeScheduling.warning(config.realtime, scheduling) { lines.append(warning) }
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -136,7 +139,10 @@ enum StatusReport {
         // While announced, a takeover by the peer waits the disk-only lease (lease.disk_only_duration).
         parts.append("\"disk_only_lease\":\(state.announcesDiskOnlyLease)")
         parts.append("\"fencing\":" + (config.fencing.map { jsonString("\($0.agent) \($0.action)") } ?? "null"))
-        parts.append("\"warnings\":[" + [config.fencingWarning].compactMap { $0.map(jsonString) }.joined(separator: ",") + "]")
+        let scheduling = RealtimeScheduling.observed()
+        parts.append("\"realtime\":" + scheduling.json)
+        let warnings = [config.fencingWarning, RealtimeScheduling.warning(config.realtime, scheduling)]
+        parts.append("\"warnings\":[" + warnings.compactMap { $0.map(jsonString) }.joined(separator: ",") + "]")
         return "{" + parts.joined(separator: ",") + "}"
     }
 }
