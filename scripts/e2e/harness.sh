@@ -248,7 +248,8 @@ node_ports() { echo "${1#node-}-lan ${1#node-}-hb"; }
 
 links() { # links NODE up|down: plugs or pulls both of a node's cables at the switch.
     local port
-    for port in $(node_ports "$1"); do ip -n "$NS_SW" link set "$port" "$2"; done
+    # One ip process for both, so that the two cables go within a millisecond of each other.
+    for port in $(node_ports "$1"); do echo "link set $port $2"; done | ip -n "$NS_SW" -batch -
 }
 
 mac_of() { ip -n "${NODE_NS[$1]}" -br link show eth0 | awk '{print $3}'; }
@@ -272,12 +273,15 @@ servha_setup() {
 
 # servha_config NODE RESOURCES_YAML [EXTRA_YAML]: writes $RUN/NODE.yaml. Timing keys are left at their
 # defaults (the defaults are what is being tested), but for the arbitrator's probe interval when
-# ARBITRATOR_INTERVAL is set.
+# ARBITRATOR_INTERVAL is set, the timing profile when PROFILE is set (default, fast), and the realtime section
+# when REALTIME is set (e.g. "{ priority: off, lock_memory: false }", to compare).
 servha_config() {
     local node=$1 resources=$2 extra=${3:-}
     cat >"$RUN/$node.yaml" <<EOF
 cluster: e2e
 this_node: $node
+${PROFILE:+profile: $PROFILE}
+${REALTIME:+realtime: $REALTIME}
 nodes:
   - { name: node-a, id: 1 }
   - { name: node-b, id: 2 }
@@ -394,7 +398,14 @@ pair_up() { # pair_up WHAT [START]: START starts a node's daemon (default daemon
 # host_kill NODE: the host dies. Its cables are pulled at the switch, then every process on it (servha,
 # postgres and its backends, agents) gets SIGKILL at once.
 host_kill() {
+    local pids
+    # The processes are listed before the cables go, and killed right after them: a dead host stops writing its
+    # disk slot at the moment it goes silent on the network. (Listing them only after the cables were pulled let the
+    # daemon write its slot for another 20-30 ms, which the survivor must wait out, and the outage counted it.)
+    pids=$(ip netns pids "${NODE_NS[$1]}" 2>/dev/null) || pids=""
     links "$1" down
+    # shellcheck disable=SC2086
+    [[ -z $pids ]] || kill -9 $pids 2>/dev/null || true
     ns_kill_all "${NODE_NS[$1]}" || true
 }
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# `make stress` (not in CI): both nodes run the group's standby and active with the DEFAULT timings while the
-# machine is under CPU, memory and disk I/O load from stress-ng, for STRESS_SECONDS (default 600). No fault is
-# injected, so every move of the group is a false failover. Prints the count (target 0), the role changes, the
-# longest silence each node heard on any channel, and one JSON line; exit 1 when a false failover happened.
+# `make stress` (not in CI): both nodes run the group's standby and active at a timing profile (PROFILE, default
+# "default"; "fast" for 10/40/60/20 ms) while the machine is under CPU, memory and disk I/O load from stress-ng,
+# for STRESS_SECONDS (default 600). No fault is injected, so every move of the group is a false failover and every
+# self-fence a lease lost to the load. Prints both counts (target 0), the role changes, the channel-down events,
+# and one JSON line; exit 1 when a false failover or a self-fence happened.
 #
-# Usage (as root): scripts/e2e/stress.sh      [STRESS_SECONDS=600] in the environment
+# Usage (as root): scripts/e2e/stress.sh      [STRESS_SECONDS=600] [PROFILE=default|fast]
+#                  [REALTIME="{ priority: off, lock_memory: false }" to see what real-time scheduling buys]
 E2E_DEPS=stress
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
@@ -15,7 +17,8 @@ e2e_start stress
 topology_up
 servha_setup
 service_configs
-pair_up "node-a active, node-b standby (default timings: interval 20 ms, deadline 100 ms, lease 130 ms)"
+PROFILE=${PROFILE:-default}
+pair_up "node-a active, node-b standby (profile $PROFILE, realtime ${REALTIME:-default})"
 
 CORES=$(nproc)
 say "stress-ng for ${SECONDS_TOTAL}s: $CORES CPU hogs, $CORES I/O (sync) workers, 1 disk writer, 1 memory hog"
@@ -55,7 +58,9 @@ for node in node-a node-b; do
     daemon_stop "$node"
 done
 takeovers=0
+fences=0
 for node in node-a node-b; do
+    fences=$((fences + $(self_fences "$node")))
     decisions=$("$SERVHA" replay decisions "$RUN/$node/log")
     echo "$decisions" >"$RUN/$node/decisions.txt"
     takeovers=$((takeovers + $(grep -c "decision take-over" <<<"$decisions" || true)))
@@ -73,6 +78,7 @@ false_failovers=$((takeovers - 2))
 check "no false failover under load ($false_failovers; the VIP moved $changes times in $samples samples)" \
     test "$false_failovers" -eq 0 -a "$changes" -eq 0
 check "the VIP never on both nodes ($both of $samples samples)" test "$both" -eq 0
+check "no self-fence under load ($fences)" test "$fences" -eq 0
 echo "channel-down events: $downs; peer suspected (every network channel silent): $suspicions"
-printf '{"bench":"stress","seconds":%d,"false_failovers":%d,"vip_moves":%d,"vip_on_both":%d,"samples":%d,"channel_down_events":%d,"suspicions":%d,"cores":%d}\n' \
-    "$SECONDS_TOTAL" "$false_failovers" "$changes" "$both" "$samples" "$downs" "$suspicions" "$CORES"
+printf '{"bench":"stress","profile":"%s","realtime":"%s","seconds":%d,"false_failovers":%d,"self_fences":%d,"vip_moves":%d,"vip_on_both":%d,"samples":%d,"channel_down_events":%d,"suspicions":%d,"cores":%d}\n' \
+    "$PROFILE" "${REALTIME:-default}" "$SECONDS_TOTAL" "$false_failovers" "$fences" "$changes" "$both" "$samples" "$downs" "$suspicions" "$CORES"
