@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SERVHA_RELEASE := .build/release/servha
 
-.PHONY: demo log-demo stress test build release bench deps deps-test deps-e2e e2e e2e-host-death e2e-partition e2e-paused e2e-log-full e2e-frozen stress-survivor stress-partition bench-failover clean format
+.PHONY: demo log-demo stress test build release bench deps deps-test deps-e2e e2e e2e-host-death e2e-partition e2e-paused e2e-log-full e2e-disk-stall e2e-frozen stress-survivor stress-partition bench-failover clean format
 
 deps:
 	@scripts/install-deps.sh build
@@ -54,6 +54,7 @@ e2e: release deps-e2e
 	scripts/e2e/switchover.sh
 	scripts/e2e/paused.sh
 	scripts/e2e/log-full.sh
+	scripts/e2e/disk-stall.sh
 	scripts/e2e/frozen.sh
 
 e2e-host-death: release deps-e2e
@@ -67,6 +68,9 @@ e2e-paused: release deps-e2e
 
 e2e-log-full: release deps-e2e
 	scripts/e2e/log-full.sh
+
+e2e-disk-stall: release deps-e2e
+	scripts/e2e/disk-stall.sh
 
 e2e-frozen: release deps-e2e
 	scripts/e2e/frozen.sh

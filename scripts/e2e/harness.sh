@@ -154,10 +154,18 @@ ns_destroy() {
     ip netns del "$1" 2>/dev/null || true
 }
 
+# e2e_on_exit COMMAND...: run at teardown, before anything else (last added first): a scenario that freezes a file
+# system or mounts one undoes it here, whatever way the run ends (a process blocked on a frozen file system
+# cannot even be killed until it thaws).
+E2E_EXIT_HOOKS=()
+e2e_on_exit() { E2E_EXIT_HOOKS=("$*" "${E2E_EXIT_HOOKS[@]}"); }
+
 e2e_teardown() {
     local status=$?
     trap - EXIT ERR INT TERM
     set +e
+    local hook
+    for hook in "${E2E_EXIT_HOOKS[@]}"; do eval "$hook"; done
     for ns in "$NS_C" "$NS_A" "$NS_B" "$NS_SW"; do
         ip netns list | grep -q "^$ns\b" && ns_destroy "$ns"
     done
