@@ -12,7 +12,7 @@ case "${1:-build}" in
     test) needed+=(e2fsprogs util-linux resource-agents python3 fence-agents) ;;
     demo) needed+=(util-linux procps) ;;
     stress) needed+=(util-linux procps stress-ng) ;;
-    e2e) needed+=(util-linux procps resource-agents python3 python3-psycopg2 postgresql keepalived fence-agents openipmi) ;;
+    e2e) needed+=(util-linux e2fsprogs procps resource-agents python3 python3-psycopg2 postgresql keepalived fence-agents openipmi) ;;
 esac
 
 missing=()

@@ -180,6 +180,13 @@ extension Coordinator {
 
     // MARK: - Takeover
 
+    /// How long the peer must have been silent on the network and its slot unchanged before this node claims the
+    /// lease it held: the lease plus the margin (the holder stops a margin before its lease ends, so the two are
+    /// apart by twice the margin). Shortened only by the test-only `claimsBeforePeerLeaseEnds`.
+    func claimWait(_ config: ClusterConfig) -> Nanos {
+        claimsBeforePeerLeaseEnds ? config.leaseDuration / 2 : config.leaseDuration + config.safetyMargin
+    }
+
     private mutating func considerTakeover(_ config: ClusterConfig, startedAt: Instant, into output: inout Output) {
         guard !state.adminStandby, !state.stuck, !state.fencePending, let peer = peerID else { return }
         let now = state.now
@@ -190,7 +197,7 @@ extension Coordinator {
         if let until = state.unhealthyUntil, now < until { return }
         // Without a fresh read of the shared storage this node can neither see nor take the lease.
         guard state.diskReadable, let slotAt = state.peerSlotAt, now < slotAt + config.channelDeadline else { return }
-        let expiry = config.leaseDuration + config.safetyMargin
+        let expiry = claimWait(config)
         if state.peerSlot.owns {
             let networkQuiet = now >= (state.lastHeardNetwork ?? startedAt) + expiry
             let diskQuiet = state.peerCounterChangedAt.map { now >= $0 + expiry } ?? false
@@ -357,7 +364,7 @@ extension Coordinator {
         case .starting:
             consider(startedAt + config.startupDiscovery)
         case .standby:
-            let expiry = config.leaseDuration + config.safetyMargin
+            let expiry = claimWait(config)
             consider(Self.peerDiskOnlyLeaseEnd(config, state))
             if let at = state.fenceRetryAt { consider(at) }
             consider((state.lastHeardNetwork ?? startedAt) + expiry)

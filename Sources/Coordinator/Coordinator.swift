@@ -20,6 +20,12 @@ import Crypto
 public struct Coordinator: Sendable {
     public private(set) var state: State
 
+    /// TEST ONLY: a deliberately broken claim rule, so that a test can show the simulator catches a core that
+    /// breaks single-active (SimulationTests `aBrokenClaimRuleIsCaught`). While set, the standby claims after half
+    /// the lease with no margin, before the peer's lease has run out. Nothing but that test sets it: it is not in
+    /// the configuration, the log or the CLI, and a replay of a log runs the intact rule.
+    @_spi(BrokenRulesForTesting) public var claimsBeforePeerLeaseEnds = false
+
     public init(node: NodeID) {
         state = State(me: node)
     }

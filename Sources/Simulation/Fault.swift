@@ -16,6 +16,11 @@ public enum FaultKind: String, Sendable, Hashable, CaseIterable {
     case disk
     /// Shared storage answers slowly (up to 300 ms) for a while.
     case stall
+    /// Shared storage stalls for seconds, on one node's path or on the whole array: every slot write and read
+    /// issued meanwhile takes 1 to 5 s (longer than the disk-only lease), and a fifth of them fail. A write lands
+    /// at some instant while it is in flight (a failed one may have landed too); a read returns what the slot held
+    /// at some instant while it was in flight.
+    case diskStall
     /// A node is cut off from everything: network and shared storage.
     case isolate
     /// A fifth of all heartbeats are lost.
@@ -28,8 +33,11 @@ public enum FaultKind: String, Sendable, Hashable, CaseIterable {
     case failback
     /// An operator puts the active node in standby, later unstandby.
     case standby
-    /// Both nodes start at the same moment.
+    /// Both nodes start at the same instant with empty logs, their timers in lockstep; half the time the network
+    /// comes up late and the first slot writes fail, so that both see the peer silent and claim the lease at once.
     case simultaneous
+    /// A node's wall clock is stepped (NTP) by up to two hours, forward or back (the core must not care).
+    case clockJump
     /// The active node's daemon stops (SIGSTOP) for a while; its host, guard and resources go on.
     case pause
     /// The active host freezes whole (a paused VM) for a while; fencing is configured.
@@ -39,18 +47,32 @@ public enum FaultKind: String, Sendable, Hashable, CaseIterable {
     case fenceFailure
     /// The active node's log fails (a full disk): it takes its group down, stops, and is restarted.
     case logFailure
+    /// A resource of the active node fails its monitor, and then fails to start again (an error, or a hang until
+    /// the start timeout) for as long as the fault lasts: the group moves.
+    case startFailure
+    /// Stops of the active node's resources fail (the processes stay up) for as long as the fault lasts, during a
+    /// switchover or a local restart: the core must kill them, and nothing counts as stopped meanwhile.
+    case stopFailure
+    /// Stops of the active node's resources hang for the whole stop timeout, then fail (the process still up) or
+    /// succeed late, during a switchover or a local restart.
+    case stopHang
+    /// The active host freezes whole, and the fence agent hangs until its timeout, then fails or powers the host
+    /// off late: the survivor must not take over while the fence is in flight.
+    case fenceHang
 
     /// How many times the group may move because of this fault (the "no flapping" bound).
     var allowedMoves: Int {
         switch self {
-        case .crash, .switchover, .isolate, .partition, .monitor, .disk, .pause, .freeze, .fenceFailure: 1
+        case .crash, .switchover, .isolate, .partition, .monitor, .disk, .pause, .freeze, .fenceFailure, .fenceHang,
+            .startFailure, .stopFailure, .stopHang:
+            1
         case .logFailure: 2
         // A disk slower than the lease margin costs the active its lease when the network cannot renew it
         // either (with a partition, an isolation or a crash at the same time): safe, and one move.
-        case .stall: 1
+        case .stall, .diskStall: 1
         // The group may come back to the preferred node afterwards (failback auto).
         case .restart, .failback, .standby: 2
-        case .channel, .flap, .loss, .simultaneous: 0
+        case .channel, .flap, .loss, .simultaneous, .clockJump: 0
         }
     }
 }

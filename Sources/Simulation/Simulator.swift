@@ -6,7 +6,11 @@ public struct SimulationOptions: Sendable {
     public var seed: UInt64
     /// The faults to inject; nil lets the seed choose.
     public var faults: [FaultKind]?
+    /// How long the cluster runs, at least: a run lasts until its last recovery check when that comes later.
     public var durationNanos: UInt64 = 12_000_000_000
+    /// How many different faults the seed draws, at random times over the run (nil: the standard sweep, one fault
+    /// and a third of the time a benign second one, all within a few seconds).
+    public var faultsPerRun: ClosedRange<Int>?
     /// Replay each node's recorded inputs through a fresh core and compare every event.
     public var checkReplay = true
     /// The simulated cluster's name (in its configuration and its logs' identity).
@@ -17,10 +21,27 @@ public struct SimulationOptions: Sendable {
     /// Fencing configured for runs that freeze a host (off only to show what a frozen host does without it).
     public var fencingForFreeze = true
 
+    /// TEST ONLY: both cores run with a deliberately broken claim rule (`Coordinator.claimsBeforePeerLeaseEnds`),
+    /// to show that the invariants catch it. The replay check is skipped then (a replay runs the intact rule).
+    @_spi(BrokenRulesForTesting) public var brokenClaimRule = false
+    /// Draws the nodes' clocks from another random stream than the seed's (nil: the seed's own); everything else
+    /// in the run stays as the seed makes it.
+    var clockSeed: UInt64?
+
     public init(seed: UInt64, faults: [FaultKind]? = nil) {
         self.seed = seed
         self.faults = faults
     }
+
+    /// A long run: a minute of cluster time with three to five faults at random times, overlapping now and then.
+    public static func long(seed: UInt64, faults: [FaultKind]? = nil) -> SimulationOptions {
+        var options = SimulationOptions(seed: seed, faults: faults)
+        options.durationNanos = 60_000_000_000
+        options.faultsPerRun = 3...5
+        return options
+    }
+
+    var isLong: Bool { faultsPerRun != nil }
 }
 
 /// What one simulated run did and found.
@@ -35,12 +56,17 @@ public struct SimulationReport: Sendable {
     /// Each node's log (node 1 first), in order.
     public var logs: [[Event]]
     public var config: ClusterConfig
-    /// Each node's wall-clock offset, so that a log written from the run has plausible times.
+    /// Inputs recorded by both cores.
     public var inputs: Int
+    public var long: Bool
+    /// How long the cluster ran (the recovery checks may have made it longer than asked).
+    public var durationNanos: UInt64
+    /// Every decision, with its node and the simulation time it was taken at, in order.
+    var timeline: [SimulatedDecision]
 
     /// The one-line command that reproduces this run.
     public var reproduce: String {
-        "servha simulate --seed \(seed) --faults \(faults.map(\.rawValue).joined(separator: ","))"
+        "servha simulate \(long ? "--long " : "")--seed \(seed) --faults \(faults.map(\.rawValue).joined(separator: ","))"
     }
 }
 
@@ -76,7 +102,7 @@ public enum Simulator {
         var world = SimulationWorld(options: options)
         world.run()
         var violations = world.violations
-        if options.checkReplay {
+        if options.checkReplay && !options.brokenClaimRule {
             for (index, log) in world.logs.enumerated() {
                 if let divergence = ReplayCheck.firstDivergence(node: NodeID(index + 1), log: log) {
                     violations.append(
@@ -94,7 +120,10 @@ public enum Simulator {
             guardKills: world.guardKills,
             logs: world.logs,
             config: world.config,
-            inputs: world.inputs
+            inputs: world.inputs,
+            long: options.isLong,
+            durationNanos: world.duration,
+            timeline: world.timeline
         )
     }
 }
