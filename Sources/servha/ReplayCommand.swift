@@ -18,11 +18,14 @@ struct ReplayVerify: ParsableCommand {
         discussion: """
             Exit status 0 when every decision, action and state digest comes out identical. Otherwise the first \
             divergent event is printed, recorded and replayed side by side, with the state before it; exit 1. \
-            A damaged log, a gap in its sequence numbers or a record of a newer format is a one-line error (exit 1).
+            A damaged log, a gap in its sequence numbers or a record of a newer format is a one-line error (exit 1). \
+            An incident directory (one subdirectory per node's log, as collected after an incident) verifies each \
+            log under it.
             """
     )
 
-    @Argument(help: "Log directories (a node's log_dir, or its copy on shared storage).") var directories: [String]
+    @Argument(help: "Log directories (a node's log_dir, or its copy on shared storage), or incident directories.")
+    var directories: [String]
 
     func validate() throws {
         if directories.isEmpty { throw ValidationError("give at least one log directory") }
@@ -30,7 +33,16 @@ struct ReplayVerify: ParsableCommand {
 
     func run() throws {
         var failed = false
+        var logs: [String] = []
         for directory in directories {
+            do {
+                logs += try IncidentDirectory.logs(at: directory)
+            } catch {
+                printError("servha: \(error)")
+                failed = true
+            }
+        }
+        for directory in logs {
             let identity: LogIdentity
             let report: ReplayVerifier.Report
             do {

@@ -17,6 +17,27 @@ let fixtures = URL(fileURLWithPath: #filePath)
         #expect(result.stdout.contains("replay identically"))
     }
 
+    /// An incident directory (one log per node under it) verifies every log under it; a directory with no log in
+    /// it or under it is a one-line error that names it.
+    @Test func verifyTakesAnIncidentDirectory() throws {
+        let result = try servha(["replay", "verify", "\(fixtures)/partition"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(lines.first?.hasPrefix("\(fixtures)/partition/node-a: ok:") == true, "\(result.stdout)")
+        #expect(lines.last?.hasPrefix("\(fixtures)/partition/node-b: ok:") == true, "\(result.stdout)")
+
+        let empty = NSTemporaryDirectory() + "servha-empty-incident-\(getpid())"
+        try FileManager.default.createDirectory(atPath: empty + "/node-a", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: empty) }
+        let refused = try servha(["replay", "verify", empty])
+        #expect(refused.status == 1)
+        #expect(
+            refused.stderr == "servha: \(empty): neither a log directory nor an incident directory (no log segments in it or in a subdirectory of it)\n",
+            "\(refused.stderr)"
+        )
+    }
+
     /// A log whose decision was altered (and rewritten as a valid log): the first divergent event is named,
     /// recorded and replayed side by side, with the state before it.
     @Test func verifyNamesTheFirstAlteredDecision() throws {
