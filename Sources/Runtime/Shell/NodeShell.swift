@@ -233,7 +233,7 @@ public actor NodeShell {
             case .writeSlot(let counter, let view, let startedAt):
                 let (store, name, node) = (slots, config.thisNodeName, config.thisNode)
                 Task.detached { [weak self] in
-                    let ok = await BlockingIO.run {
+                    let ok = await Self.slotWriter.run {
                         (try? store.write(nodeName: name, node: node, counter: counter, wall: wallNow(), view: view))
                             != nil
                     }
@@ -243,7 +243,7 @@ public actor NodeShell {
                 guard let peer = config.peer else { continue }
                 let store = slots
                 Task.detached { [weak self] in
-                    let reading = await BlockingIO.run {
+                    let reading = await Self.slotReader.run {
                         store.read(nodeName: peer.name, node: peer.id, startedAt: startedAt)
                     }
                     await self?.slotRead(reading)
@@ -315,6 +315,10 @@ public actor NodeShell {
         }
         fatal.yield(reason)
     }
+
+    /// The threads that write this node's slot and read the peer's (one daemon per process: shared).
+    private static let slotWriter = BlockingWorker(name: "servha slot writer")
+    private static let slotReader = BlockingWorker(name: "servha slot reader")
 
     /// Where a failed log is noted for the next run to record.
     static func logFailureMarker(_ config: DaemonConfig) -> String { config.adminSocket + ".log-failure" }
@@ -406,10 +410,36 @@ public actor NodeShell {
 
 /// Runs blocking work (fsync'ed writes, reads of shared storage) on threads of its own, never on the
 /// cooperative pool, so that a hung NFS mount cannot starve the rest of the daemon.
-enum BlockingIO {
-    static func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+/// A long-lived thread for blocking calls (slot writes and reads on shared storage, which may stall for seconds),
+/// so that they never hold a thread of the cooperative pool. One per kind of call: the driver keeps at most one
+/// write and one read in flight, and a thread made per call (hundreds a second at a 10 ms heartbeat) costs the
+/// whole process a trip through the kernel's memory map each time.
+final class BlockingWorker: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [@Sendable () -> Void] = []
+
+    init(name: String) {
+        let thread = Thread { [unowned(unsafe) self] in self.loop() }
+        thread.name = name
+        thread.start()
+    }
+
+    func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
-            Thread { continuation.resume(returning: body()) }.start()
+            condition.lock()
+            jobs.append { continuation.resume(returning: body()) }
+            condition.signal()
+            condition.unlock()
+        }
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty { condition.wait() }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job()
         }
     }
 }
