@@ -39,6 +39,8 @@ fresh_pair() {
     done
     rm -rf "$RUN/shared/servha" && mkdir -p "$RUN/shared/servha"
     pair_up "$1: node-a active (vip, postgresql), node-b standby"
+    # As a pair in service: node-a no longer announces the disk-only lease it held while node-b was starting.
+    wait_until 10 settled node-a || say "warning: node-a still announces the disk-only lease"
 }
 
 # keep INCIDENT: both nodes' logs (segment files only) into Fixtures/daemons/INCIDENT, replaced whole.
@@ -48,6 +50,9 @@ keep() {
         rm -rf "${TARGET:?}/$incident/$node"
         mkdir -p "$TARGET/$incident/$node"
         cp "$RUN/$node/log/"*.seg* "$TARGET/$incident/$node/"
+        # A host killed mid-run leaves the zero-filled space ahead of its log: cut it, as its next start would.
+        "$SERVHA" log recover "$TARGET/$incident/$node" >/dev/null
+        rm -f "$TARGET/$incident/$node/LOCK"
     done
     check "$incident: both logs replay identically" "$SERVHA" replay verify "$TARGET/$incident"
     say "$incident: $(du -sh "$TARGET/$incident" | cut -f1) in $TARGET/$incident"
