@@ -72,6 +72,11 @@ extension State {
             stuck = false
             armedTimer = nil
             unhealthyUntil = nil
+            // So are the instants of earlier acquisitions and local restarts: a host reboot starts the monotonic
+            // clock again, and an old instant may lie ahead of this boot's (`now - first` trapped on the third
+            // acquisition after a reboot). The flapping count and the restart window start afresh.
+            recentAcquisitions = []
+            restartTimes = restartTimes.map { _ in [] }
         case .configLoaded(let newConfig):
             let resizedResources = newConfig.resources.count != resources.count
             config = newConfig
@@ -116,7 +121,11 @@ extension State {
             }
             peerSlot = reading.view
             peerSlotAt = stamped.at
-            if (peerViewAt ?? 0) <= stamped.at {
+            // A heartbeat is a network delay old; the slot holds the peer's last write that landed, which on a
+            // stalled path is seconds old. While the network hears the peer, the slot does not replace its view:
+            // a stale view taken between two heartbeats made a node fail back on the fresh one and take the group
+            // again on the stale one, over and over (simulator seed 1044, partition + diskStall).
+            if !hearsPeerOnTheNetwork && (peerViewAt ?? 0) <= stamped.at {
                 peerView = reading.view
                 peerViewAt = stamped.at
             }

@@ -63,7 +63,7 @@ public enum FaultKind: String, Sendable, Hashable, CaseIterable {
     /// How many times the group may move because of this fault (the "no flapping" bound).
     var allowedMoves: Int {
         switch self {
-        case .crash, .switchover, .isolate, .partition, .monitor, .disk, .pause, .freeze, .fenceFailure, .fenceHang,
+        case .crash, .switchover, .isolate, .partition, .monitor, .disk, .pause, .freeze, .fenceFailure,
             .startFailure, .stopFailure, .stopHang:
             1
         case .logFailure: 2
@@ -72,7 +72,13 @@ public enum FaultKind: String, Sendable, Hashable, CaseIterable {
         case .stall, .diskStall: 1
         // The group may come back to the preferred node afterwards (failback auto).
         case .restart, .failback, .standby: 2
-        case .channel, .flap, .loss, .simultaneous, .clockJump: 0
+        // The host thaws while the hung fence is in flight and takes its group back (the peer may not take over
+        // meanwhile); the fence then answers late with a power cycle, and the group moves again.
+        case .fenceHang: 2
+        // Both claim at once: the loser backs off, but its claim, still in its slot, can make the winner stand
+        // down before the loser's next write; the preferred node then takes the group.
+        case .simultaneous: 1
+        case .channel, .flap, .loss, .clockJump: 0
         }
     }
 }

@@ -14,7 +14,9 @@ struct SimulateCommand: AsyncParsableCommand {
             resources; after the active is lost, the standby runs the group within the bound; no takeover while \
             the peer is heard on any channel; at most one failover per fault; the group runs somewhere once \
             faults heal; and every node's log replays to identical decisions. Failing seeds are printed with \
-            the command that reproduces them. Exit status 1 when any run breaks an invariant.
+            the command that reproduces them. Exit status 1 when any run breaks an invariant. With --long, each \
+            seed runs a minute of cluster time with three to five different faults at random times, overlapping \
+            now and then.
             """
     )
 
@@ -26,6 +28,7 @@ struct SimulateCommand: AsyncParsableCommand {
             "Comma-separated faults instead of the seed's choice: \(FaultKind.allCases.map(\.rawValue).joined(separator: ","))."
     )
     var faults: String?
+    @Flag(help: "Long runs: 60 s of cluster time with 3 to 5 faults each, at random times.") var long = false
     @Option(help: "Write each run's two logs as real event logs under this directory.") var logDir: String?
     @Option(help: "The simulated cluster's name (in its logs).") var cluster = "sim"
     @Flag(help: "Print the summary as one JSON line.") var json = false
@@ -52,7 +55,10 @@ struct SimulateCommand: AsyncParsableCommand {
                 group.addTask {
                     var mine: [SimulationSummary] = []
                     for index in stride(from: worker, to: list.count, by: workers) {
-                        var options = SimulationOptions(seed: list[index], faults: chosen)
+                        var options =
+                            long
+                            ? SimulationOptions.long(seed: list[index], faults: chosen)
+                            : SimulationOptions(seed: list[index], faults: chosen)
                         options.cluster = cluster
                         let report = Simulator.run(options)
                         mine.append(SimulationSummary(report, keepLogs: keepLogs))
@@ -88,11 +94,14 @@ struct SimulateCommand: AsyncParsableCommand {
             line.add("inputs", inputs)
             line.add("takeovers", takeovers)
             line.add("workers", workers)
+            line.add("long", long)
+            line.add("cluster_seconds", Int(reports.reduce(0) { $0 + $1.durationNanos } / 1_000_000_000))
             print(line.text)
         } else {
             let mix = faultCounts.keys.sorted().map { "\($0) \(faultCounts[$0]!)" }.joined(separator: ", ")
+            let clusterSeconds = reports.reduce(0) { $0 + $1.durationNanos } / 1_000_000_000
             print(
-                "simulated \(reports.count) seeds in \(fixed(elapsed, 2)) s on \(workers) workers: \(inputs) inputs, \(takeovers) takeovers"
+                "simulated \(reports.count) \(long ? "long " : "")seeds (\(clusterSeconds) s of cluster time) in \(fixed(elapsed, 2)) s on \(workers) workers: \(inputs) inputs, \(takeovers) takeovers"
             )
             print("faults: \(mix)")
             print(failing.isEmpty ? "0 violations" : "\(violations) violations in \(failing.count) seeds")
@@ -121,6 +130,7 @@ struct SimulationSummary: Sendable {
     var violations: [Violation]
     var inputs: Int
     var takeovers: Int
+    var durationNanos: UInt64
     var reproduce: String
     var config: ClusterConfig
     var logs: [[Event]]?
@@ -131,6 +141,7 @@ struct SimulationSummary: Sendable {
         violations = report.violations
         inputs = report.inputs
         takeovers = report.takeovers
+        durationNanos = report.durationNanos
         reproduce = report.reproduce
         config = report.config
         logs = keepLogs ? report.logs : nil

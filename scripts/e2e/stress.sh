@@ -7,6 +7,7 @@
 #
 # Usage (as root): scripts/e2e/stress.sh      [STRESS_SECONDS=600] [PROFILE=default|fast]
 #                  [REALTIME="{ priority: off, lock_memory: false }" to see what real-time scheduling buys]
+#                  [STRESS_LOAD=issue: stress-ng --cpu N --io 1 --hdd 1 on the shared storage, as issue 11 measured]
 E2E_DEPS=stress
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
@@ -21,10 +22,17 @@ PROFILE=${PROFILE:-default}
 pair_up "node-a active, node-b standby (profile $PROFILE, realtime ${REALTIME:-default})"
 
 CORES=$(nproc)
-say "stress-ng for ${SECONDS_TOTAL}s: $CORES CPU hogs, $CORES I/O (sync) workers, 1 disk writer, 1 memory hog"
-stress-ng --cpu "$CORES" --io "$CORES" --hdd 1 --hdd-bytes 256M --vm 1 --vm-bytes 512M \
-    --temp-path "$RUN" --timeout "${SECONDS_TOTAL}s" --metrics-brief >"$RUN/stress-ng.out" 2>&1 &
-STRESS=$!
+if [[ ${STRESS_LOAD:-full} == issue ]]; then
+    # The load of issue 11's measurements (and of the survivor and partition runs): CPU, one sync I/O worker, one
+    # disk writer on the shared storage's disk.
+    say "stress-ng for ${SECONDS_TOTAL}s: $CORES CPU hogs, 1 I/O (sync) worker, 1 disk writer on the shared storage"
+    stress_load "$SECONDS_TOTAL"
+else
+    say "stress-ng for ${SECONDS_TOTAL}s: $CORES CPU hogs, $CORES I/O (sync) workers, 1 disk writer, 1 memory hog"
+    stress-ng --cpu "$CORES" --io "$CORES" --hdd 1 --hdd-bytes 256M --vm 1 --vm-bytes 512M \
+        --temp-path "$RUN" --timeout "${SECONDS_TOTAL}s" --metrics-brief >"$RUN/stress-ng.out" 2>&1 &
+    STRESS=$!
+fi
 STRESS_FROM=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
 
 # Every second: who holds the VIP and who is active. Any change is a false failover.
@@ -80,5 +88,5 @@ check "no false failover under load ($false_failovers; the VIP moved $changes ti
 check "the VIP never on both nodes ($both of $samples samples)" test "$both" -eq 0
 check "no self-fence under load ($fences)" test "$fences" -eq 0
 echo "channel-down events: $downs; peer suspected (every network channel silent): $suspicions"
-printf '{"bench":"stress","profile":"%s","realtime":"%s","seconds":%d,"false_failovers":%d,"self_fences":%d,"vip_moves":%d,"vip_on_both":%d,"samples":%d,"channel_down_events":%d,"suspicions":%d,"cores":%d}\n' \
-    "$PROFILE" "${REALTIME:-default}" "$SECONDS_TOTAL" "$false_failovers" "$fences" "$changes" "$both" "$samples" "$downs" "$suspicions" "$CORES"
+printf '{"bench":"stress","load":"%s","profile":"%s","realtime":"%s","seconds":%d,"false_failovers":%d,"self_fences":%d,"vip_moves":%d,"vip_on_both":%d,"samples":%d,"channel_down_events":%d,"suspicions":%d,"cores":%d}\n' \
+    "${STRESS_LOAD:-full}" "$PROFILE" "${REALTIME:-default}" "$SECONDS_TOTAL" "$false_failovers" "$fences" "$changes" "$both" "$samples" "$downs" "$suspicions" "$CORES"
