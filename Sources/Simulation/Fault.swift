@@ -69,7 +69,10 @@ public enum FaultKind: String, Sendable, Hashable, CaseIterable {
         case .logFailure: 2
         // A disk slower than the lease margin costs the active its lease when the network cannot renew it
         // either (with a partition, an isolation or a crash at the same time): safe, and one move.
-        case .stall, .diskStall: 1
+        case .stall: 1
+        // A path stalled for seconds makes its node look dead to the peer (its slot stops changing) and then alive
+        // (its late writes land); with the network cut too, the group may move to the peer and back.
+        case .diskStall: 2
         // The group may come back to the preferred node afterwards (failback auto).
         case .restart, .failback, .standby: 2
         // The host thaws while the hung fence is in flight and takes its group back (the peer may not take over

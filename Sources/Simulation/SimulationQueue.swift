@@ -1,18 +1,37 @@
 /// A min-heap of timed happenings, ordered by time and then by insertion, so that equal times stay in a
 /// deterministic order.
+///
+/// The heap moves only small keys; the happenings wait in slots of their own (reused once popped), so that a
+/// push or pop copies each happening once, however deep the heap.
 struct SimulationQueue<Element> {
-    private var heap: [(time: UInt64, order: UInt64, element: Element)] = []
+    private struct Key {
+        var time: UInt64
+        var order: UInt64
+        var slot: Int32
+    }
+
+    private var heap: [Key] = []
+    private var slots: [Element?] = []
+    private var freeSlots: [Int32] = []
     private var nextOrder: UInt64 = 0
 
     var isEmpty: Bool { heap.isEmpty }
 
     mutating func push(_ element: Element, at time: UInt64) {
-        heap.append((time, nextOrder, element))
+        let slot: Int32
+        if let free = freeSlots.popLast() {
+            slot = free
+            slots[Int(free)] = element
+        } else {
+            slot = Int32(slots.count)
+            slots.append(element)
+        }
+        heap.append(Key(time: time, order: nextOrder, slot: slot))
         nextOrder += 1
         var child = heap.count - 1
         while child > 0 {
             let parent = (child - 1) / 2
-            guard less(child, parent) else { break }
+            guard less(heap[child], heap[parent]) else { break }
             heap.swapAt(child, parent)
             child = parent
         }
@@ -27,16 +46,18 @@ struct SimulationQueue<Element> {
             let left = 2 * parent + 1
             let right = left + 1
             var smallest = parent
-            if left < heap.count && less(left, smallest) { smallest = left }
-            if right < heap.count && less(right, smallest) { smallest = right }
+            if left < heap.count && less(heap[left], heap[smallest]) { smallest = left }
+            if right < heap.count && less(heap[right], heap[smallest]) { smallest = right }
             if smallest == parent { break }
             heap.swapAt(parent, smallest)
             parent = smallest
         }
-        return (top.time, top.element)
+        let element = slots[Int(top.slot)].take()!
+        freeSlots.append(top.slot)
+        return (top.time, element)
     }
 
-    private func less(_ a: Int, _ b: Int) -> Bool {
-        heap[a].time < heap[b].time || (heap[a].time == heap[b].time && heap[a].order < heap[b].order)
+    private func less(_ a: Key, _ b: Key) -> Bool {
+        a.time < b.time || (a.time == b.time && a.order < b.order)
     }
 }

@@ -14,7 +14,7 @@ enum Happening {
     case resourceDone(node: Int, boot: Int, resource: Int, operation: ResourceOperation, epoch: Epoch, token: UInt64,
         result: ResourceResult, endsProcess: Bool)
     case monitorDone(node: Int, boot: Int, resource: Int, epoch: Epoch, result: ResourceResult)
-    case fenceDone(node: Int, boot: Int, succeeds: Bool, detail: String)
+    case fenceDone(node: Int, boot: Int, answer: FenceAnswer)
     case start(node: Int)
     case crash(node: Int)
     /// The host boots again (new clocks), or only the daemon is restarted by systemd (`hostBoot` false).
@@ -26,8 +26,8 @@ enum Happening {
     case isolate(node: Int, on: Bool)
     case diskDown(node: Int, on: Bool)
     case stall(on: Bool)
-    /// Slot I/O of these nodes issued before `until` stalls for seconds.
-    case diskStall(nodes: [Int], until: UInt64)
+    /// Slot I/O of one node (or of both, the array) issued before `until` stalls for seconds.
+    case diskStall(node: Int, both: Bool, until: UInt64)
     case loss(on: Bool)
     case arbitrator(node: Int, reachable: Bool)
     /// The active node dies (the host, or only the daemon when `hostBoot` is false), and comes back after
@@ -157,7 +157,7 @@ struct SimulationWorld {
         switch happening {
         case .tick(let n, _), .slotWriteDone(let n, _, _, _, _), .slotReadDone(let n, _, _, _, _),
             .arbitratorDone(let n, _), .monitor(let n, _), .timer(let n, _, _), .resourceDone(let n, _, _, _, _, _, _, _),
-            .monitorDone(let n, _, _, _, _), .fenceDone(let n, _, _, _), .admin(let n, _):
+            .monitorDone(let n, _, _, _, _), .fenceDone(let n, _, _), .admin(let n, _):
             return (n, false)
         case .heartbeat(let to, _, _, _):
             return (to, false)
@@ -233,10 +233,10 @@ struct SimulationWorld {
             let outcome = ResourceOutcome(resource: r, operation: operation, result: result, epoch: epoch, tookNanos: 0)
             let (at, wall) = stamp(n)
             carryOut(n, nodes[n].driver.agentFinished(outcome, at: at, wall: wall))
-        case .fenceDone(let n, let boot, let succeeds, let detail):
+        case .fenceDone(let n, let boot, let answer):
             guard live(n, boot) else { return }
             nodes[n].fencing = false
-            if succeeds {
+            if answer.succeeds {
                 // Powered off, then on again (the fence agents' default action is a reboot).
                 let p = peer(of: n)
                 if nodes[p].alive {
@@ -244,7 +244,7 @@ struct SimulationWorld {
                     queue.push(.restart(node: p, hostBoot: true), at: now + Self.fenceReboot)
                 }
             }
-            observe(n, .fenceOutcome(succeeded: succeeds, detail: detail))
+            observe(n, .fenceOutcome(succeeded: answer.succeeds, detail: answer.detail))
         case .fenceDevice(let device):
             fenceDevice = device
         case .start(let n):
@@ -288,8 +288,8 @@ struct SimulationWorld {
             nodes[n].diskDown = on
         case .stall(let on):
             diskLatency = on ? 300_000_000 : 1_000_000
-        case .diskStall(let stalled, let until):
-            for n in stalled { nodes[n].diskStalledUntil = until }
+        case .diskStall(let n, let both, let until):
+            for stalled in nodes.indices where both || stalled == n { nodes[stalled].diskStalledUntil = until }
         case .loss(let on):
             lossPerMille = on ? 200 : 0
         case .arbitrator(let n, let reachable):
