@@ -11,8 +11,16 @@ enum Happening {
     case monitor(node: Int, boot: Int)
     case timer(node: Int, boot: Int, token: UInt64)
     /// A start, stop or kill ends with `result`; `endsProcess` when it really stopped the resource.
-    case resourceDone(node: Int, boot: Int, resource: Int, operation: ResourceOperation, epoch: Epoch, token: UInt64,
-        result: ResourceResult, endsProcess: Bool)
+    case resourceDone(
+        node: Int,
+        boot: Int,
+        resource: Int,
+        operation: ResourceOperation,
+        epoch: Epoch,
+        token: UInt64,
+        result: ResourceResult,
+        endsProcess: Bool
+    )
     case monitorDone(node: Int, boot: Int, resource: Int, epoch: Epoch, result: ResourceResult)
     case fenceDone(node: Int, boot: Int, answer: FenceAnswer)
     case start(node: Int)
@@ -41,6 +49,8 @@ enum Happening {
     case checkTakeover(survivor: Int, crashedAt: UInt64)
     /// Every fault healed at `healedAt`: the group must run somewhere now.
     case checkRecovery(healedAt: UInt64)
+    /// After the last fault healed: is the group running, and has it for `settleTime`?
+    case watchRecovery(RecoveryWatch)
     /// The guard's deadline (node `n`'s clock `until`) comes: unless re-armed since, it takes the group down.
     case guardCheck(node: Int, boot: Int, until: Instant)
     case pauseActive(duration: UInt64, host: Bool)
@@ -59,6 +69,8 @@ struct SimulationWorld {
     private(set) var config: ClusterConfig
     /// When the run ends: the options' duration, or later when the last recovery check comes after it.
     var duration: UInt64
+    /// The options' duration: no run ends before.
+    let minimumDuration: UInt64
     let long: Bool
     var rng: SplitMix64
     /// The clocks' own random stream (see `SimulatedClock`).
@@ -104,6 +116,7 @@ struct SimulationWorld {
     init(options: SimulationOptions) {
         seed = options.seed
         duration = options.durationNanos
+        minimumDuration = options.durationNanos
         long = options.faultsPerRun != nil
         brokenClaimRule = options.brokenClaimRule
         rng = SplitMix64(seed: options.seed &* 0x9E37_79B9 &+ 17)
@@ -156,7 +169,8 @@ struct SimulationWorld {
     private func owner(of happening: Happening) -> (node: Int, isGuard: Bool)? {
         switch happening {
         case .tick(let n, _), .slotWriteDone(let n, _, _, _, _), .slotReadDone(let n, _, _, _, _),
-            .arbitratorDone(let n, _), .monitor(let n, _), .timer(let n, _, _), .resourceDone(let n, _, _, _, _, _, _, _),
+            .arbitratorDone(let n, _), .monitor(let n, _), .timer(let n, _, _),
+            .resourceDone(let n, _, _, _, _, _, _, _),
             .monitorDone(let n, _, _, _, _), .fenceDone(let n, _, _), .admin(let n, _):
             return (n, false)
         case .heartbeat(let to, _, _, _):
@@ -165,7 +179,7 @@ struct SimulationWorld {
             return (n, true)
         case .start, .crash, .restart, .adminOnActive, .cut, .flap, .isolate, .diskDown, .stall, .diskStall, .loss,
             .arbitrator, .crashActive, .monitorFailures, .breakAgents, .healAgents, .clockJump, .checkTakeover,
-            .checkRecovery, .pauseActive, .fenceDevice:
+            .checkRecovery, .watchRecovery, .pauseActive, .fenceDevice:
             return nil
         }
     }
@@ -204,7 +218,10 @@ struct SimulationWorld {
         case .slotWriteDone(let n, let boot, let succeeded, let startedAt, let view):
             guard live(n, boot) else { return }
             let (at, wall) = stamp(n)
-            carryOut(n, nodes[n].driver.slotWritten(succeeded: succeeded, startedAt: startedAt, view: view, at: at, wall: wall))
+            carryOut(
+                n,
+                nodes[n].driver.slotWritten(succeeded: succeeded, startedAt: startedAt, view: view, at: at, wall: wall)
+            )
         case .slotReadDone(let n, let boot, let readable, let sampledAt, let startedAt):
             guard live(n, boot) else { return }
             slotRead(n, readable: readable, sampledAt: sampledAt, startedAt: startedAt)
@@ -220,7 +237,13 @@ struct SimulationWorld {
             queue.push(.monitor(node: n, boot: boot), at: now + 500_000_000)
         case .monitorDone(let n, let boot, let r, let epoch, let result):
             guard live(n, boot) else { return }
-            let outcome = ResourceOutcome(resource: r, operation: .monitor, result: result, epoch: epoch, tookNanos: 2_000_000)
+            let outcome = ResourceOutcome(
+                resource: r,
+                operation: .monitor,
+                result: result,
+                epoch: epoch,
+                tookNanos: 2_000_000
+            )
             let (at, wall) = stamp(n)
             carryOut(n, nodes[n].driver.agentFinished(outcome, at: at, wall: wall))
         case .timer(let n, let boot, let token):
@@ -324,6 +347,8 @@ struct SimulationWorld {
             checkTakeoverBound(survivor: survivor, lostAt: crashedAt)
         case .checkRecovery(let healedAt):
             checkRecovery(healedAt: healedAt)
+        case .watchRecovery(let watch):
+            watchSettling(watch)
         }
     }
 
@@ -408,6 +433,14 @@ struct SimulationWorld {
         let (at, wall) = stamp(n)
         carryOut(n, nodes[n].driver.observe(input, at: at, wall: wall))
     }
+}
+
+/// The last stretch of faults has healed: when the group was first seen running since (nil: not yet), and by when
+/// it must run.
+struct RecoveryWatch {
+    var healedAt: UInt64
+    var deadline: UInt64
+    var runningSince: UInt64?
 }
 
 /// A decision, with the node that took it and the simulation time it was taken at.

@@ -9,7 +9,7 @@ public struct SimulationOptions: Sendable {
     /// How long the cluster runs, at least. A run lasts until its last recovery check (every fault healed, the
     /// recovery bound passed, the group running) when that comes later, as it does in the standard sweep: a
     /// healthy cluster's steady state after that is what the long sweep watches.
-    public var durationNanos: UInt64 = 6_000_000_000
+    public var durationNanos: UInt64 = 4_000_000_000
     /// How many different faults the seed draws, at random times over the run (nil: the standard sweep, one fault
     /// and a third of the time a benign second one, all within a few seconds).
     public var faultsPerRun: ClosedRange<Int>?

@@ -1,9 +1,9 @@
 import ArgumentParser
-import Simulation
-import EventRecords
 import Coordinator
 import EventLog
+import EventRecords
 import Foundation
+import Simulation
 
 struct SimulateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

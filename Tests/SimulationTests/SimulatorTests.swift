@@ -1,9 +1,9 @@
+import Coordinator
 import EventLog
+import EventRecords
 import Foundation
 import Testing
 
-import Coordinator
-import EventRecords
 @_spi(BrokenRulesForTesting) @testable import Simulation
 
 /// Runs seeds on two threads of their own (not the cooperative pool, which other async tests share and which
@@ -11,7 +11,9 @@ import EventRecords
 func simulate(
     _ seeds: ClosedRange<UInt64>,
     faults: [FaultKind]? = nil,
-    options: @escaping @Sendable (UInt64, [FaultKind]?) -> SimulationOptions = { SimulationOptions(seed: $0, faults: $1) }
+    options: @escaping @Sendable (UInt64, [FaultKind]?) -> SimulationOptions = {
+        SimulationOptions(seed: $0, faults: $1)
+    }
 ) async -> [SimulationReport] {
     let list = Array(seeds)
     let parts = await withTaskGroup(of: [SimulationReport].self) { group in
@@ -122,7 +124,10 @@ func expectNoViolation(_ report: SimulationReport, sourceLocation: SourceLocatio
             var options = SimulationOptions(seed: seed, faults: [.freeze])
             options.fencingForFreeze = false
             let unfenced = Simulator.run(options)
-            #expect(unfenced.violations.contains { $0.invariant == "single active" }, "\(unfenced.reproduce) without fencing")
+            #expect(
+                unfenced.violations.contains { $0.invariant == "single active" },
+                "\(unfenced.reproduce) without fencing"
+            )
         }
     }
 
@@ -133,7 +138,11 @@ func expectNoViolation(_ report: SimulationReport, sourceLocation: SourceLocatio
             let report = Simulator.run(SimulationOptions(seed: seed, faults: [.fenceFailure]))
             #expect(report.violations.isEmpty, "\(report.reproduce): \(report.violations.first?.description ?? "")")
             let failedFences = report.logs.joined().filter { event in
-                if case .input(let stamped) = event, case .fenceOutcome(false, _) = stamped.input { true } else { false }
+                if case .input(let stamped) = event, case .fenceOutcome(false, _) = stamped.input {
+                    true
+                } else {
+                    false
+                }
             }
             #expect(!failedFences.isEmpty, "\(report.reproduce): the fence failed at least once")
         }
@@ -155,7 +164,10 @@ func expectNoViolation(_ report: SimulationReport, sourceLocation: SourceLocatio
                     return d.reason
                 }
                 #expect(backedOff.count <= 1, "\(report.reproduce): \(backedOff)")
-                #expect(backedOff.allSatisfy { $0.contains("claims the lease too") }, "\(report.reproduce): \(backedOff)")
+                #expect(
+                    backedOff.allSatisfy { $0.contains("claims the lease too") },
+                    "\(report.reproduce): \(backedOff)"
+                )
             }
         }
     }
