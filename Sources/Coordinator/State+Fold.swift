@@ -35,6 +35,7 @@ extension State {
         switch stamped.input {
         case .started(let start):
             // A new boot: instants from before are from another clock, and resources are in an unknown state.
+            let sameHostBoot = !bootID.isEmpty && bootID == start.bootID
             now = stamped.at
             bootID = start.bootID
             startedAt = stamped.at
@@ -72,11 +73,16 @@ extension State {
             stuck = false
             armedTimer = nil
             unhealthyUntil = nil
-            // So are the instants of earlier acquisitions and local restarts: a host reboot starts the monotonic
-            // clock again, and an old instant may lie ahead of this boot's (`now - first` trapped on the third
-            // acquisition after a reboot). The flapping count and the restart window start afresh.
-            recentAcquisitions = []
-            restartTimes = restartTimes.map { _ in [] }
+            // The instants of earlier acquisitions and local restarts are kept across a restart of the daemon (a
+            // daemon that crashes and takes the group again and again is flapping), but not across a reboot of the
+            // host: its monotonic clock starts again, and an old instant may lie ahead of the new boot's (`now -
+            // first` trapped on the third acquisition after a reboot). Then the count and the window start afresh.
+            if !sameHostBoot || recentAcquisitions.contains(where: { $0 > now })
+                || restartTimes.contains(where: { $0.contains { $0 > now } })
+            {
+                recentAcquisitions = []
+                restartTimes = restartTimes.map { _ in [] }
+            }
         case .configLoaded(let newConfig):
             let resizedResources = newConfig.resources.count != resources.count
             config = newConfig

@@ -368,7 +368,7 @@ struct SimulationWorld {
         nodes[n].hostFrozen = false
         nodes[n].fencing = false
         if hostBoot {
-            nodes[n].clock = SimulatedClock.hostBoot(at: now, firstStart: nodes[n].boot == 1, rng: &clockRNG)
+            nodes[n].clock = SimulatedClock.hostBoot(at: now, firstStart: nodes[n].boot == 1, node: n, rng: &clockRNG)
         }
         var core = Coordinator(node: nodes[n].id, folding: nodes[n].log)
         core.claimsBeforePeerLeaseEnds = brokenClaimRule

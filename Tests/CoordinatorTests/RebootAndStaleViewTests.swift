@@ -66,6 +66,21 @@ import Testing
         #expect(!raised.contains(.ownerFlapping), "\(raised)")
     }
 
+    /// A daemon that restarts on the same host boot (its clock goes on) keeps counting: two acquisitions, a restart
+    /// of the daemon, a third acquisition within ten minutes: the owner is flapping.
+    @Test func aDaemonRestartOnTheSameBootKeepsTheFlappingCount() {
+        var d = CoreDriver()
+        d.now = 34_560_000_000_000_000
+        Self.startAlone(&d, boot: "boot-1")
+        var raised: [AlarmKind] = []
+        for round in 1...2 { raised += Self.acquireAndLose(&d, round: round) }
+        d.advance(5_000_000_000)
+        Self.startAlone(&d, boot: "boot-1")
+        #expect(d.state.recentAcquisitions.count == 2)
+        raised += Self.acquireAndLose(&d, round: 3)
+        #expect(raised.contains(.ownerFlapping), "\(raised)")
+    }
+
     /// While the network hears the peer, a read of its slot (seconds old on a stalled path: here it still says
     /// the peer cannot reach the arbitrator) does not replace the view the heartbeats give; once the network is
     /// silent, the slot is the only word and is taken.
