@@ -37,7 +37,7 @@ import Testing
         #expect(outcome.status == 0, "\(outcome.stderr)")
         #expect(
             outcome.stdout.contains(
-                "timings: profile fast: heartbeat 10ms, deadline 40ms, lease 60ms, margin 20ms, disk-only lease 3s; SCHED_RR 40, memory locked"
+                "timings: profile fast: heartbeat 10ms, deadline 40ms, lease 60ms, margin 20ms, disk-only lease 3s; SCHED_RR 40"
             ),
             "\(outcome.stdout)"
         )

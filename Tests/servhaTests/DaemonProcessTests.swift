@@ -213,7 +213,7 @@ final class LoopbackCluster {
         #expect(threads > 1)
         #expect(realtime["realtime_threads"] as? Int == threads, "\(realtime)")
         #expect(realtime["priority"] as? Int == Int(RealtimeSettings.defaultPriority))
-        #expect(realtime["memory_locked"] as? Bool == true)
+        #expect(realtime["memory_locked"] as? Bool == false, "lock_memory is off by default")
         #expect((object["warnings"] as? [String])?.contains { $0.contains("priority") } == false, "\(status)")
 
         let daemon = try #require(cluster.processes["node-a"]?.processIdentifier)

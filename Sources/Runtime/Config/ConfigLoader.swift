@@ -336,7 +336,7 @@ public enum ConfigLoader {
                     )
                 }
             }
-            realtime.lockMemory = section.oneOf("lock_memory", ["true", "false"], default: "true") == "true"
+            realtime.lockMemory = section.oneOf("lock_memory", ["true", "false"], default: "false") == "true"
             section.finish()
         }
 

@@ -8,12 +8,14 @@ import Glibc
 public struct RealtimeSettings: Sendable, Hashable {
     /// SCHED_RR priority (1...99) for the daemon's threads; nil for normal scheduling. The guard runs one above.
     public var priority: Int32?
-    /// Lock the daemon's memory (mlockall), so that a heartbeat never waits for a page read back from swap.
+    /// Lock the daemon's memory (mlockall), so that a heartbeat never waits for a page read back from swap. Off by
+    /// default: on the project's machine it made PostgreSQL's start after a fenced failover take 2 s instead of
+    /// 0.55 s (docs/benchmarks.md), for a gain that only a host that swaps would see.
     public var lockMemory: Bool
 
     /// Above ordinary work, below the kernel's interrupt threads (50) that deliver the heartbeats themselves.
     public static let defaultPriority: Int32 = 40
-    public static let `default` = RealtimeSettings(priority: defaultPriority, lockMemory: true)
+    public static let `default` = RealtimeSettings(priority: defaultPriority, lockMemory: false)
     public static let off = RealtimeSettings(priority: nil, lockMemory: false)
 
     public init(priority: Int32?, lockMemory: Bool) {
@@ -36,7 +38,7 @@ public struct RealtimeOutcome: Sendable, Hashable {
     /// One line per thing asked for and not obtained.
     public var problems: [String] = []
 
-    /// For the log and `status`: "SCHED_RR 40, memory locked".
+    /// For the log and `status`: "SCHED_RR 40, memory not locked".
     public var summary: String {
         let scheduling = priority.map { "SCHED_RR \($0)" } ?? "normal scheduling"
         return "\(scheduling), memory \(memoryLocked ? "locked" : "not locked")"
