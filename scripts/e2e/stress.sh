@@ -80,7 +80,7 @@ for node in node-a node-b; do
     fences=$((fences + $(self_fences "$node")))
     # For each self-fence: the CPU time the hypervisor stole in the 200 ms before it (a stall of the whole machine
     # that no priority inside it can help).
-    "$SERVHA" replay decisions "$RUN/$node/log" 2>/dev/null | grep "decision self-fence" | while read -r when _; do
+    { "$SERVHA" replay decisions "$RUN/$node/log" 2>/dev/null | grep "decision self-fence" || true; } | while read -r when _; do
         at_us=$(date -d "$when" +%s%6N)
         stolen=$(awk -v t="$at_us" '$1 > t - 200000 && $1 <= t + 20000 { s += $2 } END { print s * 10 + 0 }' "$RUN/steal.txt")
         say "$node self-fenced at $when; CPU time stolen by the hypervisor in the 200 ms before: $stolen ms"
