@@ -226,6 +226,26 @@ final class LoopbackCluster {
         #expect(RealtimeScheduling.policy(of: servicePID)?.policy == SCHED_OTHER)
     }
 
+    /// A daemon that stood still (here SIGSTOP for half a second) says so when it runs again, so that what follows
+    /// (here a self-fence) does not read as a network or disk problem.
+    @Test func aDaemonThatStoodStillSaysSo() throws {
+        let cluster = try LoopbackCluster()
+        defer { cluster.tearDown() }
+        try cluster.start("node-a")
+        #expect(cluster.waitUntil("node-a active") { cluster.role("node-a") == "active" })
+        let daemon = try #require(cluster.processes["node-a"]?.processIdentifier)
+        kill(daemon, SIGSTOP)
+        usleep(500_000)
+        kill(daemon, SIGCONT)
+        #expect(
+            cluster.waitUntil("the stall noted") { cluster.output("node-a").contains("the heartbeat loop did not run for") },
+            "\(cluster.output("node-a"))"
+        )
+        let line = cluster.output("node-a").split(separator: "\n").first { $0.contains("did not run for") } ?? ""
+        let millis = line.split(separator: " ").drop { $0 != "for" }.dropFirst().first.flatMap { Int($0) } ?? 0
+        #expect(millis >= 450, "\(line)")
+    }
+
     @Test func switchoverIsGracefulAndRefusalsAreExplained() throws {
         let cluster = try LoopbackCluster()
         defer { cluster.tearDown() }

@@ -28,6 +28,8 @@ public actor NodeShell {
     public nonisolated let fatalFailures: AsyncStream<String>
     private let fatal: AsyncStream<String>.Continuation
     private let systemd = SystemdNotifier()
+    private var lastTick: Instant?
+    private var lastStallNote: Instant?
     private var lastWatchdogPing: UInt64 = 0
     private var rejections = RejectionCounter()
     private var loss: [ChannelLoss] = []
@@ -180,12 +182,31 @@ public actor NodeShell {
     private func tick() async {
         guard !stopped else { return }
         let now = monotonicNow()
+        noteStall(now)
         await carryOut(driver.tick(at: now, wall: wallNow()))
         // systemd's watchdog is fed from the heartbeat loop itself: a daemon that no longer ticks is not alive.
         if let systemd, let every = systemd.watchdogEvery, now >= lastWatchdogPing + every, !stopped {
             lastWatchdogPing = now
             systemd.send("WATCHDOG=1")
         }
+    }
+
+    /// Says so when the heartbeat loop did not run for a good part of the lease (SIGSTOP, a host starved of CPU,
+    /// a hypervisor that took the machine's CPUs away): the log shows only a gap, and a self-fence that follows
+    /// would otherwise read as a network or disk problem. At most one line a minute.
+    private func noteStall(_ now: Instant) {
+        defer { lastTick = now }
+        guard let last = lastTick, now > last else { return }
+        let gap = now - last
+        let interval = config.cluster.heartbeatInterval
+        let renewalWindow = config.cluster.leaseDuration - config.cluster.safetyMargin
+        guard gap >= interval + renewalWindow / 2, lastStallNote.map({ now >= $0 + 60_000_000_000 }) ?? true else {
+            return
+        }
+        lastStallNote = now
+        logger.warning(
+            "the heartbeat loop did not run for \(gap / 1_000_000) ms (every \(interval / 1_000_000) ms expected; the lease allows \(renewalWindow / 1_000_000) ms without renewal): this process or the whole machine stood still (a stop signal, CPU starvation, or the hypervisor; `servha status` shows the scheduling)"
+        )
     }
 
     /// Tells systemd (when it runs this daemon) that the daemon is up, or on its way out.
