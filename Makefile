@@ -75,13 +75,15 @@ e2e-disk-stall: release deps-e2e
 e2e-frozen: release deps-e2e
 	scripts/e2e/frozen.sh
 
-# Client-visible outage after host death, servha against keepalived, and death to first PostgreSQL query:
-# a table and one JSON line (docs/benchmarks.md).
+# Client-visible outage after host death at the default and the fast profile, servha against keepalived, death to
+# first PostgreSQL query, and the same with fencing: a table and one JSON line (docs/benchmarks.md). ROWS=... runs
+# some rows only.
 bench-failover: release deps-e2e
 	scripts/e2e/bench-failover.sh
 
-# Both nodes under CPU, memory and I/O load (stress-ng) for 10 minutes with the default timings: false
-# failovers (target 0). Not in CI; the figure goes in docs/benchmarks.md.
+# Both nodes under CPU, memory and I/O load (stress-ng) for 10 minutes: false failovers and self-fences (target 0
+# each), and the CPU time the hypervisor stole. PROFILE=fast for the fast profile, STRESS_LOAD=issue for issue 11's
+# load. Not in CI; the figures go in docs/benchmarks.md.
 stress: release
 	scripts/e2e/stress.sh
 
