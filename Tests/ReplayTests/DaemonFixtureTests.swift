@@ -19,15 +19,8 @@ import Testing
 
     @Test(arguments: incidents)
     func theIncidentReplaysIdentically(incident: String) throws {
-        for node in ["node-a", "node-b"] {
-            let log = try RecordedLog.load("\(Self.root)/\(incident)/\(node)")
-            #expect(log.identity.cluster == "e2e")
-            #expect(log.identity.nodeName == node)
+        for log in try expectReplaysIdentically(root: Self.root, incident: incident, cluster: "e2e") {
             #expect(log.resourceNames == ["vip", "postgresql"])
-            let report = ReplayVerifier.verify(log)
-            #expect(report.divergence == nil, "\(incident)/\(node): \(report.divergence.map { "\($0.index)" } ?? "")")
-            #expect(report.events == log.events.count)
-            #expect(report.digests > 0, "the state digests were compared too")
         }
     }
 

@@ -13,21 +13,28 @@ func decisions(_ log: RecordedLog) -> [Decision] {
     log.events.compactMap { if case .decision(let decision) = $0 { decision } else { nil } }
 }
 
+/// Loads both nodes' logs of `incident` under `root`, checks they are that cluster's and node's, and that each
+/// replays to identical events and state digests. Returns the logs (node-a first).
+func expectReplaysIdentically(root: String, incident: String, cluster: String) throws -> [RecordedLog] {
+    try ["node-a", "node-b"].map { node in
+        let log = try RecordedLog.load("\(root)/\(incident)/\(node)")
+        #expect(log.identity.cluster == cluster)
+        #expect(log.identity.nodeName == node)
+        let report = ReplayVerifier.verify(log)
+        #expect(report.divergence == nil, "\(incident)/\(node): \(report.divergence.map { "\($0.index)" } ?? "")")
+        #expect(report.events == log.events.count)
+        #expect(report.digests > 0, "the state digests were compared too")
+        return log
+    }
+}
+
 /// Every recorded incident replays to identical events, and its key decisions are there.
 @Suite struct FixtureTests {
     static let incidents = ["host-death", "partition", "flapping-link", "monitor-failures", "switchover", "failback"]
 
     @Test(arguments: incidents)
     func theIncidentReplaysIdentically(incident: String) throws {
-        for node in ["node-a", "node-b"] {
-            let log = try RecordedLog.load("\(fixtureRoot)/\(incident)/\(node)")
-            #expect(log.identity.cluster == "sim")
-            #expect(log.identity.nodeName == node)
-            let report = ReplayVerifier.verify(log)
-            #expect(report.divergence == nil, "\(incident)/\(node): \(report.divergence.map { "\($0.index)" } ?? "")")
-            #expect(report.events == log.events.count)
-            #expect(report.digests > 0, "the state digests were compared too")
-        }
+        _ = try expectReplaysIdentically(root: fixtureRoot, incident: incident, cluster: "sim")
     }
 
     /// A log written in event format version 1 still reads, record for record. (It is not re-run: the

@@ -64,17 +64,6 @@ stats() {
 }
 json_list() { local IFS=,; echo "[$*]"; }
 
-# A fresh cluster: nothing running on either node, no VIPs, empty logs and shared storage.
-cluster_reset() {
-    local node
-    for node in node-a node-b; do
-        ns_kill_all "${NODE_NS[$node]}"
-        host_reboot "$node"
-        rm -rf "${RUN:?}/$node/log" "$RUN/$node/alarms.txt"
-    done
-    rm -rf "$RUN/shared/servha" && mkdir -p "$RUN/shared/servha"
-}
-
 # kill_and_measure ACTIVE STANDBY ADDRESS READY_COMMAND...: one trial; prints the largest gap.
 # READY_COMMAND says the standby has taken over (polled after the death).
 kill_and_measure() {

@@ -22,10 +22,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 STALL_SECONDS=${STALL_SECONDS:-8}
 DISK_ONLY_MS=3000 # lease.disk_only_duration, the default
 
-partition() { # partition on|off: the nodes no longer reach each other on either network; the gateway stays.
-    local port
-    for port in a-lan b-lan a-hb b-hb; do bridge -n "$NS_SW" link set dev "$port" isolated "$1"; done
-}
 decided() { "$SERVHA" replay decisions "$RUN/$1/log" 2>/dev/null | grep -c "decision $2" || true; }
 
 e2e_start disk-stall

@@ -403,6 +403,37 @@ pair_up() { # pair_up WHAT [START]: START starts a node's daemon (default daemon
     pass "$1"
 }
 
+# partition on|off: the nodes no longer reach each other on either network (their LAN and heartbeat ports are
+# made `isolated` on the switch's bridges); each still reaches the client and the gateway.
+partition() {
+    local port
+    for port in a-lan b-lan a-hb b-hb; do bridge -n "$NS_SW" link set dev "$port" isolated "$1"; done
+}
+
+# arbitrator_path NODE cut|restore: a blackhole route to NODE's address on the gateway, so that the gateway's
+# replies to it go nowhere, while bridged traffic is untouched.
+arbitrator_path() {
+    if [[ $2 == cut ]]; then
+        ip -n "$NS_SW" route add blackhole "${LAN_IP[$1]}/32"
+    else
+        ip -n "$NS_SW" route del blackhole "${LAN_IP[$1]}/32"
+    fi
+}
+
+# has_alarm NODE KIND: whether NODE's status lists a raised alarm of that kind.
+has_alarm() { status_json "$1" | grep -q "\"kind\":\"$2\""; }
+
+# A fresh cluster: nothing running on either node, no VIPs, empty logs and shared storage.
+cluster_reset() {
+    local node
+    for node in node-a node-b; do
+        ns_kill_all "${NODE_NS[$node]}"
+        host_reboot "$node"
+        rm -rf "${RUN:?}/$node/log" "$RUN/$node/alarms.txt"
+    done
+    rm -rf "$RUN/shared/servha" && mkdir -p "$RUN/shared/servha"
+}
+
 # host_kill NODE: the host dies. Its cables are pulled at the switch, then every process on it (servha,
 # postgres and its backends, agents) gets SIGKILL at once.
 host_kill() {

@@ -13,11 +13,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 SECONDS_TOTAL=${PARTITION_SECONDS:-60}
 ARBITRATOR_INTERVAL=200ms
 
-partition() { # partition on|off: the nodes' LAN and heartbeat ports isolated on the switch (see partition.sh)
-    local port
-    for port in a-lan b-lan a-hb b-hb; do bridge -n "$NS_SW" link set dev "$port" isolated "$1"; done
-}
-
 e2e_start partition-load
 topology_up
 servha_setup
@@ -31,8 +26,8 @@ stress_load "$((SECONDS_TOTAL + 30))"
 sleep 5
 
 say "node-a loses the arbitrator; then both heartbeat networks are cut for ${SECONDS_TOTAL}s"
-ip -n "$NS_SW" route add blackhole "${LAN_IP[node-a]}/32"
-wait_until 10 eval 'status_json node-a | grep -q "arbitrator-unreachable"' || fail "node-a notices it cannot reach the arbitrator"
+arbitrator_path node-a cut
+wait_until 10 has_alarm node-a arbitrator-unreachable || fail "node-a notices it cannot reach the arbitrator"
 partition on
 FROM_US=$(now_us)
 samples=0
@@ -52,7 +47,7 @@ while (($(now_us) < deadline)); do
     sleep 0.02
 done
 partition off
-ip -n "$NS_SW" route del blackhole "${LAN_IP[node-a]}/32"
+arbitrator_path node-a restore
 kill "$STRESS" 2>/dev/null || true
 wait "$STRESS" 2>/dev/null || true
 

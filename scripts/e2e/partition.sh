@@ -21,18 +21,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 SAMPLES=""
 SAMPLER=""
 
-partition() { # partition on|off
-    local port
-    for port in a-lan b-lan a-hb b-hb; do bridge -n "$NS_SW" link set dev "$port" isolated "$1"; done
-}
-arbitrator_path() { # arbitrator_path NODE cut|restore
-    if [[ $2 == cut ]]; then
-        ip -n "$NS_SW" route add blackhole "${LAN_IP[$1]}/32"
-    else
-        ip -n "$NS_SW" route del blackhole "${LAN_IP[$1]}/32"
-    fi
-}
-has_alarm() { status_json "$1" | grep -q "\"kind\":\"$2\""; }
 
 sampler_start() {
     SAMPLES=$RUN/holders-$1.txt

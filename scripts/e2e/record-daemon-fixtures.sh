@@ -16,28 +16,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 TARGET=$E2E_ROOT/Fixtures/daemons
 
-partition() { # partition on|off (as scripts/e2e/partition.sh)
-    local port
-    for port in a-lan b-lan a-hb b-hb; do bridge -n "$NS_SW" link set dev "$port" isolated "$1"; done
-}
-arbitrator_path() { # arbitrator_path NODE cut|restore
-    if [[ $2 == cut ]]; then
-        ip -n "$NS_SW" route add blackhole "${LAN_IP[$1]}/32"
-    else
-        ip -n "$NS_SW" route del blackhole "${LAN_IP[$1]}/32"
-    fi
-}
-has_alarm() { status_json "$1" | grep -q "\"kind\":\"$2\""; }
-
 # A fresh pair for each incident: no process, no VIP, empty logs and slots; PostgreSQL's data kept.
 fresh_pair() {
-    local node
-    for node in node-a node-b; do
-        ns_kill_all "${NODE_NS[$node]}"
-        host_reboot "$node"
-        rm -rf "${RUN:?}/$node/log" "$RUN/$node/alarms.txt"
-    done
-    rm -rf "$RUN/shared/servha" && mkdir -p "$RUN/shared/servha"
+    cluster_reset
     pair_up "$1: node-a active (vip, postgresql), node-b standby"
     # As a pair in service: node-a no longer announces the disk-only lease it held while node-b was starting.
     wait_until 10 settled node-a || say "warning: node-a still announces the disk-only lease"
