@@ -149,14 +149,45 @@ node_freeze() {
     local cg
     cg=$(node_cgroup "$1")
     echo 1 >"$cg/cgroup.freeze"
-    wait_until 5 grep -qx 'frozen 1' "$cg/cgroup.events"
+    if ! wait_until 5 grep -qx 'frozen 1' "$cg/cgroup.events"; then
+        say "warning: $1's cgroup not frozen 5 s after the freeze: $(node_cgroup_report "$1")"
+        return 1
+    fi
 }
 
 node_thaw() {
     local cg
     cg=$(node_cgroup "$1")
     echo 0 >"$cg/cgroup.freeze"
-    wait_until 5 grep -qx 'frozen 0' "$cg/cgroup.events"
+    if ! wait_until 5 grep -qx 'frozen 0' "$cg/cgroup.events"; then
+        say "warning: $1's cgroup still frozen 5 s after the thaw: $(node_cgroup_report "$1")"
+        return 1
+    fi
+}
+
+# One line on the node's cgroup tree, for a failure message: each cgroup's cgroup.freeze and cgroup.events, and
+# each process left in it with its state and where it sleeps in the kernel.
+node_cgroup_report() {
+    local dir pid
+    while read -r dir; do
+        printf '%s: freeze %s, %s;' "${dir#"$FENCING_CGROUP2"/}" "$(cat "$dir/cgroup.freeze" 2>/dev/null)" \
+            "$(tr '\n' ' ' <"$dir/cgroup.events" 2>/dev/null)"
+        for pid in $(cat "$dir/cgroup.procs" 2>/dev/null); do
+            printf ' pid %s (%s, state %s, wchan %s);' "$pid" "$(cat "/proc/$pid/comm" 2>/dev/null)" \
+                "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" "$(cat "/proc/$pid/wchan" 2>/dev/null)"
+        done
+    done < <(find "$(node_cgroup "$1")" -type d 2>/dev/null)
+}
+
+# node_cgroup_renew NODE: the fenced node's next boot gets a cgroup of its own, as a real host boots with nothing
+# of its last run. The old one is empty (the power-off killed all in it) and goes. A kernel once left it marked
+# frozen after the power-off's thaw (on CI; a start into it would hang), and a fresh cgroup never is.
+node_cgroup_renew() {
+    if ! node_cgroup_remove "$1"; then
+        say "error: $1's old cgroup cannot be removed: $(node_cgroup_report "$1")"
+        return 1
+    fi
+    mkdir -p "$(node_cgroup "$1")"
 }
 
 # Every process in the node's network namespace that is not in the node's cgroup or below it (pid and path, one
