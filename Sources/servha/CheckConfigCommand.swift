@@ -35,6 +35,16 @@ struct CheckConfigCommand: AsyncParsableCommand {
             printError("\(file): heartbeat.key_file: \(error)")
             failed = true
         }
+        // So would it a DNS alias's key.
+        for spec in config.resources {
+            guard case .dns(let alias) = spec.kind else { continue }
+            do {
+                _ = try TSIGKey.load(path: alias.keyFile)
+            } catch {
+                printError("\(alias.keyFileLocation): resource \(spec.name): key_file: \(error)")
+                failed = true
+            }
+        }
         if let fencing = config.fencing {
             for name in config.cluster.nodes.map(\.name) {
                 if let problem = await FenceAgent.problem(with: fencing, node: name) {
@@ -58,6 +68,14 @@ struct CheckConfigCommand: AsyncParsableCommand {
                 + (config.realtime.priority.map { "SCHED_RR \($0)" } ?? "normal scheduling")
                 + (config.realtime.lockMemory ? ", memory locked" : "")
         )
+        for spec in config.resources {
+            guard case .dns(let alias) = spec.kind else { continue }
+            let addresses = config.cluster.nodes.map { "\($0.name) \(alias.addresses[$0.name] ?? "?")" }
+            print(
+                "\(file): alias \(spec.name): \(alias.name) in \(alias.zone) on \(alias.server), TTL \(alias.ttl) s, "
+                    + "\(addresses.joined(separator: ", ")), on stop \(alias.onStop.rawValue)"
+            )
+        }
         if let warning = config.fencingWarning { printError("\(file): \(warning)") }
         if config.profile == .fast && config.realtime.priority == nil {
             printError(

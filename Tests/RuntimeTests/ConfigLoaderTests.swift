@@ -54,7 +54,7 @@ func minimal(_ extra: String = "", heartbeat: String = "", resources: String? = 
         #expect(config.cluster.failback == .manual)
         #expect(config.cluster.preferredNode == 1)
         #expect(config.cluster.failbackStability == 300_000_000_000)
-        #expect(config.resources.map(\.name) == ["vip", "postgresql"])
+        #expect(config.resources.map(\.name) == ["vip", "alias", "postgresql"])
         #expect(
             config.resources[0].kind
                 == .vip(
@@ -65,13 +65,19 @@ func minimal(_ extra: String = "", heartbeat: String = "", resources: String? = 
                     garpInterval: 200_000_000
                 )
         )
-        guard case .ocf(let agent, let params) = config.resources[1].kind else {
+        guard case .dns(let alias) = config.resources[1].kind else {
+            Issue.record("alias should be a dns resource")
+            return
+        }
+        #expect(alias.addresses == ["node-a": "192.0.2.100", "node-b": "192.0.2.100"])
+        #expect(config.alias == "db.example.test")
+        guard case .ocf(let agent, let params) = config.resources[2].kind else {
             Issue.record("postgresql should be an OCF resource")
             return
         }
         #expect(agent == "heartbeat/pgsql")
         #expect(params["pgdata"] == "/srv/shared/pgdata")
-        #expect(config.resources[1].startTimeout == 60_000_000_000)
+        #expect(config.resources[2].startTimeout == 60_000_000_000)
         #expect(config.alarms.count == 2)
         #expect(config.cluster.arbitrator)
         #expect(config.cluster.problems().isEmpty)

@@ -64,4 +64,34 @@ import Testing
             "\(outcome.stderr)"
         )
     }
+
+    /// A DNS alias: its summary on success; its key file checked like the heartbeat key, with the key's place.
+    @Test func aDNSAliasIsShownAndItsKeyChecked() throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let alias = """
+              - { name: alias, type: dns, server: 192.0.2.53, zone: example.test, hostname: db.example.test, address: vip,
+                  key_file: \(root)/dns.key }
+            """
+        let file = try write(keyMode: 0o600, extra: alias)
+        try "key \"servha-key\" { algorithm hmac-sha256; secret \"bIQKDvgPtBR18ANZvHmSIRxpcIcCOPh+68EH+r5NOjY=\"; };\n"
+            .write(toFile: root + "/dns.key", atomically: true, encoding: .utf8)
+        let good = try servha(["check-config", file])
+        #expect(good.status == 0, "\(good.stderr)")
+        #expect(
+            good.stdout.contains(
+                "alias alias: db.example.test. in example.test. on 192.0.2.53:53, TTL 5 s, a 192.0.2.100, b 192.0.2.100, on stop keep"
+            ),
+            "\(good.stdout)"
+        )
+        try "key \"servha-key\" { algorithm hmac-md5; secret \"bIQKDvgPtBR18ANZvHmSIRxpcIcCOPh+68EH+r5NOjY=\"; };\n"
+            .write(toFile: root + "/dns.key", atomically: true, encoding: .utf8)
+        let bad = try servha(["check-config", file])
+        #expect(bad.status == 1)
+        #expect(
+            bad.stderr.contains(
+                "\(file):13:17: resource alias: key_file: key file \(root)/dns.key: algorithm hmac-md5 is not supported"
+            ),
+            "\(bad.stderr)"
+        )
+    }
 }

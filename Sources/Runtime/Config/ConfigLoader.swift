@@ -219,7 +219,7 @@ public enum ConfigLoader {
         var resources: [ResourceSpec] = []
         let resourceItems = root.sequence("resources", required: true)
         for item in resourceItems {
-            if let resource = readResource(item, reader: reader) {
+            if let resource = readResource(item, nodes: nodes, reader: reader) {
                 if resources.contains(where: { $0.name == resource.name }) {
                     reader.problem("resource name '\(resource.name)' is used twice", at: item.mark)
                 }
@@ -230,6 +230,7 @@ public enum ConfigLoader {
         if resourceItems.isEmpty && root.node("resources") != nil {
             reader.problem("the group needs at least one resource", at: root.keyMark("resources"))
         }
+        resolveAliasAddresses(&resources, nodes: nodes, reader: reader, at: root.keyMark("resources"))
 
         var alarms: [AlarmSink] = []
         for item in root.sequence("alarms") {
@@ -383,11 +384,11 @@ public enum ConfigLoader {
         )
     }
 
-    private static func readResource(_ item: Node, reader: YAMLReader) -> ResourceSpec? {
+    private static func readResource(_ item: Node, nodes: [NodeConfig], reader: YAMLReader) -> ResourceSpec? {
         guard let map = YAMLMap(item, path: "resources[]", reader: reader, at: item.mark) else { return nil }
         defer { map.finish() }
         let name = map.string("name", required: true) ?? ""
-        let type = map.oneOf("type", ["vip", "script", "ocf"], default: "script")
+        let type = map.oneOf("type", ["vip", "script", "ocf", "dns"], default: "script")
         var timeouts = (
             start: ConfigDefaults.startTimeout, stop: ConfigDefaults.stopTimeout, monitor: ConfigDefaults.monitorTimeout
         )
@@ -430,6 +431,9 @@ public enum ConfigLoader {
             var parameters: [String: String] = [:]
             for (key, value, _) in map.stringMap("params") { parameters[key] = value }
             kind = .ocf(agent: agent, parameters: parameters)
+        case "dns":
+            guard let alias = readAlias(map, nodes: nodes, reader: reader) else { return nil }
+            kind = .dns(alias)
         default:
             let start = map.string("start", required: true)
             let stop = map.string("stop", required: true)
@@ -445,6 +449,119 @@ public enum ConfigLoader {
             monitorTimeout: timeouts.monitor,
             monitorInterval: monitorInterval
         )
+    }
+
+    /// A `dns` resource's keys. The addresses of `address: vip` are filled in once every resource is read.
+    private static func readAlias(_ map: YAMLMap, nodes: [NodeConfig], reader: YAMLReader) -> DNSAliasSpec? {
+        let serverText = map.string("server", required: true)
+        let zoneText = map.string("zone", required: true)
+        // `hostname`, not `name`: that key is the resource's own name.
+        let nameText = map.string("hostname", required: true)
+        let addressText = map.string("address", required: true)
+        let keyFile = map.string("key_file", required: true)
+        let ttlNanos = map.duration("ttl", default: 5_000_000_000)
+        let onStop = DNSAliasSpec.OnStop(rawValue: map.oneOf("on_stop", ["keep", "remove"], default: "keep")) ?? .keep
+        var addresses: [String: String] = [:]
+        var addressMarks: [String: Mark?] = [:]
+        let hasAddresses = map.node("addresses") != nil
+        for (node, address, mark) in map.stringMap("addresses") {
+            if !nodes.contains(where: { $0.name == node }) {
+                reader.problem("resources[].addresses.\(node): not a node of this cluster", at: mark)
+            } else if DNSAddress(address) == nil {
+                reader.problem("resources[].addresses.\(node): '\(address)' is not an IPv4 or IPv6 address", at: mark)
+            }
+            addresses[node] = address
+            addressMarks[node] = mark
+        }
+        guard let serverText, let zoneText, let nameText, let addressText, let keyFile else { return nil }
+        guard let server = DNSServerAddress(serverText) else {
+            reader.problem(
+                "resources[].server must be an IP address with an optional port, like 192.0.2.53 or 192.0.2.53:5353 (found '\(serverText)')",
+                at: map.node("server")?.mark
+            )
+            return nil
+        }
+        var problem = ""
+        guard let zone = DNSName(zoneText, problem: &problem) else {
+            reader.problem("resources[].zone: \(problem)", at: map.node("zone")?.mark)
+            return nil
+        }
+        guard let name = DNSName(nameText, problem: &problem) else {
+            reader.problem("resources[].hostname: \(problem)", at: map.node("hostname")?.mark)
+            return nil
+        }
+        if !name.isWithin(zone) {
+            reader.problem("resources[].hostname: \(name) is not in the zone \(zone)", at: map.node("hostname")?.mark)
+        }
+        let ttl = ttlNanos / 1_000_000_000
+        if ttlNanos % 1_000_000_000 != 0 || ttl > 86_400 {
+            reader.problem("resources[].ttl must be whole seconds from 0s to 1d (DNS counts TTLs in seconds)", at: map.node("ttl")?.mark)
+        }
+        let mode: DNSAliasSpec.AddressMode
+        switch addressText {
+        case "self":
+            mode = .perNode
+            if !hasAddresses {
+                reader.problem("resources[].address: self needs 'addresses:' with each node's address", at: map.keyMark("address"))
+            }
+            for node in nodes where hasAddresses && addresses[node.name] == nil {
+                reader.problem("resources[].addresses: no address for node \(node.name)", at: map.keyMark("addresses"))
+            }
+        case "vip":
+            mode = .vip(resource: "")
+        case let other where other.hasPrefix("vip:"):
+            mode = .vip(resource: String(other.dropFirst(4)))
+        default:
+            reader.problem(
+                "resources[].address must be vip (the group's VIP), vip:RESOURCE, or self (with addresses:) (found '\(addressText)')",
+                at: map.node("address")?.mark
+            )
+            return nil
+        }
+        if case .vip = mode, hasAddresses {
+            reader.problem("resources[].addresses: only with address: self (address: vip uses the VIP's)", at: map.keyMark("addresses"))
+        }
+        let mark = map.node("key_file")?.mark
+        return DNSAliasSpec(
+            server: server, zone: zone, name: name, mode: mode, addresses: addresses, ttl: UInt32(min(ttl, 86_400)),
+            keyFile: keyFile, onStop: onStop,
+            keyFileLocation: "\(reader.file):\(mark?.line ?? 1):\(mark?.column ?? 1)"
+        )
+    }
+
+    /// Gives each `address: vip` alias the VIP's address for every node: the named VIP resource, or the group's
+    /// only one.
+    private static func resolveAliasAddresses(
+        _ resources: inout [ResourceSpec], nodes: [NodeConfig], reader: YAMLReader, at mark: Mark?
+    ) {
+        let vips = resources.compactMap { spec -> (name: String, address: String)? in
+            if case .vip(let address, _, _, _, _) = spec.kind { return (spec.name, address) }
+            return nil
+        }
+        for index in resources.indices {
+            guard case .dns(var alias) = resources[index].kind, case .vip(let wanted) = alias.mode else { continue }
+            let named = resources[index].name
+            let vip: (name: String, address: String)?
+            if wanted.isEmpty {
+                guard vips.count == 1 else {
+                    reader.problem(
+                        "resource \(named): address: vip needs exactly one vip resource in the group (found \(vips.count)); name one with vip:RESOURCE",
+                        at: mark
+                    )
+                    continue
+                }
+                vip = vips[0]
+            } else {
+                vip = vips.first { $0.name == wanted }
+                if vip == nil {
+                    reader.problem("resource \(named): address: vip:\(wanted): no vip resource named \(wanted)", at: mark)
+                    continue
+                }
+            }
+            guard let vip else { continue }
+            for node in nodes { alias.addresses[node.name] = vip.address }
+            resources[index].kind = .dns(alias)
+        }
     }
 
     static func isIPv4(_ text: String) -> Bool {

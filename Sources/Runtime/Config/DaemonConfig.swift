@@ -16,6 +16,38 @@ public enum ResourceKind: Sendable, Hashable {
     case script(start: String, stop: String, monitor: String)
     /// An OCF resource agent (`provider/type` under OCF_ROOT), with its OCF_RESKEY_ parameters.
     case ocf(agent: String, parameters: [String: String])
+    /// A name that points at the active: RFC 2136 updates signed with TSIG.
+    case dns(DNSAliasSpec)
+}
+
+/// The `dns` resource: `name` in `zone` on `server` points at this node's address while the group runs here.
+public struct DNSAliasSpec: Sendable, Hashable {
+    public enum AddressMode: Sendable, Hashable {
+        /// The VIP resource's address (the same on both nodes).
+        case vip(resource: String)
+        /// Each node's own address (`addresses:`), for nodes in different subnets.
+        case perNode
+    }
+
+    public enum OnStop: String, Sendable, Hashable {
+        /// The record stays (pointing at the stopped node) until the next active replaces it: no moment without
+        /// an answer for resolvers to cache negatively.
+        case keep
+        /// Deleted, unless it already points elsewhere.
+        case remove
+    }
+
+    public var server: DNSServerAddress
+    public var zone: DNSName
+    public var name: DNSName
+    public var mode: AddressMode
+    /// Each node's address (by node name): the VIP's for every node in `vip` mode.
+    public var addresses: [String: String]
+    public var ttl: UInt32
+    public var keyFile: String
+    public var onStop: OnStop
+    /// `FILE:LINE:COLUMN` of `key_file`, for check-config's messages.
+    public var keyFileLocation: String
 }
 
 public struct ResourceSpec: Sendable, Hashable {
@@ -63,6 +95,13 @@ public struct DaemonConfig: Sendable, Hashable {
     public var realtime: RealtimeSettings = .default
 
     public var thisNodeName: String { cluster.name(of: thisNode) }
+
+    /// The name clients reach the group by (the first `dns` resource's, without the root's dot), which scripts
+    /// and OCF agents get as SERVHA_ALIAS.
+    public var alias: String? {
+        for spec in resources { if case .dns(let alias) = spec.kind { return alias.name.relativeText } }
+        return nil
+    }
     public var peer: NodeConfig? { cluster.peer(of: thisNode) }
 
     /// A resource that keeps data (a script or an OCF agent, as opposed to an address) runs without fencing: a host

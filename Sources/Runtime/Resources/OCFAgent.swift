@@ -24,6 +24,8 @@ public struct OCFAgent: ResourceAgent {
     public let root: String
     /// The group's cgroup, which the start action enters before it runs (see `ScriptAgent.cgroup`).
     public var cgroup: GroupCgroup?
+    /// The name clients reach the group by (`ScriptAgent.alias`), as SERVHA_ALIAS.
+    public var alias: String?
 
     public init(name: String, agent: String, parameters: [String: String], root: String = OCFAgent.defaultRoot) {
         self.name = name
@@ -71,6 +73,7 @@ public struct OCFAgent: ResourceAgent {
             "OCF_RESKEY_CRM_meta_timeout": String(timeout / 1_000_000),
         ]
         for (key, value) in parameters { environment["OCF_RESKEY_\(key)"] = value }
+        if let alias { environment["SERVHA_ALIAS"] = alias }
         return environment
     }
 

@@ -51,15 +51,21 @@ public struct ResourceSetupError: Error, Sendable, Hashable, CustomStringConvert
 public enum ResourceAgents {
     /// The agent for `spec`, after checking that it can run here: that a script's programs exist and are
     /// executable, that an OCF agent is installed under `ocfRoot`, and that a VIP's interface exists (as far as
-    /// `vipDriver` cares: the dry-run driver accepts any). Throws a `ResourceSetupError` naming the resource.
+    /// `vipDriver` cares: the dry-run driver accepts any), that a DNS alias has this node's address and a usable
+    /// key. Throws a `ResourceSetupError` naming the resource. `alias` is the group's name for SERVHA_ALIAS.
     public static func make(
         _ spec: ResourceSpec,
         vipDriver: any VIPDriver,
         ocfRoot: String = OCFAgent.defaultRoot,
         cgroup: GroupCgroup? = nil,
-        hold: GroupHold? = nil
+        hold: GroupHold? = nil,
+        node: String = "",
+        alias: String? = nil
     ) throws -> any ResourceAgent {
         switch spec.kind {
+        case .dns(let alias):
+            return try DNSAliasAgent(name: spec.name, spec: alias, node: node, hold: hold)
+
         case .script(let start, let stop, let monitor):
             for (operation, command) in [("start", start), ("stop", stop), ("monitor", monitor)] {
                 if let problem = ScriptAgent.programProblem(command) {
@@ -68,11 +74,13 @@ public enum ResourceAgents {
             }
             var agent = ScriptAgent(name: spec.name, start: start, stop: stop, monitor: monitor)
             agent.cgroup = cgroup
+            agent.alias = alias
             return agent
 
         case .ocf(let agent, let parameters):
             var made = OCFAgent(name: spec.name, agent: agent, parameters: parameters, root: ocfRoot)
             made.cgroup = cgroup
+            made.alias = alias
             if let problem = made.installationProblem() {
                 throw ResourceSetupError("resource \(spec.name): \(problem)")
             }

@@ -25,6 +25,8 @@ public struct ScriptAgent: ResourceAgent {
     /// in it (nil: none). Stops, kills and monitors run outside it: the guard's kill of the cgroup must not kill
     /// the very stop that is taking the resource down.
     public var cgroup: GroupCgroup?
+    /// The name clients reach the group by (a `dns` resource's), given to the commands as SERVHA_ALIAS.
+    public var alias: String?
 
     /// The longest a kill's stop command may take.
     public static let killTimeout: UInt64 = 5_000_000_000
@@ -47,7 +49,8 @@ public struct ScriptAgent: ResourceAgent {
             command = stop
             limit = min(timeout, Self.killTimeout)
         }
-        let environment = ["SERVHA_RESOURCE": name, "SERVHA_OPERATION": operation.description]
+        var environment = ["SERVHA_RESOURCE": name, "SERVHA_OPERATION": operation.description]
+        if let alias { environment["SERVHA_ALIAS"] = alias }
         let shell = ProcessCommand.shell(command, environment: environment)
         let contained = operation == .start ? cgroup?.wrap(shell) : nil
         let run = await ProcessRunner.run(contained ?? shell, timeout: limit)

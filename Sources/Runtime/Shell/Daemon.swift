@@ -104,7 +104,12 @@ public final class Daemon: Sendable {
         var agents: [any ResourceAgent] = []
         for spec in config.resources {
             do {
-                agents.append(try ResourceAgents.make(spec, vipDriver: vipDriver, cgroup: cgroup, hold: hold))
+                agents.append(
+                    try ResourceAgents.make(
+                        spec, vipDriver: vipDriver, cgroup: cgroup, hold: hold, node: config.thisNodeName,
+                        alias: config.alias
+                    )
+                )
             } catch {
                 throw await fail("\(error)")
             }
