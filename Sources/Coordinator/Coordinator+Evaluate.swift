@@ -382,6 +382,9 @@ extension Coordinator {
         if let until = state.unhealthyUntil { consider(until) }
         if let until = state.contendedUntil { consider(until) }
         guard next != .max else { return }
+        // A timer armed for earlier stays: firing before anything is due costs one evaluation (which arms the next
+        // one), while moving it later on every heartbeat cost two log records a tick for nothing.
+        if let armed = state.armedTimer, armed > now, armed <= next { return }
         if state.armedTimer != next {
             issue(.armTimer(at: next), into: &output)
         }

@@ -20,6 +20,8 @@ public enum Action: Sendable, Hashable {
     case clearAlarm(AlarmKind)
 
     /// Whether the action changes the outside world (and so must be durable in the log before it happens).
+    public var isSlotWrite: Bool { if case .writeSlot = self { true } else { false } }
+
     public var hasOutsideEffect: Bool {
         switch self {
         case .armTimer, .readPeerSlot: false

@@ -14,6 +14,13 @@
 ///
 /// Each observation returns the effects in the order they must be carried out. An `append` comes first
 /// whenever the core derived events; when it says `flush`, the events must be durable before any later effect.
+///
+/// What must be durable first (docs/log-format.md, "What a tick writes"): every effect on the world that changes
+/// who runs what (a start, stop or kill, a fence, an announcement, an alarm) and every slot write whose view
+/// differs from the last view made durable (a claim, a release, a new epoch, a role or health change). A routine
+/// renewal, a slot write repeating the durable view, is not flushed for: a node that loses such a tail in a crash
+/// comes back believing its lease ended earlier than its slot says, which only makes it more careful, and the peer
+/// goes by the slot on the shared disk, which is written either way. The writer commits these within its bound.
 public struct NodeDriver: Sendable {
     public private(set) var core: Coordinator
     /// The sequence of the last heartbeat sent (across all channels).
@@ -30,6 +37,8 @@ public struct NodeDriver: Sendable {
     private var monitoring: [Bool] = []
     /// The deadline last handed to the guard (nil: disarmed).
     public private(set) var guardDeadline: Instant?
+    /// The view as of the last flush: a slot write repeating it is a routine renewal, written without one.
+    private var durableView: Advertisement?
 
     /// How many of its own heartbeats a node remembers the send time of (an echo older than that renews nothing).
     public static let echoWindow = 256
@@ -240,7 +249,17 @@ public struct NodeDriver: Sendable {
         }
         write.busy = true
         slotCounter &+= 1
-        effects.append(.writeSlot(counter: slotCounter, view: core.advertisement, startedAt: at))
+        let view = core.advertisement
+        if view != durableView {
+            // The events that made this view are durable before the slot tells the peer about it.
+            if case .append(let events, false)? = effects.last {
+                effects[effects.count - 1] = .append(events, flush: true)
+            } else {
+                effects.append(.append([], flush: true))
+            }
+            durableView = view
+        }
+        effects.append(.writeSlot(counter: slotCounter, view: view, startedAt: at))
     }
 
     private mutating func requestRead(at: Instant, into effects: inout [Effect]) {
@@ -256,7 +275,10 @@ public struct NodeDriver: Sendable {
     private mutating func feed(_ input: Input, at: Instant, wall: Int64, into effects: inout [Effect]) {
         let output = core.handle(StampedInput(at: at, wall: wall, input))
         if !output.events.isEmpty {
-            effects.append(.append(output.events, flush: output.actions.contains(where: \.hasOutsideEffect)))
+            // A slot write decides its own flush (requestWrite): only a changed view needs one.
+            let flush = output.actions.contains { $0.hasOutsideEffect && !$0.isSlotWrite }
+            effects.append(.append(output.events, flush: flush))
+            if flush { durableView = core.advertisement }
         }
         for action in output.actions {
             switch action {

@@ -52,6 +52,7 @@ public enum BatchFrame {
         _ body: BatchBody,
         previous: ChainDigest,
         compress: Bool,
+        compressionLevel: Int32 = 0,
         scratch: inout [UInt8]
     ) -> (frame: [UInt8], header: BatchHeader) {
         let plain = body.encoded()
@@ -67,7 +68,8 @@ public enum BatchFrame {
             uncompressedLength: UInt32(plain.count),
             chainDigest: .zero
         )
-        let compressed = compress && plain.withUnsafeBytes { LZ4Block.compress($0, into: &scratch) }
+        let compressed =
+            compress && plain.withUnsafeBytes { LZ4Block.compress($0, into: &scratch, level: compressionLevel) }
         if compressed { header.codec = .lz4Block }
         header.chainDigest = plain.withUnsafeBytes { ChainDigest.next(previous: previous, header: header, body: $0) }
 

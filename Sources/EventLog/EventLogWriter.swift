@@ -364,6 +364,7 @@ public final class EventLogWriter: Sendable {
                 body,
                 previous: digest,
                 compress: options.compress,
+                compressionLevel: options.compressionLevel,
                 scratch: &scratch
             )
             let pendingEnd = segment.writeOffset + frames.count + frame.count

@@ -4,7 +4,10 @@ import CLZ4
 public enum LZ4Block {
     /// Compresses `source` into `destination` (replacing its contents). Returns false, leaving `destination`
     /// empty, when the result would not be smaller than the input: such batches are stored raw.
-    public static func compress(_ source: UnsafeRawBufferPointer, into destination: inout [UInt8]) -> Bool {
+    ///
+    /// `level` 0 is LZ4's fast compressor; 1-12 its high-compression one (LZ4HC, same block format and decoder,
+    /// several times slower to compress), for logs where bytes on disk matter more than compression speed.
+    public static func compress(_ source: UnsafeRawBufferPointer, into destination: inout [UInt8], level: Int32 = 0) -> Bool {
         destination.removeAll(keepingCapacity: true)
         guard source.count > 0, source.count <= Int(LZ4_MAX_INPUT_SIZE) else { return false }
         let bound = Int(LZ4_compressBound(Int32(source.count)))
@@ -12,12 +15,12 @@ public enum LZ4Block {
         let limit = min(bound, source.count - 1)
         guard limit > 0 else { return false }
         destination = [UInt8](unsafeUninitializedCapacity: bound) { buffer, initialized in
-            written = LZ4_compress_default(
-                source.baseAddress!.assumingMemoryBound(to: CChar.self),
-                UnsafeMutableRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self),
-                Int32(source.count),
-                Int32(limit)
-            )
+            let from = source.baseAddress!.assumingMemoryBound(to: CChar.self)
+            let to = UnsafeMutableRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+            written =
+                level > 0
+                ? LZ4_compress_HC(from, to, Int32(source.count), Int32(limit), min(level, 12))
+                : LZ4_compress_default(from, to, Int32(source.count), Int32(limit))
             initialized = Int(max(written, 0))
         }
         if written <= 0 {
@@ -34,7 +37,10 @@ public enum LZ4Block {
         uncompressedLength: Int,
         into destination: inout [UInt8]
     ) -> Bool {
-        guard uncompressedLength >= 0, source.count > 0, source.count <= Int(Int32.max) else { return false }
+        // LZ4 expands at most 255-fold: a larger stated length is damage, refused before it can allocate gigabytes.
+        guard uncompressedLength >= 0, uncompressedLength <= Int(Int32.max), source.count > 0,
+            source.count <= Int(Int32.max), uncompressedLength / 255 <= source.count
+        else { return false }
         var produced: Int32 = -1
         destination = [UInt8](unsafeUninitializedCapacity: max(uncompressedLength, 1)) { buffer, initialized in
             produced = LZ4_decompress_safe(

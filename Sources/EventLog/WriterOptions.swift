@@ -16,6 +16,9 @@ public struct WriterOptions: Sendable {
     public var durableSpinNanos: UInt64 = 200_000
     /// Compress batches with LZ4 when that makes them smaller.
     public var compress = true
+    /// 0: LZ4's fast compressor (hundreds of MB/s, for heavy logs); 1-12: LZ4HC at that level (tens of MB/s, a
+    /// better ratio; the same decoder), for a log of a few KB/s that runs for years.
+    public var compressionLevel: Int32 = 0
     /// The active segment is zero-filled this far ahead of the writer, so that a data sync does not have to
     /// change the file size (on ext4 that halves the fdatasync latency).
     public var preallocationBytes = 1 << 20

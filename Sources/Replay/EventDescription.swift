@@ -3,6 +3,15 @@ import EventLog
 
 /// Events and states in words, for `replay verify`, `explain` and timelines.
 public enum EventDescription {
+    /// For an action that did not succeed, its own account (the agent's first line of output), so that `explain`
+    /// and the timeline say why: `: DNS UPDATE of db.example.test. refused by ...: NOTAUTH (TSIG error BADSIG ...)`.
+    static func failureText(_ outcome: ResourceOutcome) -> String {
+        guard outcome.result != .succeeded else { return "" }
+        let line = outcome.output.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+        guard !line.isEmpty else { return "" }
+        return ": " + (line.count > 200 ? String(line.prefix(200)) + "..." : line)
+    }
+
     /// One event in words; actions name their resource when `resources` (the group, in order) is given.
     public static func line(_ event: Event, resources: [String] = []) -> String {
         switch event {
@@ -53,7 +62,7 @@ public enum EventDescription {
         case .arbitrator(let reachable): return "arbitrator \(reachable ? "reachable" : "UNREACHABLE")"
         case .resourceOutcome(let outcome):
             let name = outcome.resource < resources.count ? resources[outcome.resource] : "resource \(outcome.resource)"
-            return "\(name) \(outcome.operation): \(outcome.result)"
+            return "\(name) \(outcome.operation): \(outcome.result)\(failureText(outcome))"
         case .fenceOutcome(let succeeded, let detail): return "fence \(succeeded ? "succeeded" : "failed"): \(detail)"
         case .admin(let command): return "admin \(command.verb) (\(command.source))"
         case .rejected(let rejected): return "shell rejected: \(rejected.reason) from \(rejected.source)"

@@ -115,6 +115,7 @@ public enum Explanation {
                     let took = started[outcome.resource].map { " (took \(ms(stamped.at - $0)))" } ?? ""
                     out.append(
                         "    \(ago(instants[i])): \(resourceName(outcome.resource)) \(outcome.operation): \(outcome.result)\(took)"
+                            + EventDescription.failureText(outcome)
                     )
                 }
             case .rejected, .channelChanged, .peerSuspected, .peerDeclaredDead, .peerAlive, .commandRefused,

@@ -5,6 +5,42 @@ struct SimulatedNode {
     let id: NodeID
     var driver: NodeDriver
     var log: [Event] = []
+    /// How much of `log` is surely durable: what was flushed, and what the writer's bound has committed since
+    /// (`unsyncedBound`). A crash loses the rest, so that the simulator checks that nothing the driver leaves
+    /// unflushed is needed after a restart.
+    var durableEvents = 0
+    /// Log lengths after each append since the last flush, with when they were appended.
+    var unflushed: [(count: Int, at: UInt64)] = []
+
+    /// The daemon's writer writes routine events within 250 ms and syncs them within 250 ms after that
+    /// (`Daemon.writerOptions`).
+    static let unsyncedBound: UInt64 = 500_000_000
+
+    /// Records an append to the log (a flush makes everything so far durable).
+    mutating func appended(_ events: [Event], flush: Bool, at now: UInt64) {
+        log.append(contentsOf: events)
+        if flush {
+            durableEvents = log.count
+            unflushed.removeAll(keepingCapacity: true)
+        } else {
+            unflushed.append((log.count, now))
+            if unflushed.count > 256 { settle(at: now) }
+        }
+    }
+
+    /// Counts as durable what the writer's bound has committed by `now`.
+    mutating func settle(at now: UInt64) {
+        let committed = unflushed.prefix { $0.at + Self.unsyncedBound <= now }
+        if let last = committed.last { durableEvents = max(durableEvents, last.count) }
+        unflushed.removeFirst(committed.count)
+    }
+
+    /// The host or daemon died: the log keeps what was durable.
+    mutating func loseUnsyncedTail(at now: UInt64) {
+        settle(at: now)
+        log.removeLast(log.count - durableEvents)
+        unflushed.removeAll()
+    }
     var alive = false
     var boot = 0
     var clock = SimulatedClock()

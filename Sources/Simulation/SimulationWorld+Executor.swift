@@ -7,9 +7,9 @@ extension SimulationWorld {
         let p = peer(of: n)
         for effect in effects {
             switch effect {
-            case .append(let events, _):
+            case .append(let events, let flush):
                 inputs += events.reduce(0) { $0 + ($1.isInput ? 1 : 0) }
-                nodes[n].log.append(contentsOf: events)
+                nodes[n].appended(events, flush: flush, at: now)
                 for event in events {
                     guard case .decision(let decision) = event else { continue }
                     timeline.append(SimulatedDecision(node: n, at: now, kind: decision.kind, epoch: decision.epoch))

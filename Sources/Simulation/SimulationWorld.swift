@@ -395,6 +395,7 @@ struct SimulationWorld {
         guard nodes[n].alive else { return }
         nodes[n].alive = false
         nodes[n].physical = nodes[n].physical.map { _ in false }  // the host died: nothing of it runs
+        nodes[n].loseUnsyncedTail(at: now)  // and the log's tail that was not yet on disk
     }
 
     private mutating func tick(_ n: Int) {

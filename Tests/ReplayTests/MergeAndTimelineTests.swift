@@ -15,7 +15,7 @@ import Testing
         // The simulator runs node-b's wall clock 3 ms ahead of node-a's.
         let merged = try Self.merged("host-death")
         let offset = merged.offsets[1]
-        #expect(offset.exchanges > 100)
+        #expect(offset.exchanges > 50)
         #expect(abs(offset.nanos - 3_000_000) <= max(offset.uncertainty, 100_000), "\(offset)")
         #expect(merged.entries.count == merged.logs[0].events.count + merged.logs[1].events.count)
         #expect(zip(merged.entries, merged.entries.dropFirst()).allSatisfy { $0.time <= $1.time })
@@ -71,8 +71,9 @@ import Testing
         #expect(timeline.outages.count == 1)
         let outage = try #require(timeline.outages.first)
         #expect(outage.from == serving[0].to && outage.to == serving[1].from)
-        // Death to takeover takes about lease + margin + an interval, and the start of the group after it.
-        #expect((150_000_000...450_000_000).contains(outage.to - outage.from), "\(outage.to - outage.from)")
+        // Death to takeover takes about lease + margin + an interval, and the start of the group after it; the
+        // dead node's log ends up to half a second (its writer's bound) before its death.
+        #expect((150_000_000...950_000_000).contains(outage.to - outage.from), "\(outage.to - outage.from)")
         let lines = timeline.lines(merged)
         #expect(lines.contains { $0.hasPrefix("  client-visible outage: ") })
         // Channels went down on node-b when node-a died.

@@ -143,6 +143,7 @@ public final class Daemon: Sendable {
             log = try EventLogWriter(
                 directory: config.logDirectory,
                 identity: identity,
+                options: Daemon.writerOptions,
                 onBatchesWritten: { mirror.nudge() }
             )
         } catch {
@@ -318,6 +319,19 @@ public final class Daemon: Sendable {
     }
 
     public static let version = "0.2.0"
+
+    /// How the daemon's log writes. Routine events (heartbeats, echoes, renewals) reach the file in one batch a
+    /// quarter second: one frame, checksum and chain digest, and one LZ4 block, for a hundred events instead of
+    /// a few each tick. Whatever changes who runs what is flushed at once (`NodeDriver`), so the bound only
+    /// decides how much routine history a crash can cost: half a second at most (docs/log-format.md, "What a tick
+    /// writes").
+    public static var writerOptions: WriterOptions {
+        var options = WriterOptions()
+        options.maxBufferDelayNanos = 250_000_000
+        options.syncIntervalNanos = 250_000_000
+        options.compressionLevel = 9
+        return options
+    }
 
     static func bootID() -> String {
         let text = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)) ?? "unknown"
