@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SERVHA_RELEASE := .build/release/servha
 
-.PHONY: demo log-demo stress test build release bench deps deps-test deps-e2e e2e e2e-host-death e2e-partition e2e-paused e2e-log-full e2e-disk-stall e2e-frozen stress-survivor stress-partition bench-failover clean format
+.PHONY: demo log-demo stress test build release bench deps deps-test deps-e2e e2e e2e-host-death e2e-partition e2e-paused e2e-log-full e2e-disk-stall e2e-frozen e2e-dns bench-steady stress-survivor stress-partition bench-failover clean format
 
 deps:
 	@scripts/install-deps.sh build
@@ -56,6 +56,7 @@ e2e: release deps-e2e
 	scripts/e2e/log-full.sh
 	scripts/e2e/disk-stall.sh
 	scripts/e2e/frozen.sh
+	scripts/e2e/dns-alias.sh
 
 e2e-host-death: release deps-e2e
 	scripts/e2e/host-death.sh
@@ -75,11 +76,22 @@ e2e-disk-stall: release deps-e2e
 e2e-frozen: release deps-e2e
 	scripts/e2e/frozen.sh
 
+# The virtual host name against BIND 9 (named in its own namespace, TSIG-signed updates): address: vip and host death,
+# a wrong key, address: self with the two hosts in different subnets joined by routers.
+e2e-dns: release deps-e2e
+	scripts/e2e/dns-alias.sh
+
 # Client-visible outage after host death at the default and the fast profile, servha against keepalived, death to
-# first PostgreSQL query, and the same with fencing: a table and one JSON line (docs/benchmarks.md). ROWS=... runs
-# some rows only.
+# first PostgreSQL query (through the VIP, and by name through a caching resolver at TTL 5 s and 1 s), and the same
+# with fencing: a table and one JSON line (docs/benchmarks.md). ROWS=... runs some rows only.
 bench-failover: release deps-e2e
 	scripts/e2e/bench-failover.sh
+
+# The steady-state cost of an idle pair at default timings (CPU, memory, log bytes, events), for STEADY_SECONDS
+# (default 600): a table and one JSON line (docs/benchmarks.md).
+STEADY_SECONDS ?= 600
+bench-steady: release
+	scripts/bench-steady.sh $(STEADY_SECONDS)
 
 # Both nodes under CPU, memory and I/O load (stress-ng) for 10 minutes: false failovers and self-fences (target 0
 # each), and the CPU time the hypervisor stole. PROFILE=fast for the fast profile, STRESS_LOAD=issue for issue 11's

@@ -11,6 +11,13 @@
 #   keepalived (Debian's, VRRPv3) at advert_int 1 and at advert_int 0.1, nopreempt so that roles alternate
 #   servha with the VIP and PostgreSQL (OCF pgsql, data on the shared storage): time from the host's death to
 #     the first successful query through the VIP
+#   servha with the virtual host name and PostgreSQL, no VIP (rows dns5 and dns1): a `dns` resource (address: self)
+#     points db.example.test. at the active's own address on a BIND primary (named, in a namespace of its own on the
+#     LAN), with a TTL of 5 s or 1 s; the client looks the name up before every attempt through a caching resolver
+#     (a second named, on the client's loopback, forwarding example.test. to the primary), so that it keeps trying
+#     the dead node's address until its cached answer expires: time from the death to the first successful query
+#     by name. Each death comes right after the resolver fetched the record again (the worst case: the dead
+#     node's address cached for the whole TTL, less under 1 s, as BIND counts in seconds)
 #   the same two servha measures WITH FENCING: a BMC simulator per node (ipmi_sim, scripts/e2e/fencing.sh), each
 #     host in a cgroup of its own, and Debian's fence_ipmilan (power_wait "0") in servha's fencing section. The
 #     death is the same (cables pulled, SIGKILL): the standby then fences a host that is already dead (the BMC's
@@ -26,7 +33,7 @@
 # (servha p50 <= 250 ms, profile fast p50 <= 100 ms, first PostgreSQL query <= 2 s, servha with fencing p50 <=
 # 1000 ms).
 #
-# Usage (as root): scripts/e2e/bench-failover.sh   [TRIALS=10] [PG_TRIALS=5] [ROWS=servha,fast,keepalived,pg,fenced]
+# Usage (as root): scripts/e2e/bench-failover.sh   [TRIALS=10] [PG_TRIALS=5] [ROWS=servha,fast,keepalived,pg,dns5,dns1,fenced]
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/fencing.sh"
 
@@ -171,23 +178,53 @@ bench_keepalived() { # bench_keepalived ADVERT_INT: fills KEEPALIVED_GAPS
 }
 
 # --- servha with PostgreSQL: death to first query -------------------------------------------------------------
+# first_query SINCE_US TIMEOUT_S: pgclient first-query to FIRST_QUERY_TARGET (the VIP, or the name and the resolver
+# to look it up with); its messages go to $RUN/first-query.err.
+FIRST_QUERY_TARGET=()
+first_query() {
+    pgclient first-query "${FIRST_QUERY_TARGET[0]}" "$1" "$2" "${FIRST_QUERY_TARGET[@]:1}" 2>>"$RUN/first-query.err"
+}
+
+# bench_first_query [TTL]: fills FIRST_QUERY. Without TTL: the group is the VIP and PostgreSQL, and the client queries
+# through the VIP. With TTL (the dns rows): the group is the virtual host name (a `dns` resource, address: self, so
+# the name moves from one node's address to the other's, with that TTL) and PostgreSQL, no VIP; the client looks the
+# name up through its caching resolver before every attempt, so that it keeps the dead node's address until the
+# cached answer expires, as a real client would.
 bench_first_query() {
+    local ttl=${1:-} what=servha+postgresql resources node
+    FIRST_QUERY_TARGET=("$VIP")
     cluster_reset
-    pg_init
-    for node in node-a node-b; do servha_config "$node" "$(vip_resource)
-$(pg_resource "$node")"; done
-    pair_up "servha+postgresql: node-a active, node-b standby"
+    [[ -n $PGDATA_SHARED ]] || pg_init
+    if [[ -n $ttl ]]; then
+        FIRST_QUERY_TARGET=("$DNS_NAME" --dns-server "$DNS_RESOLVER")
+        what="servha+postgresql by name (TTL $ttl s)"
+    fi
+    for node in node-a node-b; do
+        if [[ -n $ttl ]]; then
+            resources="$(dns_resource self "$DNS_KEY" "${ttl}s")"
+        else
+            resources="$(vip_resource)"
+        fi
+        servha_config "$node" "$resources
+$(pg_resource "$node")"
+    done
+    pair_up "$what: node-a active, node-b standby"
     local active=node-a standby=node-b i t0 ms
     FIRST_QUERY=()
     for i in $(seq "$PG_TRIALS"); do
-        wait_until 30 eval "pgclient first-query $VIP $(now_us) 1 >/dev/null" || say "warning: no PostgreSQL before trial $i"
+        wait_until 30 eval 'first_query "$(now_us)" 1 >/dev/null' || say "warning: no PostgreSQL before trial $i"
         wait_until 10 settled "$active" || say "warning: $active still announces the disk-only lease"
+        # By name, the death comes right after the client's resolver fetched the record again (it gives the whole
+        # TTL): the worst case, in which the client keeps the dead node's address for the TTL (less under 1 s).
+        if [[ -n $ttl ]] && ! wait_until $((ttl + 5)) eval '[[ $(dns_cached_ttl) == "$ttl" ]]'; then
+            say "warning: the resolver did not fetch the record again within $((ttl + 5)) s"
+        fi
         t0=$(now_us)
         host_kill "$active"
-        ms=$(pgclient first-query "$VIP" "$t0" 20) || ms=20000
+        ms=$(first_query "$t0" 20) || ms=20000
         ms=$(printf '%.1f' "$ms")
         FIRST_QUERY+=("$ms")
-        say "first query trial $i: $active died, PostgreSQL answered through the VIP after $ms ms"
+        say "first query trial $i ($what): $active died, PostgreSQL answered through ${FIRST_QUERY_TARGET[0]} after $ms ms"
         host_return "$active"
         wait_until 60 eval "pair_ready $standby $active && is_serving $standby" ||
             say "warning: $active did not come back as standby"
@@ -284,9 +321,9 @@ topology_up
 servha_setup
 START=$(now_us)
 # ROWS (default all): which rows to run, for a quick look at one of them.
-ROWS=${ROWS:-servha,fast,keepalived,pg,fenced}
+ROWS=${ROWS:-servha,fast,keepalived,pg,dns5,dns1,fenced}
 wants() { [[ ,$ROWS, == *,$1,* ]]; }
-SERVHA_GAPS=() DEFAULT_GAPS=() FAST_GAPS=() K1=() K01=() FIRST_QUERY=() SERVHA_FENCED_GAPS=() FENCED_FIRST_QUERY=()
+SERVHA_GAPS=() DEFAULT_GAPS=() FAST_GAPS=() K1=() K01=() FIRST_QUERY=() PG_FIRST_QUERY=() SERVHA_FENCED_GAPS=() FENCED_FIRST_QUERY=()
 SERVHA_FENCES=0 PG_FENCES=0
 if wants servha; then
     bench_servha default
@@ -303,7 +340,25 @@ if wants keepalived; then
     bench_keepalived 0.1
     K01=("${KEEPALIVED_GAPS[@]}")
 fi
-wants pg && bench_first_query
+if wants pg; then
+    bench_first_query
+    PG_FIRST_QUERY=("${FIRST_QUERY[@]}")
+fi
+# The dns rows: BIND on the LAN (the primary for example.test.) and a caching resolver on the client, plugged in only
+# for them (the rows above run on the site as it was).
+DNS5_FIRST_QUERY=() DNS1_FIRST_QUERY=()
+if wants dns5 || wants dns1; then
+    dns_server_up br0 "$VIP_PREFIX"
+    dns_resolver_up
+fi
+if wants dns5; then
+    bench_first_query 5
+    DNS5_FIRST_QUERY=("${FIRST_QUERY[@]}")
+fi
+if wants dns1; then
+    bench_first_query 1
+    DNS1_FIRST_QUERY=("${FIRST_QUERY[@]}")
+fi
 # The fenced rows come last, with the BMCs on the LAN only from here on: the rows above run on the site as it was.
 if wants fenced; then
     bmc_up
@@ -332,7 +387,9 @@ row "servha, default profile (VIP)" servha "${SERVHA_GAPS[@]}"
 row "servha, profile fast (VIP)" servha_fast "${FAST_GAPS[@]}"
 row "keepalived 2.2, VRRPv3, advert_int 1" keepalived_advert_1s "${K1[@]}"
 row "keepalived 2.2, VRRPv3, advert_int 0.1" keepalived_advert_100ms "${K01[@]}"
-row "servha + PostgreSQL: death to first query" pg_first_query "${FIRST_QUERY[@]}"
+row "servha + PostgreSQL: death to first query" pg_first_query "${PG_FIRST_QUERY[@]}"
+row "servha + PostgreSQL by name, TTL 5 s (resolver)" dns5_first_query "${DNS5_FIRST_QUERY[@]}"
+row "servha + PostgreSQL by name, TTL 1 s (resolver)" dns1_first_query "${DNS1_FIRST_QUERY[@]}"
 row "servha + fencing (fence_ipmilan), VIP" servha_fenced "${SERVHA_FENCED_GAPS[@]}"
 row "servha + fencing + PostgreSQL: first query" pg_fenced_first_query "${FENCED_FIRST_QUERY[@]}"
 wants fenced && printf 'with fencing: the survivor fenced the dead host in %d of %d VIP trials and %d of %d PostgreSQL trials\n' \

@@ -610,3 +610,245 @@ stress_load() {
         --metrics-brief >"$RUN/stress-ng.out" 2>&1 &
     STRESS=$!
 }
+
+# ---------------------------------------------------------------------------------------------------------
+# DNS: BIND 9 for the virtual host name (the `dns` resource; dns-alias.sh and bench-failover's dns rows)
+
+NS_DNS=$E2E_PREFIX-$RUN_ID-dns
+DNS_SERVER=192.0.2.53
+DNS_ZONE=example.test.
+DNS_NAME=db.example.test.
+DNS_KEY_NAME=servha
+DNS_DIR=""
+DNS_KEY=""
+# The caching resolver of the client (dns_resolver_up), on the client's loopback.
+DNS_RESOLVER=127.0.0.1
+
+# dns_server_up BRIDGE PREFIX [ROUTER]: named (BIND 9) in a namespace of its own ($NS_DNS), plugged into the switch's
+# BRIDGE as $DNS_SERVER/PREFIX (with a route to the rest of 192.0.2.0/24 via ROUTER, on a routed site), primary
+# for example.test. (db.example.test. has no record yet). The cluster's TSIG key ($DNS_KEY, made with tsig-keygen,
+# hmac-sha256, named servha) may replace db.example.test.'s A and AAAA records (update-policy), and nothing else.
+# In the foreground (-g, its log in $DNS_DIR/named.out), as the bind user, no control channel; waits until it
+# answers the client. Its namespace, and so named, goes at teardown.
+dns_server_up() {
+    local bridge=$1 prefix=$2 router=${3:-}
+    DNS_DIR=$RUN/dns
+    DNS_KEY=$DNS_DIR/$DNS_KEY_NAME.key
+    mkdir -p "$DNS_DIR"
+    tsig-keygen -a hmac-sha256 "$DNS_KEY_NAME" >"$DNS_KEY"
+    cat >"$DNS_DIR/named.conf" <<EOC
+controls { };
+options {
+    directory "$DNS_DIR";
+    pid-file "$DNS_DIR/named.pid";
+    listen-on port 53 { $DNS_SERVER; };
+    listen-on-v6 { none; };
+    recursion no;
+    allow-query { any; };
+    dnssec-validation no;
+    notify no;
+};
+include "$DNS_KEY";
+zone "$DNS_ZONE" {
+    type primary;
+    file "$DNS_DIR/example.test.zone";
+    update-policy { grant $DNS_KEY_NAME name $DNS_NAME A AAAA; };
+};
+EOC
+    dns_zone_file
+    chown -R bind:bind "$DNS_DIR"
+    ip netns add "$NS_DNS"
+    e2e_on_exit ns_destroy "$NS_DNS"
+    ip -n "$NS_DNS" link set lo up
+    veth "$NS_SW" dns-lan "$NS_DNS" eth0
+    ip -n "$NS_SW" link set dns-lan master "$bridge"
+    ip -n "$NS_DNS" addr add "$DNS_SERVER/$prefix" dev eth0
+    [[ -z $router ]] || ip -n "$NS_DNS" route add 192.0.2.0/24 via "$router"
+    dns_server_start
+}
+
+# The zone as it is before any update (no journal: a zone file written over an old journal does not load).
+dns_zone_file() {
+    rm -f "$DNS_DIR/example.test.zone.jnl"
+    cat >"$DNS_DIR/example.test.zone" <<EOZ
+\$TTL 60
+@   IN SOA ns1.$DNS_ZONE hostmaster.$DNS_ZONE ( 1 60 30 600 1 )
+    IN NS  ns1.$DNS_ZONE
+ns1 IN A   $DNS_SERVER
+EOZ
+    chown bind:bind "$DNS_DIR/example.test.zone" 2>/dev/null || true
+}
+
+dns_server_start() {
+    ip netns exec "$NS_DNS" named -g -u bind -c "$DNS_DIR/named.conf" >>"$DNS_DIR/named.out" 2>&1 &
+    disown
+    if ! wait_until 10 eval "ip netns exec $NS_C dig @$DNS_SERVER $DNS_ZONE SOA +short +time=1 +tries=1 2>/dev/null | grep -q ."; then
+        echo "servha-e2e: named does not answer on $DNS_SERVER (see $DNS_DIR/named.out)" >&2
+        exit 2
+    fi
+    say "named up: $DNS_SERVER in $NS_DNS, primary for $DNS_ZONE"
+}
+
+# dns_resolver_up: a second named in the client's namespace, on its loopback ($DNS_RESOLVER), as the client's
+# caching resolver: it forwards example.test. to $DNS_SERVER and caches the answers for their TTL (no prefetch, no
+# stale answers). Goes with the client's namespace at teardown.
+dns_resolver_up() {
+    local dir=$RUN/resolver
+    mkdir -p "$dir"
+    cat >"$dir/named.conf" <<EOC
+controls { };
+options {
+    directory "$dir";
+    pid-file "$dir/named.pid";
+    listen-on port 53 { $DNS_RESOLVER; };
+    listen-on-v6 { none; };
+    recursion yes;
+    allow-query { $DNS_RESOLVER; };
+    allow-recursion { $DNS_RESOLVER; };
+    dnssec-validation no;
+    prefetch 0;
+    stale-answer-enable no;
+};
+zone "$DNS_ZONE" { type forward; forward only; forwarders { $DNS_SERVER; }; };
+EOC
+    chown -R bind:bind "$dir"
+    ip netns exec "$NS_C" named -g -u bind -c "$dir/named.conf" >>"$dir/named.out" 2>&1 &
+    disown
+    if ! wait_until 10 eval "ip netns exec $NS_C dig @$DNS_RESOLVER $DNS_ZONE SOA +short +time=1 +tries=1 2>/dev/null | grep -q ."; then
+        echo "servha-e2e: the caching resolver does not answer on $DNS_RESOLVER in $NS_C (see $dir/named.out)" >&2
+        exit 2
+    fi
+    say "caching resolver up: $DNS_RESOLVER in $NS_C, forwarding $DNS_ZONE to $DNS_SERVER"
+}
+
+# The TTL the client's caching resolver gives db.example.test.'s answer now: the whole TTL right after it fetched the
+# record from the primary, less as the cached answer ages (BIND counts in whole seconds).
+dns_cached_ttl() {
+    ip netns exec "$NS_C" dig @"$DNS_RESOLVER" "$DNS_NAME" A +noall +answer +time=1 +tries=1 2>/dev/null |
+        awk '{ print $2; exit }'
+}
+
+# dns_lookup: the A records of db.example.test. as the client gets them from the primary, with dig, sorted, one a
+# line (nothing when there are none).
+dns_lookup() {
+    ip netns exec "$NS_C" dig @"$DNS_SERVER" "$DNS_NAME" A +short +time=1 +tries=1 2>/dev/null | sort
+}
+# dns_points_to ADDRESS: the primary answers exactly ADDRESS.
+dns_points_to() { [[ $(dns_lookup) == "$1" ]]; }
+# The zone's SOA serial on the primary (it goes up with every update that changes the zone).
+dns_serial() { ip netns exec "$NS_C" dig @"$DNS_SERVER" "$DNS_ZONE" SOA +short +time=1 +tries=1 2>/dev/null | awk '{print $3}'; }
+
+# The `dns` resource's own name (the record's name is its `hostname:`).
+DNS_RESOURCE="alias"
+
+# dns_resource MODE [KEY_FILE] [TTL]: the `dns` resource ($DNS_RESOURCE): MODE vip (the group's VIP's address) or
+# self (each node's LAN address, from LAN_IP); the key file defaults to the cluster's, the TTL to 5s.
+dns_resource() {
+    local mode=$1 key=${2:-$DNS_KEY} ttl=${3:-5s}
+    cat <<EOF
+  - name: $DNS_RESOURCE
+    type: dns
+    server: $DNS_SERVER
+    zone: $DNS_ZONE
+    hostname: $DNS_NAME
+    address: $mode
+EOF
+    [[ $mode != self ]] || echo "    addresses: { node-a: ${LAN_IP[node-a]}, node-b: ${LAN_IP[node-b]} }"
+    cat <<EOF
+    ttl: $ttl
+    key_file: $key
+    monitor_interval: 2s
+EOF
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# A routed site: the two hosts in different subnets (two racks, two sites), with no layer-2 segment in common
+
+NS_R1=$E2E_PREFIX-$RUN_ID-r1
+NS_R2=$E2E_PREFIX-$RUN_ID-r2
+
+# topology_routed_up: instead of topology_up (the same namespace names for switch, nodes and client; the harness's
+# functions work on it as they do on the flat site, but for partition and arbitrator_path):
+#
+#   switch    ($NS_SW)  bridges only, no address: br-a (site A's LAN), br-b (site B's LAN), br-svc (the client's
+#                       and the DNS server's LAN), br-hba and br-hbb (site A's and site B's heartbeat networks)
+#   router 1  ($NS_R1)  the LAN router: 192.0.2.1/27 (br-a; also the arbitrator), 192.0.2.65/26 (br-b),
+#                       192.0.2.33/27 (br-svc); forwards between them
+#   router 2  ($NS_R2)  the heartbeat network's router, a second path: 192.0.2.129/26 (br-hba), 192.0.2.193/26
+#                       (br-hbb); forwards between them
+#   node-a    ($NS_A)   eth0 192.0.2.11/27 (site A), eth1 192.0.2.139/26; routes 192.0.2.0/24 via router 1,
+#                       192.0.2.192/26 (site B's heartbeat network) via router 2
+#   node-b    ($NS_B)   eth0 192.0.2.75/26 (site B), eth1 192.0.2.203/26; routes 192.0.2.0/24 via router 1,
+#                       192.0.2.128/26 via router 2
+#   client    ($NS_C)   eth0 192.0.2.50/27 (br-svc), 192.0.2.0/24 via router 1
+#
+# So the heartbeat channel lan goes through router 1 and hb through router 2. No namespace has a route out of
+# 192.0.2.0/24, and nothing is linked to the host. The routers' namespaces go at teardown (e2e_on_exit).
+# Sets LAN_IP, HB_IP, GATEWAY and CLIENT_IP; the switch ports of the nodes are a-lan, a-hb, b-lan, b-hb as on the
+# flat site, so links, host_kill and host_reboot work alike.
+topology_routed_up() {
+    local ns
+    GATEWAY=192.0.2.1
+    CLIENT_IP=192.0.2.50
+    LAN_IP=([node-a]=192.0.2.11 [node-b]=192.0.2.75)
+    HB_IP=([node-a]=192.0.2.139 [node-b]=192.0.2.203)
+    NODE_NS=([node-a]=$NS_A [node-b]=$NS_B)
+    for ns in "$NS_SW" "$NS_R1" "$NS_R2" "$NS_A" "$NS_B" "$NS_C"; do
+        ip netns add "$ns"
+        ip -n "$ns" link set lo up
+    done
+    e2e_on_exit ns_destroy "$NS_R1"
+    e2e_on_exit ns_destroy "$NS_R2"
+    local bridge
+    for bridge in br-a br-b br-svc br-hba br-hbb; do
+        ip -n "$NS_SW" link add "$bridge" type bridge
+        ip -n "$NS_SW" link set "$bridge" type bridge forward_delay 0 mcast_snooping 0
+        ip -n "$NS_SW" link set "$bridge" up
+    done
+    # plug NS IF BRIDGE PORT ADDRESS/PREFIX: a cable from the switch's BRIDGE (its end named PORT) to NS's IF.
+    plug() {
+        veth "$NS_SW" "$4" "$1" "$2"
+        ip -n "$NS_SW" link set "$4" master "$3"
+        ip -n "$1" addr add "$5" dev "$2"
+    }
+    plug "$NS_R1" eth0 br-a r1-a 192.0.2.1/27
+    plug "$NS_R1" eth1 br-b r1-b 192.0.2.65/26
+    plug "$NS_R1" eth2 br-svc r1-svc 192.0.2.33/27
+    plug "$NS_R2" eth0 br-hba r2-a 192.0.2.129/26
+    plug "$NS_R2" eth1 br-hbb r2-b 192.0.2.193/26
+    for ns in "$NS_R1" "$NS_R2"; do ip netns exec "$ns" sysctl -q -w net.ipv4.ip_forward=1; done
+    plug "$NS_A" eth0 br-a a-lan 192.0.2.11/27
+    plug "$NS_A" eth1 br-hba a-hb 192.0.2.139/26
+    plug "$NS_B" eth0 br-b b-lan 192.0.2.75/26
+    plug "$NS_B" eth1 br-hbb b-hb 192.0.2.203/26
+    plug "$NS_C" eth0 br-svc c-lan "$CLIENT_IP/27"
+    unset -f plug
+    ip -n "$NS_A" route add 192.0.2.0/24 via 192.0.2.1
+    ip -n "$NS_A" route add 192.0.2.192/26 via 192.0.2.129
+    ip -n "$NS_B" route add 192.0.2.0/24 via 192.0.2.65
+    ip -n "$NS_B" route add 192.0.2.128/26 via 192.0.2.193
+    ip -n "$NS_C" route add 192.0.2.0/24 via 192.0.2.33
+
+    for ns in "$NS_SW" "$NS_R1" "$NS_R2" "$NS_A" "$NS_B" "$NS_C"; do
+        if ip -n "$ns" route show default | grep -q .; then
+            echo "servha-e2e: $ns has a default route" >&2
+            exit 2
+        fi
+    done
+    # Every path the test needs, through the routers: the client to both nodes, each channel between the nodes.
+    local from to from_to
+    for from_to in "$NS_C ${LAN_IP[node-a]}" "$NS_C ${LAN_IP[node-b]}" "$NS_A ${LAN_IP[node-b]}" \
+        "$NS_B ${HB_IP[node-a]}" "$NS_A $GATEWAY" "$NS_B $GATEWAY"; do
+        read -r from to <<<"$from_to"
+        wait_until 5 ip netns exec "$from" ping -n -q -c 1 -W 1 "$to" >/dev/null || {
+            echo "servha-e2e: no route from $from to $to on the routed site" >&2
+            exit 2
+        }
+    done
+    # And the heartbeat network's packets take router 2, not router 1.
+    if ! ip -n "$NS_A" route get "${HB_IP[node-b]}" from "${HB_IP[node-a]}" | grep -q "via 192.0.2.129 dev eth1"; then
+        echo "servha-e2e: node-a's heartbeat packets to node-b would not go through router 2" >&2
+        exit 2
+    fi
+    say "routed site up: site A 192.0.2.0/27 (node-a), site B 192.0.2.64/26 (node-b), client 192.0.2.32/27, routers $NS_R1 (LAN) and $NS_R2 (heartbeat)"
+}

@@ -5,13 +5,22 @@
     pgclient.py first-query HOST SINCE_US [TIMEOUT_S]
                                           retry SELECT 1 until it answers; print ms since SINCE_US (wall clock)
 
+    --dns-server IP[:PORT] (anywhere in the arguments): HOST is a name, looked up (A record, over UDP, recursion
+    desired, so IP may be the authoritative server or a caching resolver) before every connection attempt, as a
+    client that reaches the service by its virtual host name does. The address each new connection went to is
+    written to stderr ("TIME_US connected to NAME at ADDRESS"); a lookup that fails or gives no address counts
+    as a failed attempt.
+
 Connections are asynchronous (psycopg2 async_=1) with deadlines of our own: libpq's connect_timeout cannot go
 below 2 s, and during a failover a connection attempt to the VIP may go to a dead MAC and hear nothing, so a
 blocking client would measure its own timeout rather than the failover.
 """
 
+import random
 import select
 import signal
+import socket
+import struct
 import sys
 import time
 
@@ -20,10 +29,66 @@ import psycopg2.extensions as ext
 
 CONNECT_TIMEOUT = 0.3
 QUERY_TIMEOUT = 1.0
+LOOKUP_TIMEOUT = 0.3
+# Set by --dns-server: HOST is then a name, looked up there before each connection attempt.
+DNS_SERVER = None
 
 
 class Timeout(Exception):
     pass
+
+
+class NoAddress(OSError):
+    """The name could not be looked up, or has no A record."""
+
+
+def skip_name(message, at):
+    while True:
+        length = message[at]
+        if length & 0xC0 == 0xC0:
+            return at + 2
+        if length == 0:
+            return at + 1
+        at += 1 + length
+
+
+def lookup(name, server, timeout=LOOKUP_TIMEOUT):
+    """The A records of NAME from SERVER ("IP" or "IP:PORT"), in the order given."""
+    host, _, port = server.partition(":")
+    ident = random.getrandbits(16)
+    question = b"".join(bytes([len(label)]) + label.encode() for label in name.rstrip(".").split(".")) + b"\0"
+    query = struct.pack(">HHHHHH", ident, 0x0100, 1, 0, 0, 0) + question + struct.pack(">HH", 1, 1)
+    deadline = time.monotonic() + timeout
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.connect((host, int(port or 53)))
+        sock.send(query)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([sock], [], [], left)[0]:
+                raise NoAddress(f"no answer from {server} for {name}")
+            answer = sock.recv(65535)
+            if len(answer) < 12:
+                continue
+            got, flags, qdcount, ancount = struct.unpack(">HHHH", answer[:8])
+            if got != ident or not flags & 0x8000:
+                continue
+            break
+    if flags & 0x000F:
+        raise NoAddress(f"{server} answered rcode {flags & 0x000F} for {name}")
+    at = 12
+    for _ in range(qdcount):
+        at = skip_name(answer, at) + 4
+    addresses = []
+    for _ in range(ancount):
+        at = skip_name(answer, at)
+        rtype, rclass, _ttl, length = struct.unpack(">HHIH", answer[at : at + 10])
+        at += 10
+        if rtype == 1 and rclass == 1 and length == 4:
+            addresses.append(socket.inet_ntoa(answer[at : at + 4]))
+        at += length
+    if not addresses:
+        raise NoAddress(f"{server} has no A record for {name}")
+    return addresses
 
 
 def wait(conn, seconds):
@@ -42,12 +107,15 @@ def wait(conn, seconds):
 
 
 def connect(host):
-    conn = psycopg2.connect(host=host, port=5432, dbname="postgres", user="postgres", async_=1)
+    address = lookup(host, DNS_SERVER)[0] if DNS_SERVER else host
+    conn = psycopg2.connect(host=address, port=5432, dbname="postgres", user="postgres", async_=1)
     try:
         wait(conn, CONNECT_TIMEOUT)
     except BaseException:
         conn.close()
         raise
+    if DNS_SERVER:
+        print(f"{now_us()} connected to {host} at {address}", file=sys.stderr, flush=True)
     return conn
 
 
@@ -131,6 +199,11 @@ def first_query(host, since_us, timeout):
 
 
 def main(argv):
+    global DNS_SERVER
+    if "--dns-server" in argv[:-1]:
+        at = argv.index("--dns-server")
+        DNS_SERVER = argv[at + 1]
+        argv = argv[:at] + argv[at + 2 :]
     if len(argv) >= 4 and argv[1] == "write":
         write(argv[2], argv[3])
         return 0
