@@ -5,6 +5,14 @@ public struct FailoverRecord: Sendable, Hashable {
     public var kind: DecisionKind
     public var epoch: Epoch
     public var reason: String
+
+    public init(at: Instant, wall: Int64, kind: DecisionKind, epoch: Epoch, reason: String) {
+        self.at = at
+        self.wall = wall
+        self.kind = kind
+        self.epoch = epoch
+        self.reason = reason
+    }
 }
 
 extension FailoverRecord {
@@ -18,6 +26,12 @@ public struct ChannelState: Sendable, Hashable {
     public var up = false
     public var lastHeard: Instant?
     public var lastSequence: UInt64 = 0
+
+    public init(up: Bool = false, lastHeard: Instant? = nil, lastSequence: UInt64 = 0) {
+        self.up = up
+        self.lastHeard = lastHeard
+        self.lastSequence = lastSequence
+    }
 }
 
 /// The coordinator's whole state: a fold over the events of its log (`apply`), nothing else.
@@ -259,6 +273,12 @@ public struct PendingNotice: Sendable, Hashable {
     public var raised: Bool
     /// Bit i set: sink i has it.
     public var delivered: UInt64
+
+    public init(alarm: Alarm, raised: Bool, delivered: UInt64) {
+        self.alarm = alarm
+        self.raised = raised
+        self.delivered = delivered
+    }
 
     public func isComplete(sinks: Int) -> Bool {
         sinks >= 64 ? delivered == .max : delivered & ((1 << UInt64(sinks)) - 1) == (1 << UInt64(sinks)) - 1
