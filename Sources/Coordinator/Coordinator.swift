@@ -30,6 +30,14 @@ public struct Coordinator: Sendable {
         state = State(me: node)
     }
 
+    /// A core that goes on from `state` (read back from a snapshot in the log).
+    public init(resuming state: State) {
+        self.state = state
+    }
+
+    /// Applies one event of the log (start-up's streaming fold).
+    public mutating func fold(_ event: Event) { state.apply(event) }
+
     /// A core rebuilt by folding `events` (a node's log, on restart).
     public init(node: NodeID, folding events: some Sequence<Event>) {
         state = State(me: node)

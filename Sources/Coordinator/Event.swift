@@ -260,13 +260,17 @@ public enum Event: Sendable, Hashable {
     case commandRefused(AdminCommand, reason: String)
     /// SHA-256 of the canonical encoding of the state after the events before it.
     case stateDigest([UInt8])
+    /// The whole state after the events before it (`State.canonicalEncoding`), written by the shell when a log
+    /// segment is sealed and at a clean shutdown: start-up folds from the newest one, and replay checks each
+    /// against the state it rebuilt. Not derived by the core, so replay does not expect it from the core.
+    case snapshot([UInt8])
 
     /// Whether replay compares this event (all derived events are compared; inputs are what replay feeds).
     public var isInput: Bool {
         switch self {
         case .input, .rejected: true
         case .channelChanged, .peerSuspected, .peerDeclaredDead, .peerAlive, .decision, .issued, .commandRefused,
-            .stateDigest:
+            .stateDigest, .snapshot:
             false
         }
     }
@@ -275,7 +279,7 @@ public enum Event: Sendable, Hashable {
         switch self {
         case .input(let stamped), .rejected(let stamped, _): stamped
         case .channelChanged, .peerSuspected, .peerDeclaredDead, .peerAlive, .decision, .issued, .commandRefused,
-            .stateDigest:
+            .stateDigest, .snapshot:
             nil
         }
     }

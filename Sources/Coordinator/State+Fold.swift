@@ -23,7 +23,7 @@ extension State {
             applyAction(action)
         case .commandRefused:
             break
-        case .stateDigest:
+        case .stateDigest, .snapshot:
             break
         }
     }

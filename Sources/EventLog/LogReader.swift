@@ -34,11 +34,13 @@ public struct LogReader: Sendable {
     }
 
     /// Calls `body` with each decoded batch holding records at or after `from`. Stops and throws at the first
-    /// corruption, after passing on everything before it.
+    /// corruption, after passing on everything before it. With `segments`, only those segments are read (the
+    /// chain is checked from the first of them on): start-up reads from the segment of the newest snapshot.
     @discardableResult
     public func forEachBatch(
         from: UInt64 = 0,
         depth: ScanDepth = .chain,
+        segments range: Range<Int>? = nil,
         _ body: (DecodedBatch) throws -> Void
     ) throws -> ReadSummary {
         var summary = ReadSummary()
@@ -46,7 +48,7 @@ public struct LogReader: Sendable {
         var expectedFirst: UInt64?
         var expectedPrevious: ChainDigest?
         let segments = directory.segments
-        for (index, segment) in segments.enumerated() {
+        for (index, segment) in segments.enumerated() where range?.contains(index) ?? true {
             // Segments wholly before `from` still have their headers and continuity checked, cheaply.
             let skipWhole = index + 1 < segments.count && segments[index + 1].firstSequence <= from
             let file = try SystemFile.open(segment.path, flags: O_RDONLY)
@@ -87,12 +89,13 @@ public struct LogReader: Sendable {
     public func forEachRecord(
         from: UInt64 = 0,
         depth: ScanDepth = .chain,
+        segments range: Range<Int>? = nil,
         _ body: (RecordView) throws -> Bool
     ) throws -> ReadSummary {
         struct Stop: Error {}
         var summary = ReadSummary()
         do {
-            summary = try forEachBatch(from: from, depth: depth) { batch in
+            summary = try forEachBatch(from: from, depth: depth, segments: range) { batch in
                 try batch.forEach(from: from) { view in
                     if try !body(view) { throw Stop() }
                 }

@@ -35,6 +35,7 @@ import EventLog
 ///       69  command-refused             verb, source, reason
 ///       70  state-digest                digest
 ///       71  peer-suspected              evidence
+///       72  snapshot                    the state's canonical encoding (StateSnapshot), as length and bytes
 ///
 /// Every payload starts with `formatVersion`. The *stamp* of an input (its `at` and `wall`) is not in the payload:
 /// it is the record's own monotonic and wall time, which the log stores as deltas column by column, so a
@@ -83,6 +84,7 @@ public enum EventCodec {
         case commandRefused = 69
         case stateDigest = 70
         case peerSuspected = 71
+        case snapshot = 72
 
         /// Whether records of this type carry an input (the ones replay feeds to the core).
         public var isInput: Bool { rawValue < 64 }
@@ -112,6 +114,7 @@ public enum EventCodec {
             case .issued: "issued"
             case .commandRefused: "command-refused"
             case .stateDigest: "state-digest"
+            case .snapshot: "snapshot"
             }
         }
     }
@@ -136,6 +139,7 @@ public enum EventCodec {
         case .issued: .issued
         case .commandRefused: .commandRefused
         case .stateDigest: .stateDigest
+        case .snapshot: .snapshot
         }
     }
 
@@ -201,7 +205,7 @@ public enum EventCodec {
             out.append(command.verb.rawValue)
             out.appendString(command.source)
             out.appendString(reason)
-        case .stateDigest(let digest):
+        case .stateDigest(let digest), .snapshot(let digest):
             encodeBytes(digest, into: &out)
         }
         return out.bytes
@@ -481,6 +485,8 @@ public enum EventCodec {
             return .commandRefused(AdminCommand(verb: verb, source: commandSource), reason: try readString(&source))
         case .stateDigest:
             return .stateDigest(try readBytes(&source))
+        case .snapshot:
+            return .snapshot(try readBytes(&source))
         }
     }
 
@@ -606,7 +612,7 @@ public enum EventCodec {
             input = .lateRecord(try readString(&source))
         case .rejected, .channelChanged, .peerDeclaredDead, .peerSuspected, .peerAlive, .decision, .issued,
             .commandRefused,
-            .stateDigest:
+            .stateDigest, .snapshot:
             throw CodecError("\(kind) is not an input")
         }
         return StampedInput(at: at, wall: wall, input)

@@ -25,6 +25,7 @@ public enum EventDescription {
         case .issued(let action): return "action \(Self.action(action, resources: resources))"
         case .commandRefused(let command, let reason): return "refused \(command.verb) (\(command.source)): \(reason)"
         case .stateDigest(let digest): return "state digest \(hex(digest.prefix(8)))"
+        case .snapshot(let bytes): return "state snapshot (\(bytes.count) bytes)"
         }
     }
 

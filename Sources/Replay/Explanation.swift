@@ -81,7 +81,7 @@ public enum Explanation {
                     out.insert("    \(ago(instants[i])): \(EventDescription.line(log.events[i], resources: names))", at: out.count - led)
                     led += 1
                 }
-            case .rejected, .issued, .stateDigest:
+            case .rejected, .issued, .stateDigest, .snapshot:
                 continue
             }
         }
@@ -119,7 +119,7 @@ public enum Explanation {
                     )
                 }
             case .rejected, .channelChanged, .peerSuspected, .peerDeclaredDead, .peerAlive, .commandRefused,
-                .stateDigest:
+                .stateDigest, .snapshot:
                 continue
             }
         }

@@ -60,7 +60,7 @@ public struct IncidentTimeline: Sendable {
             case .peerDeclaredDead: return true
             case .decision(let decision): if decision.kind == .takeOver { return true }
             case .input, .rejected, .channelChanged, .peerSuspected, .peerAlive, .issued, .commandRefused,
-                .stateDigest:
+                .stateDigest, .snapshot:
                 continue
             }
         }
@@ -141,7 +141,7 @@ public struct IncidentTimeline: Sendable {
                 .arbitrator, .fenceOutcome, .rejected, .alarmDelivery, .logSpace, .lateRecord:
                 return nil
             }
-        case .issued, .rejected, .channelChanged, .peerSuspected, .peerAlive, .commandRefused, .stateDigest:
+        case .issued, .rejected, .channelChanged, .peerSuspected, .peerAlive, .commandRefused, .stateDigest, .snapshot:
             return nil
         }
     }

@@ -116,7 +116,7 @@ public struct MergedTimeline: Sendable {
             case .startResource, .stopResource, .killResource, .fencePeer, .announce, .raiseAlarm, .clearAlarm:
                 return true
             }
-        case .stateDigest: return false
+        case .stateDigest, .snapshot: return false
         case .rejected, .channelChanged, .peerSuspected, .peerDeclaredDead, .peerAlive, .decision, .commandRefused:
             return true
         }

@@ -107,6 +107,23 @@ extension ReplayVerifier {
         var index = 0
         while ensure(index + 1) {
             let (c, o) = locate(index)
+            if case .snapshot(let bytes) = chunks[c].events[o] {
+                // Written by the shell, not derived by the core: it must be the state replay has rebuilt.
+                guard core.state.canonicalEncoding() == bytes else {
+                    report.divergence = divergence(
+                        at: index,
+                        recorded: chunks[c].events[o],
+                        replayed: .snapshot(core.state.canonicalEncoding()),
+                        inputIndex: index
+                    )
+                    while feed.next() != nil {}
+                    return (identity, report)
+                }
+                report.snapshots += 1
+                index += 1
+                report.events = index
+                continue
+            }
             guard let stamped = chunks[c].events[o].stampedInput else {
                 report.divergence = divergence(
                     at: index,

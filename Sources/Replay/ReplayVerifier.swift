@@ -1,5 +1,6 @@
 import Coordinator
 import EventLog
+import EventRecords
 
 /// Re-runs a recorded log's inputs (recorded timer firings included) through a fresh coordinator and compares
 /// every event it derives, digests included, with the recorded ones.
@@ -9,6 +10,8 @@ public enum ReplayVerifier {
         public var inputs = 0
         public var decisions = 0
         public var digests = 0
+        /// Snapshots in the log that matched the state replay had rebuilt by then.
+        public var snapshots = 0
         public var divergence: Divergence?
     }
 
@@ -23,11 +26,31 @@ public enum ReplayVerifier {
         public var stateBefore: State
     }
 
-    public static func verify(_ log: RecordedLog) -> Report {
+    /// - Parameter resuming: start at this snapshot (an index of a `.snapshot` event in the log) rather than at
+    ///   the beginning: the events before it are not needed (a log whose old segments retention removed).
+    public static func verify(_ log: RecordedLog, resuming: Int? = nil) throws -> Report {
         var report = Report()
         var core = Coordinator(node: log.identity.node)
         var index = 0
+        if let resuming {
+            guard resuming < log.events.count, case .snapshot(let bytes) = log.events[resuming] else {
+                throw ReplayError("event \(resuming) of \(log.directory) is not a state snapshot")
+            }
+            core = Coordinator(resuming: try StateSnapshot.decode(bytes))
+            index = resuming + 1
+            report.snapshots = 1
+        }
         while index < log.events.count {
+            if case .snapshot(let bytes) = log.events[index] {
+                // Written by the shell, not derived by the core: it must be the state replay has rebuilt.
+                guard core.state.canonicalEncoding() == bytes else {
+                    return divergence(at: index, log: log, recorded: log.events[index], replayed: .snapshot(core.state.canonicalEncoding()), input: index, report)
+                }
+                report.snapshots += 1
+                index += 1
+                report.events = index
+                continue
+            }
             guard let stamped = log.events[index].stampedInput else {
                 return divergence(at: index, log: log, recorded: log.events[index], replayed: nil, input: index, report)
             }
@@ -84,6 +107,7 @@ extension ReplayVerifier.Report {
         case .input, .rejected: inputs += 1
         case .decision: decisions += 1
         case .stateDigest: digests += 1
+        case .snapshot: snapshots += 1
         case .channelChanged, .peerSuspected, .peerDeclaredDead, .peerAlive, .issued, .commandRefused: break
         }
     }

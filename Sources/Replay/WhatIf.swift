@@ -260,7 +260,7 @@ extension WhatIf {
                     }
                     answerIndices.insert(index)
                 case .rejected, .channelChanged, .peerSuspected, .peerDeclaredDead, .peerAlive, .decision,
-                    .commandRefused, .stateDigest:
+                    .commandRefused, .stateDigest, .snapshot:
                     continue
                 }
             }

@@ -55,7 +55,7 @@ struct ReplayVerify: ParsableCommand {
             guard let divergence = report.divergence else {
                 print(
                     "\(directory): ok: \(report.events) events (\(report.inputs) inputs, \(report.decisions) decisions, "
-                        + "\(report.digests) state digests) replay identically (node \(identity.nodeName), cluster \(identity.cluster))"
+                        + "\(report.digests) state digests\(report.snapshots > 0 ? ", \(report.snapshots) snapshots" : "")) replay identically (node \(identity.nodeName), cluster \(identity.cluster))"
                 )
                 continue
             }
@@ -90,7 +90,7 @@ struct ReplayDecisions: ParsableCommand {
                 print(
                     "\(rfc3339(log.walls[index])) #\(log.sequences[index]) \(EventDescription.line(event, resources: names))"
                 )
-            case .input, .rejected, .channelChanged, .peerSuspected, .peerAlive, .issued, .stateDigest:
+            case .input, .rejected, .channelChanged, .peerSuspected, .peerAlive, .issued, .stateDigest, .snapshot:
                 continue
             }
         }

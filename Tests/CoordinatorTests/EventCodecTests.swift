@@ -278,6 +278,7 @@ import Testing
             .peerAlive(channel: 255),
             .stateDigest(Array(repeating: 0xAB, count: 32)),
             .stateDigest([]),
+            .snapshot(StateSnapshot.encode(State(me: 2))),
         ]
         events += decisions.map { .decision($0) }
         events += actions.map { .issued($0) }
@@ -306,6 +307,7 @@ import Testing
         case .issued(let action): "issued " + name(action)
         case .commandRefused: "commandRefused"
         case .stateDigest: "stateDigest"
+        case .snapshot: "snapshot"
         }
     }
 
@@ -375,7 +377,7 @@ import Testing
         let inputNames = Set(Self.inputs.map { Self.name($0.input) })
         #expect(inputNames.count == 14)
         #expect(Set(Self.actions.map(Self.name)).count == 10)
-        #expect(names.count == 14 + 8 + 10)  // inputs, other events, issued actions
+        #expect(names.count == 14 + 9 + 10)  // inputs, other events, issued actions
         #expect(Set(events.map(EventCodec.recordType)) == Set(EventCodec.RecordType.allCases.map(\.rawValue)))
         let decisionKinds = events.compactMap { event -> DecisionKind? in
             if case .decision(let decision) = event { decision.kind } else { nil }
@@ -434,7 +436,7 @@ import Testing
                 "arbitrator": 7, "resource-outcome": 8, "fence-outcome": 9, "admin": 10, "shell-rejected": 11,
                 "alarm-delivery": 12, "log-space": 13, "late-record": 14,
                 "rejected": 32, "channel-changed": 64, "peer-declared-dead": 65, "peer-alive": 66, "decision": 67,
-                "issued": 68, "command-refused": 69, "state-digest": 70, "peer-suspected": 71,
+                "issued": 68, "command-refused": 69, "state-digest": 70, "peer-suspected": 71, "snapshot": 72,
             ]
         )
     }
@@ -535,7 +537,7 @@ import Testing
     }
 
     @Test func unknownRecordTypeThrows() {
-        for type: UInt16 in [0, 15, 31, 33, 63, 72, 999, .max] {
+        for type: UInt16 in [0, 15, 31, 33, 63, 73, 999, .max] {
             let reason = Self.failure(type: type, [1])
             #expect(reason == "unknown event record type \(type)")
         }

@@ -62,4 +62,49 @@ import Testing
         }
         #expect(decoded < bytes.count * 3)
     }
+
+    /// `log` with a snapshot of the state after each of `cuts` events inserted (sequences and times carried over).
+    static func withSnapshots(_ log: RecordedLog, after cuts: [Int], tamper: Bool = false) -> RecordedLog {
+        var out = log
+        for cut in cuts.sorted(by: >) {
+            var state = Coordinator(node: log.identity.node, folding: log.events.prefix(cut)).state
+            if tamper { state.takeovers += 1 }
+            out.events.insert(.snapshot(StateSnapshot.encode(state)), at: cut)
+            out.sequences.insert(log.sequences[cut - 1], at: cut)
+            out.walls.insert(log.walls[cut - 1], at: cut)
+        }
+        return out
+    }
+
+    /// The index of an input event near `fraction` of the log (a snapshot goes between one input's events and
+    /// the next input, never inside them).
+    static func inputBoundary(_ log: RecordedLog, near fraction: Double) -> Int {
+        var index = Int(Double(log.events.count) * fraction)
+        while log.events[index].stampedInput == nil { index += 1 }
+        return index
+    }
+
+    @Test("replay verify checks every snapshot against the state it rebuilt, and can start at one")
+    func replayWithSnapshots() throws {
+        let log = try RecordedLog.load("\(fixtureRoot)/switchover/node-a")
+        let cuts = [0.25, 0.5, 0.75].map { Self.inputBoundary(log, near: $0) }
+        let with = Self.withSnapshots(log, after: cuts)
+        let report = try ReplayVerifier.verify(with)
+        #expect(report.divergence == nil)
+        #expect(report.snapshots == 3 && report.events == with.events.count)
+
+        // From the second snapshot on: the events before it are not needed.
+        let second = cuts[1] + 1
+        guard case .snapshot = with.events[second] else {
+            Issue.record("no snapshot at \(second)")
+            return
+        }
+        let resumed = try ReplayVerifier.verify(with, resuming: second)
+        #expect(resumed.divergence == nil && resumed.snapshots == 2)
+        #expect(throws: ReplayError.self) { try ReplayVerifier.verify(with, resuming: 0) }
+
+        // A snapshot that is not the state its history folds to is named at its place.
+        let tampered = Self.withSnapshots(log, after: [cuts[0]], tamper: true)
+        #expect(try ReplayVerifier.verify(tampered).divergence?.index == cuts[0])
+    }
 }

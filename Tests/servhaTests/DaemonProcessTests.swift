@@ -647,6 +647,30 @@ final class LoopbackCluster {
         )
     }
 
+    /// A clean stop ends the log with a state snapshot; the next start folds from it, and replay checks it.
+    @Test func aCleanStopLeavesASnapshotThatTheNextStartFoldsFrom() throws {
+        let cluster = try LoopbackCluster()
+        defer { cluster.tearDown() }
+        try cluster.start("node-a")
+        #expect(cluster.waitUntil("node-a active") { cluster.role("node-a") == "active" && cluster.serviceAnswers() })
+        let process = cluster.processes["node-a"]!
+        kill(process.processIdentifier, SIGTERM)
+        #expect(cluster.waitUntil("node-a exited") { !process.isRunning })
+        let dump = try servha(["log", "dump", cluster.root + "/node-a-log", "--json"])
+        let last = dump.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(last.contains("\"type\":72"), "the last record is a snapshot: \(last)")
+        let verified = try servha(["replay", "verify", cluster.root + "/node-a-log"])
+        #expect(verified.status == 0 && verified.stdout.contains("1 snapshots"), "\(verified.stdout)\(verified.stderr)")
+        try cluster.start("node-a")
+        #expect(cluster.waitUntil("node-a back") { cluster.role("node-a") != nil })
+        #expect(
+            cluster.waitUntil("rebuilt from the snapshot") {
+                cluster.output("node-a").contains("servha.snapshot=sequence ")
+            },
+            "\(cluster.output("node-a").suffix(2000))"
+        )
+    }
+
     @Test func startupProblemsExitTwoWithOneLineAndNothingRunning() throws {
         let cluster = try LoopbackCluster()
         defer { cluster.tearDown() }

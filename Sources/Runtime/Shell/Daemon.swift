@@ -139,11 +139,16 @@ public final class Daemon: Sendable {
             configHash: config.cluster.hash
         )
         let log: EventLogWriter
+        // The shell, once it exists: each sealed segment is followed by a state snapshot.
+        let snapshotTaker = Mutex<NodeShell?>(nil)
         do {
             log = try EventLogWriter(
                 directory: config.logDirectory,
                 identity: identity,
                 options: Daemon.writerOptions,
+                onSegmentSealed: { _ in
+                    if let shell = snapshotTaker.withLock({ $0 }) { Task { await shell.segmentSealed() } }
+                },
                 onBatchesWritten: { mirror.nudge() }
             )
         } catch {
@@ -156,19 +161,20 @@ public final class Daemon: Sendable {
                 metadata: ["eventlog.segment": "\(torn.path)", "eventlog.offset": "\(torn.offset)"]
             )
         }
-        var events: [Event] = []
+        let rebuilt: StartupFold.Result
         do {
-            try LogReader(directory: config.logDirectory).forEachRecord { view in
-                events.append(try EventCodec.decode(view))
-                return true
-            }
+            rebuilt = try StartupFold.rebuild(directory: config.logDirectory, node: config.thisNode)
         } catch {
             throw await fail("cannot rebuild the state from the log: \(error)")
         }
-        let core = Coordinator(node: config.thisNode, folding: events)
+        let core = rebuilt.core
         logger.info(
             "state rebuilt from the log",
-            metadata: ["servha.events": "\(events.count)", "servha.role": "\(core.state.role)"]
+            metadata: [
+                "servha.events": "\(rebuilt.folded)",
+                "servha.snapshot": "\(rebuilt.snapshot.map { "sequence \($0)" } ?? "none: folded from the beginning")",
+                "servha.segments": "\(rebuilt.segmentsRead)", "servha.role": "\(core.state.role)",
+            ]
         )
 
         // The network edge.
@@ -210,6 +216,7 @@ public final class Daemon: Sendable {
             hold: hold,
             logger: logger
         )
+        snapshotTaker.withLock { $0 = shell }
         let pump = Task {
             for await datagram in datagrams {
                 await shell.received(datagram.bytes, channel: datagram.channel, source: datagram.source, at: datagram.at)

@@ -35,6 +35,11 @@ public actor NodeShell {
     private var loss: [ChannelLoss] = []
     private var tasks: [Task<Void, Never>] = []
     private var stopped = false
+    /// Events the driver derived that are not in the log yet (between an observation and its appends); a snapshot
+    /// is written only when there are none, so that it is exactly the state after the records before it.
+    private var unappendedEvents = 0
+    /// A snapshot is due (a segment was sealed) and waits for `unappendedEvents` to be 0.
+    private var snapshotDue = false
     /// Refused admin commands so far, and the last reason (for the admin socket's reply).
     private(set) var refusalsSeen = 0
     private(set) var lastRefusal: String?
@@ -162,9 +167,35 @@ public actor NodeShell {
     }
 
     public func stop() {
+        snapshotNow()  // start-up then folds from here, not from the last sealed segment
         stopped = true
         for task in tasks { task.cancel() }
         tasks.removeAll()
+    }
+
+    /// The log sealed a segment: the new one starts with the state (`Event.snapshot`), so that start-up and replay
+    /// can begin there.
+    public func segmentSealed() {
+        snapshotDue = true
+        snapshotNow()
+    }
+
+    /// Appends the state as a snapshot when one is due and every derived event is in the log.
+    private func snapshotNow() {
+        guard !stopped, unappendedEvents == 0 else { return }
+        snapshotDue = false
+        let state = driver.state
+        guard state.config != nil else { return }
+        do {
+            try log.append(
+                EventCodec.draft(
+                    .snapshot(StateSnapshot.encode(state)), node: config.thisNode, monotonicNanos: state.now,
+                    wallNanos: state.wall
+                )
+            )
+        } catch {
+            logger.error("cannot append a state snapshot to the log", metadata: ["servha.error": "\(error)"])
+        }
     }
 
     private static func every(_ interval: UInt64, _ body: @escaping @Sendable () async -> Void) -> Task<Void, Never> {
@@ -227,12 +258,21 @@ public actor NodeShell {
     /// Carries out the driver's effects in order: events are appended (and made durable before anything with an
     /// outside effect), then the rest is started. Outcomes come back through the driver.
     private func carryOut(_ effects: [NodeDriver.Effect]) async {
+        let derived = effects.reduce(0) { if case .append(let events, _) = $1 { $0 + events.count } else { $0 } }
+        unappendedEvents += derived
+        var appended = 0
+        defer {
+            unappendedEvents -= derived - appended  // what a stop or a log failure left out
+            if snapshotDue { snapshotNow() }
+        }
         for effect in effects {
             guard !stopped else { return }
             switch effect {
             case .append(let events, let flush):
                 do {
                     for draft in EventCodec.drafts(events, node: config.thisNode) { try log.append(draft) }
+                    appended += events.count
+                    unappendedEvents -= events.count
                     if flush { try await log.flush() }  // decisions are durable before their effects
                 } catch {
                     await cannotLog(error)
@@ -423,7 +463,7 @@ public actor NodeShell {
                     metadata: ["servha.output": "\(outcome.output.prefix(400))"]
                 )
             }
-        case .channelChanged, .peerSuspected, .peerAlive, .issued, .stateDigest:
+        case .channelChanged, .peerSuspected, .peerAlive, .issued, .stateDigest, .snapshot:
             break
         }
     }
