@@ -93,6 +93,17 @@ extension Coordinator {
             } else if space.isClear {
                 clear(.logSpaceLow, into: &output)  // (a no-op when none is open)
             }
+        case .archived(let outcome):
+            if outcome.succeeded {
+                clear(.archiveFailed, into: &output)
+            } else if state.alarm(.archiveFailed) == nil {
+                raise(
+                    .archiveFailed,
+                    .warning,
+                    "log.archive_command failed for \(outcome.segment) on \(config.name(of: state.me)): \(outcome.detail); the segment is kept (retention removes archived segments only) and the command is tried again",
+                    into: &output
+                )
+            }
         case .started, .configLoaded, .heartbeat, .timerFired, .arbitrator, .rejected, .alarmDelivery, .lateRecord:
             break
         }

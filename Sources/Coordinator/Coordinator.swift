@@ -130,7 +130,7 @@ public struct Coordinator: Sendable {
         case .rejected:
             return nil
         case .heartbeat, .timerFired, .diskSlot, .slotWritten, .arbitrator, .resourceOutcome, .fenceOutcome, .admin,
-            .alarmDelivery, .logSpace, .lateRecord:
+            .alarmDelivery, .logSpace, .lateRecord, .archived:
             break
         }
         guard let config = state.config else { return "no configuration loaded yet" }
@@ -166,7 +166,7 @@ public struct Coordinator: Sendable {
             }
             return nil
         case .started, .configLoaded, .timerFired, .slotWritten, .arbitrator, .fenceOutcome, .admin, .rejected,
-            .logSpace, .lateRecord:
+            .logSpace, .lateRecord, .archived:
             return nil
         }
     }

@@ -46,6 +46,7 @@ public enum AlarmKind: UInt8, Sendable, Hashable, Comparable, CustomStringConver
     case sharedStorage = 10
     case logSpaceLow = 11
     case ownerFlapping = 12
+    case archiveFailed = 13
 
     public static func < (a: AlarmKind, b: AlarmKind) -> Bool { a.rawValue < b.rawValue }
 
@@ -64,6 +65,7 @@ public enum AlarmKind: UInt8, Sendable, Hashable, Comparable, CustomStringConver
         case .sharedStorage: "shared-storage"
         case .logSpaceLow: "log-space-low"
         case .ownerFlapping: "owner-flapping"
+        case .archiveFailed: "archive-failed"
         }
     }
 }

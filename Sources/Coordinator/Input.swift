@@ -45,6 +45,22 @@ public enum Input: Sendable, Hashable {
     /// Something the shell saw that could not be recorded when it happened (the log had failed), recorded once
     /// the log works again: the core only records it.
     case lateRecord(String)
+    /// The configured archive command ran for a sealed segment of the log (retention removes only archived ones).
+    case archived(ArchiveOutcome)
+}
+
+/// One run of `log.archive_command` for one sealed segment.
+public struct ArchiveOutcome: Sendable, Hashable {
+    public var segment: String
+    public var succeeded: Bool
+    /// The command's account (its exit and output) when it failed.
+    public var detail: String
+
+    public init(segment: String, succeeded: Bool, detail: String) {
+        self.segment = segment
+        self.succeeded = succeeded
+        self.detail = detail
+    }
 }
 
 /// How much room the log's file system has left.

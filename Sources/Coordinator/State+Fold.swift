@@ -190,7 +190,7 @@ extension State {
                 fenceFailures += 1
                 fenceRetryAt = stamped.at + (config?.fenceRetry ?? 0)
             }
-        case .admin, .logSpace, .lateRecord:
+        case .admin, .logSpace, .lateRecord, .archived:
             break
         case .rejected:
             break

@@ -24,7 +24,8 @@ import EventLog
 ///       12  input alarm-delivery        kind, flags (1 raised, 2 succeeded), sink, attempt, detail
 ///       13  input log-space             stamp, free bytes, total bytes
 ///       14  input late-record           stamp, text
-///    15-31  reserved for further inputs
+///       15  input archived              stamp, succeeded, segment name, detail
+///    16-31  reserved for further inputs
 ///       32  rejected                    stamp, input type (1-31), input body, reason (Event.rejected)
 ///    33-63  reserved
 ///       64  channel-changed             channel, flags (1 up, 2 heard), [last heard]
@@ -75,6 +76,7 @@ public enum EventCodec {
         case alarmDelivery = 12
         case logSpace = 13
         case lateRecord = 14
+        case archived = 15
         case rejected = 32
         case channelChanged = 64
         case peerDeclaredDead = 65
@@ -105,6 +107,7 @@ public enum EventCodec {
             case .alarmDelivery: "alarm-delivery"
             case .logSpace: "log-space"
             case .lateRecord: "late-record"
+            case .archived: "archived"
             case .rejected: "rejected"
             case .channelChanged: "channel-changed"
             case .peerDeclaredDead: "peer-declared-dead"
@@ -159,6 +162,7 @@ public enum EventCodec {
         case .alarmDelivery: .alarmDelivery
         case .logSpace: .logSpace
         case .lateRecord: .lateRecord
+        case .archived: .archived
         }
     }
 
@@ -288,6 +292,10 @@ public enum EventCodec {
             out.appendVarint(space.totalBytes)
         case .lateRecord(let text):
             out.appendString(text)
+        case .archived(let outcome):
+            out.append(outcome.succeeded ? 1 : 0)
+            out.appendString(outcome.segment)
+            out.appendString(outcome.detail)
         }
     }
 
@@ -449,7 +457,7 @@ public enum EventCodec {
     ) throws -> Event {
         switch kind {
         case .heartbeat, .started, .configLoaded, .timerFired, .diskSlot, .slotWritten, .arbitrator,
-            .resourceOutcome, .fenceOutcome, .admin, .shellRejected, .alarmDelivery, .logSpace, .lateRecord:
+            .resourceOutcome, .fenceOutcome, .admin, .shellRejected, .alarmDelivery, .logSpace, .lateRecord, .archived:
             return .input(try decodeStamped(kind, version: version, from: &source, at: at, wall: wall))
         case .rejected:
             let raw = try source.readVarint()
@@ -610,6 +618,10 @@ public enum EventCodec {
             input = .logSpace(LogSpace(freeBytes: free, totalBytes: try source.readVarint()))
         case .lateRecord:
             input = .lateRecord(try readString(&source))
+        case .archived:
+            let succeeded = try readBool("archive succeeded", &source)
+            let segment = try readString(&source)
+            input = .archived(ArchiveOutcome(segment: segment, succeeded: succeeded, detail: try readString(&source)))
         case .rejected, .channelChanged, .peerDeclaredDead, .peerSuspected, .peerAlive, .decision, .issued,
             .commandRefused,
             .stateDigest, .snapshot:

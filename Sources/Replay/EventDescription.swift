@@ -72,6 +72,8 @@ public enum EventDescription {
             return "log file system: \(space.freeBytes / 1_048_576) MiB free of \(space.totalBytes / 1_048_576) MiB"
         case .alarmDelivery(let delivery):
             return "alarm \(delivery.kind) to sink \(delivery.sink): \(delivery.succeeded ? "delivered" : "failed")"
+        case .archived(let outcome):
+            return "archive of \(outcome.segment): \(outcome.succeeded ? "done" : "FAILED: \(outcome.detail)")"
         }
     }
 

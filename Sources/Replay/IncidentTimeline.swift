@@ -138,7 +138,7 @@ public struct IncidentTimeline: Sendable {
                     text: "\(name(outcome.resource)) \(outcome.operation): \(outcome.result)"
                 )
             case .resourceOutcome, .started, .configLoaded, .heartbeat, .timerFired, .diskSlot, .slotWritten,
-                .arbitrator, .fenceOutcome, .rejected, .alarmDelivery, .logSpace, .lateRecord:
+                .arbitrator, .fenceOutcome, .rejected, .alarmDelivery, .logSpace, .lateRecord, .archived:
                 return nil
             }
         case .issued, .rejected, .channelChanged, .peerSuspected, .peerAlive, .commandRefused, .stateDigest, .snapshot:

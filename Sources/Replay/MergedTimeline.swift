@@ -107,7 +107,8 @@ public struct MergedTimeline: Sendable {
             switch stamped.input {
             case .heartbeat, .timerFired, .diskSlot, .slotWritten, .logSpace: return false
             case .resourceOutcome(let outcome): return outcome.operation != .monitor || outcome.result != .succeeded
-            case .started, .configLoaded, .arbitrator, .fenceOutcome, .admin, .rejected, .alarmDelivery, .lateRecord:
+            case .started, .configLoaded, .arbitrator, .fenceOutcome, .admin, .rejected, .alarmDelivery, .lateRecord,
+                .archived:
                 return true
             }
         case .issued(let action):

@@ -237,7 +237,7 @@ extension WhatIf {
                     case .fenceOutcome:
                         request = .fence
                     case .resourceOutcome, .started, .configLoaded, .heartbeat, .timerFired, .arbitrator, .admin,
-                        .rejected, .alarmDelivery, .logSpace, .lateRecord:
+                        .rejected, .alarmDelivery, .logSpace, .lateRecord, .archived:
                         continue
                     }
                     // The requests this answers: the earliest open one for a resource or a fence; for a slot write
@@ -325,7 +325,7 @@ extension WhatIf {
                     )
                 )
             case .configLoaded, .heartbeat, .diskSlot, .arbitrator, .resourceOutcome, .fenceOutcome, .admin, .rejected,
-                .logSpace, .lateRecord:
+                .logSpace, .lateRecord, .archived:
                 break
             }
             drain(before: stamped.at, inclusive: false)

@@ -579,3 +579,23 @@ import Testing
         #expect(d.state.role == .active, "an alarm, not a decision")
     }
 }
+
+/// The archive command failing is an alarm (retention then keeps the segment); its next success clears it.
+@Suite struct ArchiveAlarmTests {
+    @Test func aFailedArchiveRaisesOnceAndASuccessClears() {
+        var d = CoreDriver()
+        d.bootToActive()
+        func archived(_ succeeded: Bool) -> [Action] {
+            CoreDriver.effects(
+                d.step(.archived(ArchiveOutcome(segment: "00000000000000000001.seg", succeeded: succeeded, detail: "exited 1")))
+            )
+        }
+        #expect(archived(true).isEmpty)
+        #expect(LogSpaceTests.raised(archived(false)) == [.archiveFailed])
+        #expect(d.state.alarm(.archiveFailed)?.message.contains("00000000000000000001.seg") == true)
+        #expect(d.state.alarm(.archiveFailed)?.message.contains("the segment is kept") == true)
+        #expect(archived(false).isEmpty, "raised once")
+        #expect(archived(true) == [.clearAlarm(.archiveFailed)])
+        #expect(d.state.role == .active, "an alarm, not a decision")
+    }
+}

@@ -134,6 +134,11 @@ import Testing
             ),
             StampedInput(at: 3, wall: 4, .logSpace(LogSpace(freeBytes: 123_456_789, totalBytes: 987_654_321_000))),
             StampedInput(at: 5, wall: 6, .lateRecord("the event log failed (ENOSPC) at 2026-11-30T08:26:38Z")),
+            StampedInput(at: 7, wall: 8, .archived(ArchiveOutcome(segment: "00000000000000000001.seg", succeeded: true, detail: ""))),
+            StampedInput(
+                at: 9, wall: 10,
+                .archived(ArchiveOutcome(segment: "00000000000000000002.seg", succeeded: false, detail: "exited 1: no space"))
+            ),
             StampedInput(
                 at: .max,
                 wall: -2,
@@ -326,6 +331,7 @@ import Testing
         case .alarmDelivery: "alarmDelivery"
         case .logSpace: "logSpace"
         case .lateRecord: "lateRecord"
+        case .archived: "archived"
         case .rejected: "rejected"
         }
     }
@@ -375,9 +381,9 @@ import Testing
         let events = Self.examples
         let names = Set(events.map(Self.name))
         let inputNames = Set(Self.inputs.map { Self.name($0.input) })
-        #expect(inputNames.count == 14)
+        #expect(inputNames.count == 15)
         #expect(Set(Self.actions.map(Self.name)).count == 10)
-        #expect(names.count == 14 + 9 + 10)  // inputs, other events, issued actions
+        #expect(names.count == 15 + 9 + 10)  // inputs, other events, issued actions
         #expect(Set(events.map(EventCodec.recordType)) == Set(EventCodec.RecordType.allCases.map(\.rawValue)))
         let decisionKinds = events.compactMap { event -> DecisionKind? in
             if case .decision(let decision) = event { decision.kind } else { nil }
@@ -434,7 +440,7 @@ import Testing
             numbers == [
                 "heartbeat": 1, "started": 2, "config-loaded": 3, "timer-fired": 4, "disk-slot": 5, "slot-written": 6,
                 "arbitrator": 7, "resource-outcome": 8, "fence-outcome": 9, "admin": 10, "shell-rejected": 11,
-                "alarm-delivery": 12, "log-space": 13, "late-record": 14,
+                "alarm-delivery": 12, "log-space": 13, "late-record": 14, "archived": 15,
                 "rejected": 32, "channel-changed": 64, "peer-declared-dead": 65, "peer-alive": 66, "decision": 67,
                 "issued": 68, "command-refused": 69, "state-digest": 70, "peer-suspected": 71, "snapshot": 72,
             ]
@@ -537,7 +543,7 @@ import Testing
     }
 
     @Test func unknownRecordTypeThrows() {
-        for type: UInt16 in [0, 15, 31, 33, 63, 73, 999, .max] {
+        for type: UInt16 in [0, 16, 31, 33, 63, 73, 999, .max] {
             let reason = Self.failure(type: type, [1])
             #expect(reason == "unknown event record type \(type)")
         }

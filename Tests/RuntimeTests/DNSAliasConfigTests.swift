@@ -98,3 +98,36 @@ struct DNSAliasConfigTests {
         #expect(ocf.environment(timeout: 1_000_000_000)["SERVHA_ALIAS"] == "db.example.test")
     }
 }
+
+@Suite("The log section: retention and the archive command")
+struct LogSectionConfigTests {
+    @Test("defaults: a year, a quarter of the file system, no archive")
+    func defaults() throws {
+        let config = try ConfigLoader.parse(minimal(), file: "t.yaml").get()
+        #expect(config.retention == .default)
+        #expect(config.retention.maxAge == 365 * 86_400_000_000_000)
+        #expect(config.retention.byteLimit(fileSystemBytes: 100 << 30) == 25 << 30)
+    }
+
+    @Test("sizes, shares and durations as written; the archive command with %p and %f")
+    func values() throws {
+        let config = try ConfigLoader.parse(
+            minimal("log: { retention: { max_age: 90d, max_bytes: 20GiB }, archive_command: 'cp %p /archive/%f' }"),
+            file: "t.yaml"
+        ).get()
+        #expect(config.retention.maxAge == 90 * 86_400_000_000_000)
+        #expect(config.retention.maxBytes == .bytes(20 << 30))
+        #expect(config.retention.archiveCommand == "cp %p /archive/%f")
+        let share = try ConfigLoader.parse(minimal("log: { retention: { max_bytes: 40% } }"), file: "t.yaml").get()
+        #expect(share.retention.maxBytes == .share(percent: 40))
+    }
+
+    @Test("mistakes are one line with their place")
+    func mistakes() {
+        #expect(problems(minimal("log: { retention: { max_bytes: 10MiB } }")).first?.contains("at least 64MiB") == true)
+        #expect(problems(minimal("log: { retention: { max_bytes: 95% } }")).first?.contains("from 1% to 90%") == true)
+        #expect(problems(minimal("log: { retention: { max_age: 30m } }")).first?.contains("at least 1h") == true)
+        #expect(problems(minimal("log: { archive_command: 'cp /tmp/x /archive' }")).first?.contains("%p") == true)
+        #expect(problems(minimal("log: { keep: 1 }")) == ["test.yaml:20:8: unknown key 'keep' in 'log'"])
+    }
+}

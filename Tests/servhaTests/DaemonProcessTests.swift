@@ -1,4 +1,5 @@
 import Coordinator
+import EventLog
 import Foundation
 import Glibc
 import Runtime
@@ -669,6 +670,45 @@ final class LoopbackCluster {
             },
             "\(cluster.output("node-a").suffix(2000))"
         )
+    }
+
+    /// Sealed segments go to log.archive_command (here with segments of 8 KiB, sealed every few seconds); while
+    /// the command fails the segments stay and the archive-failed alarm is up; once it works they are archived and
+    /// the alarm clears. Each sealed segment is followed by a snapshot, which replay checks.
+    @Test func sealedSegmentsAreArchivedAndAFailingArchiveIsAnAlarm() throws {
+        let cluster = try LoopbackCluster()
+        defer { cluster.tearDown() }
+        let archive = cluster.root + "/archive"
+        let marker = cluster.root + "/archive-works"
+        try FileManager.default.createDirectory(atPath: archive, withIntermediateDirectories: true)
+        let config = cluster.config(for: "node-a")
+            + "\nlog: { archive_command: \"test -f \(marker) && cp %p \(archive)/%f\" }\n"
+        try config.write(toFile: cluster.root + "/node-a.yaml", atomically: true, encoding: .utf8)
+        let knobs = ["SERVHA_TEST_SEGMENT_BYTES": "8192", "SERVHA_TEST_RETENTION_MS": "300"]
+        try cluster.start("node-a", environment: knobs)
+        #expect(cluster.waitUntil("node-a active") { cluster.role("node-a") == "active" })
+        #expect(
+            cluster.waitUntil("archive-failed raised", seconds: 60) { cluster.status("node-a").contains("archive-failed") },
+            "\(cluster.output("node-a").suffix(1500))"
+        )
+        let sealed = { (try? LogDirectory(cluster.root + "/node-a-log").segments.filter { !$0.isOpen }.map(\.name)) ?? [] }
+        #expect(!sealed().isEmpty)
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: archive))?.isEmpty == true)
+        _ = FileManager.default.createFile(atPath: marker, contents: nil)
+        #expect(
+            cluster.waitUntil("archived and cleared", seconds: 30) {
+                let copied = Set((try? FileManager.default.contentsOfDirectory(atPath: archive)) ?? [])
+                return !cluster.status("node-a").contains("archive-failed") && !copied.isEmpty
+                    && Set(sealed()).isSubset(of: copied)
+            },
+            "\(cluster.status("node-a"))"
+        )
+        let process = cluster.processes["node-a"]!
+        kill(process.processIdentifier, SIGTERM)
+        #expect(cluster.waitUntil("node-a exited") { !process.isRunning })
+        let verified = try servha(["replay", "verify", cluster.root + "/node-a-log"])
+        #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
+        #expect(verified.stdout.contains("snapshots"), "\(verified.stdout)")
     }
 
     @Test func startupProblemsExitTwoWithOneLineAndNothingRunning() throws {

@@ -22,6 +22,37 @@ import Testing
         return files
     }
 
+    /// `log stats --config`: the retention settings, what is kept and what goes next; a log without a snapshot
+    /// keeps everything (start-up would need all of it).
+    @Test func statsShowWhatRetentionKeepsAndRemovesNext() throws {
+        let dir = try generated(3000, segmentBytes: 16 << 10)
+        defer { dir.cleanup() }
+        let config = dir.path + "/servha.yaml"
+        try """
+        cluster: c
+        this_node: a
+        nodes: [ { name: a, id: 1 }, { name: b, id: 2 } ]
+        heartbeat:
+          key_file: /k
+          channels:
+            - { name: lan, port: 7400, addresses: { a: 192.0.2.1, b: 192.0.2.2 } }
+            - { name: hb, port: 7401, addresses: { a: 192.0.2.3, b: 192.0.2.4 } }
+        shared_storage: /s
+        resources:
+          - { name: svc, type: script, start: /bin/true, stop: /bin/true, monitor: /bin/true }
+        log: { retention: { max_age: 30d, max_bytes: 64MiB }, archive_command: "cp %p /archive/%f" }
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let before = snapshot(dir.path)
+        let result = try servha(["log", "stats", dir.path, "--config", config])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("retention   max age 30d, max bytes 64 MiB"), "\(result.stdout)")
+        #expect(result.stdout.contains("archive: cp %p /archive/%f"))
+        #expect(result.stdout.contains("kept        everything: the log holds no state snapshot yet"))
+        #expect(snapshot(dir.path) == before, "stats change nothing")
+        let bad = try servha(["log", "stats", dir.path, "--config", dir.path + "/missing.yaml"])
+        #expect(bad.status != 0 && bad.stderr.contains("missing.yaml"))
+    }
+
     @Test func verifyAnIntactLog() throws {
         let dir = try generated()
         defer { dir.cleanup() }

@@ -341,6 +341,40 @@ public enum ConfigLoader {
             section.finish()
         }
 
+        // The log: how long its sealed segments are kept, and the archive they go to first.
+        var retention = LogRetentionSettings.default
+        if let section = root.map("log") {
+            if let limits = section.map("retention") {
+                retention.maxAge = limits.duration("max_age", default: retention.maxAge)
+                if retention.maxAge < 3_600_000_000_000 {
+                    reader.problem("log.retention.max_age must be at least 1h", at: limits.node("max_age")?.mark)
+                }
+                if let text = limits.string("max_bytes") {
+                    if text.hasSuffix("%"), let percent = UInt64(text.dropLast()), (1...90).contains(percent) {
+                        retention.maxBytes = .share(percent: percent)
+                    } else if let bytes = ByteText.parse(text), bytes >= 64 << 20 {
+                        retention.maxBytes = .bytes(bytes)
+                    } else {
+                        reader.problem(
+                            "log.retention.max_bytes must be a size of at least 64MiB (like 8GiB or 500MB) or a share of the file system from 1% to 90% (like 25%) (found '\(text)')",
+                            at: limits.node("max_bytes")?.mark
+                        )
+                    }
+                }
+                limits.finish()
+            }
+            if let command = section.string("archive_command") {
+                if !command.contains("%p") && !command.contains("%f") {
+                    reader.problem(
+                        "log.archive_command must name the segment with %p (its path) or %f (its file name)",
+                        at: section.node("archive_command")?.mark
+                    )
+                }
+                retention.archiveCommand = command
+            }
+            section.finish()
+        }
+
         guard let thisNode, !nodes.isEmpty else { return nil }
         var cluster = ClusterConfig(
             cluster: clusterName,
@@ -380,7 +414,8 @@ public enum ConfigLoader {
             watchdog: watchdog,
             watchdogTimeout: watchdogTimeout,
             profile: profile,
-            realtime: realtime
+            realtime: realtime,
+            retention: retention
         )
     }
 
@@ -587,6 +622,8 @@ public enum ConfigLoader {
         case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _),
             .composer(let context, let problem, _, _):
             return "not valid YAML: \(problem)" + (context.map { " (\($0.text))" } ?? "")
+        case .reader(let problem, let offset, _, _):  // its description is several lines, with a snippet
+            return "not valid YAML: \(problem)" + (offset.map { " (at character \($0))" } ?? "")
         default:
             return "not valid YAML: \(error)"
         }

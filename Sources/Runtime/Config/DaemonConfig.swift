@@ -93,6 +93,8 @@ public struct DaemonConfig: Sendable, Hashable {
     public var profile: TimingProfile = .standard
     /// Real-time priority and locked memory for the daemon and its guard.
     public var realtime: RealtimeSettings = .default
+    /// How long the log's sealed segments are kept, and where they go first.
+    public var retention: LogRetentionSettings = .default
 
     public var thisNodeName: String { cluster.name(of: thisNode) }
 
@@ -111,5 +113,65 @@ public struct DaemonConfig: Sendable, Hashable {
         let kept = resources.filter { if case .vip = $0.kind { false } else { true } }.map(\.name)
         guard !kept.isEmpty else { return nil }
         return "warning: no fencing configured: a host that freezes whole (a paused VM) can run \(kept.joined(separator: ", ")) beside its successor when it resumes; configure 'fencing' (README: Fencing)"
+    }
+}
+
+/// `log.retention` and `log.archive_command`.
+public struct LogRetentionSettings: Sendable, Hashable {
+    public enum ByteLimit: Sendable, Hashable, CustomStringConvertible {
+        /// This share (percent) of the size of the file system that holds the log.
+        case share(percent: UInt64)
+        case bytes(UInt64)
+
+        public var description: String {
+            switch self {
+            case .share(let percent): "\(percent)% of the log's file system"
+            case .bytes(let bytes): ByteText.render(bytes)
+            }
+        }
+    }
+
+    /// Sealed segments older than this (by when they were sealed) go.
+    public var maxAge: UInt64
+    /// While the log takes more than this, its oldest sealed segments go.
+    public var maxBytes: ByteLimit
+    /// Run for each sealed segment before it may go (`%p` its path, `%f` its file name), as PostgreSQL's
+    /// `archive_command`; nil: none, segments go without it.
+    public var archiveCommand: String?
+
+    /// A year, within a quarter of the disk (whichever comes first): on a small disk the bytes decide, and the
+    /// daemon never fills the file system its log needs.
+    public static let `default` = LogRetentionSettings(maxAge: 365 * 86_400_000_000_000, maxBytes: .share(percent: 25), archiveCommand: nil)
+
+    /// The byte limit on a file system of `totalBytes`.
+    public func byteLimit(fileSystemBytes totalBytes: UInt64) -> UInt64 {
+        switch maxBytes {
+        case .share(let percent): totalBytes.multipliedReportingOverflow(by: percent).overflow ? totalBytes / 100 * percent : totalBytes * percent / 100
+        case .bytes(let bytes): bytes
+        }
+    }
+}
+
+/// Sizes as people write them: `512MiB`, `8GiB`, `20GB`, `1TiB`.
+public enum ByteText {
+    public static func parse(_ text: String) -> UInt64? {
+        let units: [(String, UInt64)] = [
+            ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("TiB", 1 << 40), ("KB", 1_000), ("MB", 1_000_000),
+            ("GB", 1_000_000_000), ("TB", 1_000_000_000_000), ("B", 1),
+        ]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            guard let value = UInt64(text.dropLast(suffix.count)), value > 0, value <= UInt64.max / scale else { return nil }
+            return value * scale
+        }
+        return nil
+    }
+
+    public static func render(_ bytes: UInt64) -> String {
+        for (suffix, scale) in [("TiB", UInt64(1) << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
+        where bytes >= scale {
+            let value = Double(bytes) / Double(scale)
+            return value == value.rounded() ? "\(Int(value)) \(suffix)" : String(format: "%.1f %@", value, suffix)
+        }
+        return "\(bytes) B"
     }
 }

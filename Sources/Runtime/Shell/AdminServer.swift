@@ -86,11 +86,11 @@ public final class AdminServer: Sendable {
             if n <= 0 { break }
             request += buffer[0..<n]
         }
-        let line = String(decoding: request.prefix { $0 != 0x0A }, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+        let parsed = AdminRequest.parse(request)
         let done = DispatchSemaphore(value: 0)
         let reply = ReplyBox()
         Task {
-            reply.text = await AdminRequest.handle(line, source: source, shell: shell)
+            reply.text = await AdminRequest.handle(parsed, source: source, shell: shell)
             done.signal()
         }
         done.wait()
@@ -114,14 +114,36 @@ private final class ReplyBox: Sendable {
 }
 
 /// What each admin request does.
-enum AdminRequest {
-    static func handle(_ line: String, source: String, shell: NodeShell) async -> String {
-        let verbs: [String: AdminVerb] = [
-            "switchover": .switchover, "failback": .failback, "standby": .standby, "unstandby": .unstandby,
-            "maintenance-on": .maintenanceOn, "maintenance-off": .maintenanceOff,
-        ]
+public enum AdminRequest: Sendable, Hashable {
+    case status
+    case statusJSON
+    case command(AdminVerb)
+    /// Anything else: the request line as received (up to the first newline, spaces and tabs trimmed).
+    case unknown(String)
+
+    static let verbs: [String: AdminVerb] = [
+        "switchover": .switchover, "failback": .failback, "standby": .standby, "unstandby": .unstandby,
+        "maintenance-on": .maintenanceOn, "maintenance-off": .maintenanceOff,
+    ]
+
+    /// The request in the bytes a client wrote: its first line. Pure, so that the fuzz harness reaches it.
+    public static func parse(_ request: [UInt8]) -> AdminRequest {
+        let line = String(decoding: request.prefix { $0 != 0x0A }, as: UTF8.self).trimmingCharacters(in: .whitespaces)
         switch line {
-        case "status":
+        case "status": return .status
+        case "status-json": return .statusJSON
+        default: return verbs[line].map(AdminRequest.command) ?? .unknown(line)
+        }
+    }
+
+    /// The reply to a request that is none of the known ones.
+    public static func unknownReply(_ line: String) -> String {
+        "error: unknown request '\(line.prefix(40))'; known: status, status-json, \(verbs.keys.sorted().joined(separator: ", "))\n"
+    }
+
+    static func handle(_ request: AdminRequest, source: String, shell: NodeShell) async -> String {
+        switch request {
+        case .status:
             return "ok\n"
                 + StatusReport.text(
                     await shell.state,
@@ -129,7 +151,7 @@ enum AdminRequest {
                     rejections: await shell.rejectionCounts,
                     loss: await shell.channelLoss
                 )
-        case "status-json":
+        case .statusJSON:
             return "ok\n"
                 + StatusReport.json(
                     await shell.state,
@@ -138,14 +160,12 @@ enum AdminRequest {
                     loss: await shell.channelLoss
                 )
                 + "\n"
-        default:
-            guard let verb = verbs[line] else {
-                return
-                    "error: unknown request '\(line.prefix(40))'; known: status, status-json, \(verbs.keys.sorted().joined(separator: ", "))\n"
-            }
+        case .command(let verb):
             let refusal = await shell.command(AdminCommand(verb: verb, source: source))
             if let refusal { return "refused: \(refusal)\n" }
             return "ok\n\(verb) accepted; `servha status` shows its progress\n"
+        case .unknown(let line):
+            return unknownReply(line)
         }
     }
 }

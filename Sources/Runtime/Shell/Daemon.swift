@@ -217,6 +217,7 @@ public final class Daemon: Sendable {
             logger: logger
         )
         snapshotTaker.withLock { $0 = shell }
+        await shell.startedFromSnapshot(rebuilt.snapshot)
         let pump = Task {
             for await datagram in datagrams {
                 await shell.received(datagram.bytes, channel: datagram.channel, source: datagram.source, at: datagram.at)
@@ -337,6 +338,10 @@ public final class Daemon: Sendable {
         options.maxBufferDelayNanos = 250_000_000
         options.syncIntervalNanos = 250_000_000
         options.compressionLevel = 9
+        // Tests seal segments in seconds rather than hours.
+        if let bytes = ProcessInfo.processInfo.environment["SERVHA_TEST_SEGMENT_BYTES"].flatMap(Int.init), bytes >= 4096 {
+            options.segmentBytes = bytes
+        }
         return options
     }
 

@@ -150,6 +150,37 @@ public actor NodeShell {
             tasks.append(Self.every(config.resources[index].monitorInterval) { [weak self] in await self?.monitor(index) })
         }
         tasks.append(Self.every(Self.logSpaceInterval) { [weak self] in await self?.sampleLogSpace() })
+        tasks.append(Self.every(Self.retentionInterval) { [weak self] in await self?.keepLog() })
+    }
+
+    /// How often retention (and the archive command) runs. SERVHA_TEST_RETENTION_MS shortens it for tests.
+    static let retentionInterval: UInt64 =
+        ProcessInfo.processInfo.environment["SERVHA_TEST_RETENTION_MS"].flatMap(UInt64.init).map { $0 * 1_000_000 }
+        ?? 60_000_000_000
+
+    /// The sequence of the newest state snapshot in the log (from start-up, then from each one appended):
+    /// retention keeps its segment and everything after it.
+    private var newestSnapshot: UInt64?
+    private var keeping = false
+
+    public func startedFromSnapshot(_ sequence: UInt64?) { newestSnapshot = sequence }
+
+    private func snapshotDurable(_ sequence: UInt64) { newestSnapshot = max(newestSnapshot ?? 0, sequence) }
+
+    private func keepLog() async {
+        guard !stopped, !keeping else { return }
+        keeping = true
+        defer { keeping = false }
+        let (directory, shared, settings, snapshot, logger) = (
+            config.logDirectory, config.sharedStorage + "/logs/" + config.thisNodeName, config.retention,
+            newestSnapshot, logger
+        )
+        let outcomes = await Task.detached {
+            await LogKeeper.run(
+                directory: directory, sharedCopy: shared, newestSnapshot: snapshot, settings: settings, logger: logger
+            )
+        }.value
+        for outcome in outcomes { await deliver(.archived(outcome)) }
     }
 
     /// How often the log's file system's free space is looked at (and recorded).
@@ -187,12 +218,18 @@ public actor NodeShell {
         let state = driver.state
         guard state.config != nil else { return }
         do {
-            try log.append(
+            let sequence = try log.append(
                 EventCodec.draft(
                     .snapshot(StateSnapshot.encode(state)), node: config.thisNode, monotonicNanos: state.now,
                     wallNanos: state.wall
                 )
             )
+            // Retention may remove what is before it only once it is on disk.
+            let log = log
+            Task {
+                guard (try? await log.flush()) != nil else { return }
+                await self.snapshotDurable(sequence)
+            }
         } catch {
             logger.error("cannot append a state snapshot to the log", metadata: ["servha.error": "\(error)"])
         }

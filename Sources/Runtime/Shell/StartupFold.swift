@@ -33,6 +33,12 @@ public enum StartupFold {
                 break
             }
         }
+        if start == nil, let first = segments.first, first.firstSequence > 1 {
+            // Retention removed the oldest segments: only a snapshot can stand in for them.
+            throw CodecError(
+                "the log starts at sequence \(first.firstSequence) (older segments were removed) and holds no state snapshot to start from"
+            )
+        }
         var result = Result(core: Coordinator(node: node), snapshot: start?.sequence)
         var resumed = start == nil
         let range = (start?.segment ?? 0)..<segments.count
