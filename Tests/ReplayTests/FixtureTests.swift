@@ -20,7 +20,7 @@ func expectReplaysIdentically(root: String, incident: String, cluster: String) t
         let log = try RecordedLog.load("\(root)/\(incident)/\(node)")
         #expect(log.identity.cluster == cluster)
         #expect(log.identity.nodeName == node)
-        let report = ReplayVerifier.verify(log)
+        let report = try ReplayVerifier.verify(log)
         #expect(report.divergence == nil, "\(incident)/\(node): \(report.divergence.map { "\($0.index)" } ?? "")")
         #expect(report.events == log.events.count)
         #expect(report.digests > 0, "the state digests were compared too")
@@ -101,7 +101,7 @@ func expectReplaysIdentically(root: String, incident: String, cluster: String) t
         }
         decision.epoch = 9
         log.events[index] = .decision(decision)
-        let report = ReplayVerifier.verify(log)
+        let report = try ReplayVerifier.verify(log)
         #expect(report.divergence?.index == index)
         #expect(report.divergence?.sequence == log.sequences[index])
         guard case .decision(let replayed) = report.divergence?.replayed else {
