@@ -43,6 +43,7 @@ test: deps-test
 # Performance figures (release build); the results go in docs/benchmarks.md.
 bench: release
 	$(SERVHA_RELEASE) bench log
+	$(SERVHA_RELEASE) bench startup
 
 # End to end, as root, in network namespaces the scripts create (and remove) themselves: two servha hosts and a
 # client on a bridge, a real VIP, PostgreSQL on the shared storage. PASS/FAIL per check; see scripts/e2e/.

@@ -151,7 +151,12 @@ public actor NodeShell {
         }
         tasks.append(Self.every(Self.logSpaceInterval) { [weak self] in await self?.sampleLogSpace() })
         tasks.append(Self.every(Self.retentionInterval) { [weak self] in await self?.keepLog() })
+        tasks.append(Self.every(Self.snapshotInterval) { [weak self] in await self?.segmentSealed() })
     }
+
+    /// A snapshot this often too, not only at seals: a 64 MiB segment holds hours of events, and start-up folds
+    /// what follows the newest snapshot (about 130,000 events at most this way, a tenth of a second).
+    static let snapshotInterval: UInt64 = 600_000_000_000
 
     /// How often retention (and the archive command) runs. SERVHA_TEST_RETENTION_MS shortens it for tests.
     static let retentionInterval: UInt64 =
@@ -204,8 +209,8 @@ public actor NodeShell {
         tasks.removeAll()
     }
 
-    /// The log sealed a segment: the new one starts with the state (`Event.snapshot`), so that start-up and replay
-    /// can begin there.
+    /// The log sealed a segment (or the snapshot interval passed): the state goes into the log (`Event.snapshot`),
+    /// so that start-up and replay can begin there.
     public func segmentSealed() {
         snapshotDue = true
         snapshotNow()
