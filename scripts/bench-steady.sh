@@ -8,7 +8,8 @@ set -euo pipefail
 SERVHA=${SERVHA:-.build/release/servha}
 SECONDS_TO_RUN=${1:-600}
 OUT=$(mktemp -d /tmp/servha-steady-XXXX)
-BASE=$((20000 + RANDOM % 20000))
+# shellcheck source=scripts/loopback-pair.sh
+source "$(dirname "${BASH_SOURCE[0]}")/loopback-pair.sh"
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -16,16 +17,6 @@ cleanup() {
     [[ ${KEEP:-0} == 1 ]] || rm -rf "$OUT"
 }
 trap cleanup EXIT
-now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $((t / 1000)); }
-wait_for() {
-    local deadline=$(($(now_ms) + $1 * 1000))
-    shift
-    until "$@"; do
-        (($(now_ms) > deadline)) && return 1
-        sleep 0.1
-    done
-}
-role() { "$SERVHA" status --json --socket "$OUT/$1.sock" 2>/dev/null | grep -o '"role":"[^"]*"' | head -1 | cut -d'"' -f4; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
@@ -33,28 +24,14 @@ threads() { awk '/^Threads/ {print $2}' "/proc/$1/status"; }
 log_bytes() { "$SERVHA" log stats "$OUT/$1-log" --json | grep -o '"stored_bytes":[0-9]*' | cut -d: -f2; }
 log_events() { "$SERVHA" log stats "$OUT/$1-log" --json | grep -o '"events":[0-9]*' | cut -d: -f2; }
 
-mkdir -p "$OUT/shared"
-head -c 48 /dev/urandom >"$OUT/key"
-chmod 600 "$OUT/key"
+loopback_key
 for node in node-a node-b; do
-    cat >"$OUT/$node.yaml" <<EOF
-cluster: steady
-this_node: $node
-nodes:
-  - { name: node-a, id: 1 }
-  - { name: node-b, id: 2 }
-heartbeat:
-  key_file: $OUT/key
-  channels:
-    - { name: lan, port: $BASE, addresses: { node-a: 127.0.0.1, node-b: 127.0.0.2 } }
-    - { name: backup, port: $((BASE + 1)), addresses: { node-a: 127.0.0.1, node-b: 127.0.0.2 } }
-shared_storage: $OUT/shared
-resources:
-  - { name: vip, type: vip, address: 192.0.2.100/24, interface: lo }
-  - { name: svc, type: script, start: 'true', stop: 'true', monitor: 'true' }
-log_dir: $OUT/$node-log
-admin_socket: $OUT/$node.sock
-EOF
+    {
+        loopback_config steady "$node"
+        echo "resources:"
+        echo "  - { name: vip, type: vip, address: 192.0.2.100/24, interface: lo }"
+        echo "  - { name: svc, type: script, start: 'true', stop: 'true', monitor: 'true' }"
+    } >"$OUT/$node.yaml"
 done
 "$SERVHA" daemon --config "$OUT/node-a.yaml" --dry-run-vip >"$OUT/node-a.out" 2>&1 &
 PIDS+=($!)

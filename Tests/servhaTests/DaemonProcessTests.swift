@@ -625,7 +625,8 @@ final class LoopbackCluster {
 
     /// The log is copied to shared storage from the first start (when `logs/` does not exist there yet), and a
     /// clean stop leaves the copy complete: the same events as the local log, the hand-over's decisions included.
-    @Test func theSharedCopyOfTheLogIsCompleteAfterACleanStop() throws {
+    /// The stop ends the log with a state snapshot, which the next start folds from.
+    @Test func aCleanStopLeavesTheSharedCopyCompleteAndASnapshotToStartFrom() throws {
         let cluster = try LoopbackCluster()
         defer { cluster.tearDown() }
         try cluster.start("node-a")
@@ -646,17 +647,7 @@ final class LoopbackCluster {
             local != nil && local == shared,
             "local \(String(describing: local)), shared \(String(describing: shared))"
         )
-    }
-
-    /// A clean stop ends the log with a state snapshot; the next start folds from it, and replay checks it.
-    @Test func aCleanStopLeavesASnapshotThatTheNextStartFoldsFrom() throws {
-        let cluster = try LoopbackCluster()
-        defer { cluster.tearDown() }
-        try cluster.start("node-a")
-        #expect(cluster.waitUntil("node-a active") { cluster.role("node-a") == "active" && cluster.serviceAnswers() })
-        let process = cluster.processes["node-a"]!
-        kill(process.processIdentifier, SIGTERM)
-        #expect(cluster.waitUntil("node-a exited") { !process.isRunning })
+        // The log ends with a state snapshot; the next start folds from it, and replay checks it.
         let dump = try servha(["log", "dump", cluster.root + "/node-a-log", "--json"])
         let last = dump.stdout.split(separator: "\n").last.map(String.init) ?? ""
         #expect(last.contains("\"type\":72"), "the last record is a snapshot: \(last)")
