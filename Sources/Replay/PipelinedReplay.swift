@@ -105,6 +105,30 @@ extension ReplayVerifier {
         var report = Report()
         var core = Coordinator(node: identity.node)
         var index = 0
+        // A log whose oldest segments retention removed starts mid-history: replay starts at its first snapshot
+        // (the state it holds is what the removed history folded to), and checks everything after it.
+        if ensure(1), chunks[0].sequences.first.map({ $0 > 1 }) == true {
+            while ensure(index + 1) {
+                let (c, o) = locate(index)
+                if case .snapshot(let bytes) = chunks[c].events[o] {
+                    do {
+                        core = Coordinator(resuming: try StateSnapshot.decode(bytes))
+                    } catch {
+                        throw ReplayError("\(directory): the snapshot at sequence \(chunks[c].sequences[o]) cannot be read: \(error)")
+                    }
+                    report.resumedAt = chunks[c].sequences[o]
+                    index += 1
+                    break
+                }
+                index += 1
+            }
+            guard report.resumedAt != nil else {
+                throw ReplayError(
+                    "\(directory): the log starts at sequence \(chunks[0].sequences[0]) (older segments were removed) and holds no state snapshot to start from"
+                )
+            }
+            report.skipped = index - 1
+        }
         while ensure(index + 1) {
             let (c, o) = locate(index)
             if case .snapshot(let bytes) = chunks[c].events[o] {

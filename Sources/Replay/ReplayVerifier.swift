@@ -12,6 +12,10 @@ public enum ReplayVerifier {
         public var digests = 0
         /// Snapshots in the log that matched the state replay had rebuilt by then.
         public var snapshots = 0
+        /// The snapshot replay started from, when the log does not go back to its beginning (retention), and the
+        /// events before it that were not replayed.
+        public var resumedAt: UInt64?
+        public var skipped = 0
         public var divergence: Divergence?
     }
 

@@ -56,6 +56,7 @@ struct ReplayVerify: ParsableCommand {
                 print(
                     "\(directory): ok: \(report.events) events (\(report.inputs) inputs, \(report.decisions) decisions, "
                         + "\(report.digests) state digests\(report.snapshots > 0 ? ", \(report.snapshots) snapshots" : "")) replay identically (node \(identity.nodeName), cluster \(identity.cluster))"
+                        + (report.resumedAt.map { "; from the snapshot at sequence \($0) (the log's older segments were removed)" } ?? "")
                 )
                 continue
             }

@@ -1,5 +1,7 @@
 import Coordinator
+import EventLog
 import EventRecords
+import Foundation
 import Testing
 
 @testable import Replay
@@ -106,5 +108,39 @@ import Testing
         // A snapshot that is not the state its history folds to is named at its place.
         let tampered = Self.withSnapshots(log, after: [cuts[0]], tamper: true)
         #expect(try ReplayVerifier.verify(tampered).divergence?.index == cuts[0])
+    }
+
+    @Test("replay verify of a log whose oldest segments retention removed starts at its first snapshot")
+    func replayOfATrimmedLog() throws {
+        let log = try RecordedLog.load("\(fixtureRoot)/failback/node-b")
+        let directory = NSTemporaryDirectory() + "servha-trimmed-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var options = WriterOptions()
+        options.segmentBytes = 4096
+        options.batchBytes = 1024
+        options.directIO = false
+        let writer = try EventLogWriter(directory: directory, identity: log.identity, options: options)
+        let cuts = stride(from: 0.1, to: 1.0, by: 0.1).map { Self.inputBoundary(log, near: $0) }
+        let with = Self.withSnapshots(log, after: cuts)
+        for draft in EventCodec.drafts(with.events, node: log.identity.node) { try writer.append(draft) }
+        try writer.close()
+        let segments = try LogDirectory(directory).segments
+        #expect(segments.count > 4)
+        for segment in segments.prefix(2) { try FileManager.default.removeItem(atPath: segment.path) }
+        let (_, report) = try ReplayVerifier.verify(directory: directory)
+        #expect(report.divergence == nil)
+        #expect(report.resumedAt != nil && report.snapshots > 0)
+        // A trimmed log with no snapshot at all: nothing to start from, and replay says so rather than guess.
+        let bare = directory + "-bare"
+        defer { try? FileManager.default.removeItem(atPath: bare) }
+        let plain = try EventLogWriter(directory: bare, identity: log.identity, options: options)
+        for draft in EventCodec.drafts(log.events, node: log.identity.node) { try plain.append(draft) }
+        try plain.close()
+        try FileManager.default.removeItem(atPath: try LogDirectory(bare).segments[0].path)
+        #expect {
+            try ReplayVerifier.verify(directory: bare)
+        } throws: { error in
+            "\(error)".contains("holds no state snapshot to start from")
+        }
     }
 }
