@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SERVHA_RELEASE := .build/release/servha
 
-.PHONY: demo log-demo stress test build release bench deps deps-test deps-e2e e2e e2e-host-death e2e-partition e2e-paused e2e-log-full e2e-disk-stall e2e-frozen e2e-dns bench-steady stress-survivor stress-partition bench-failover clean format
+.PHONY: demo log-demo stress test build release bench fuzz fuzz-seeds deps deps-test deps-e2e e2e e2e-host-death e2e-partition e2e-paused e2e-log-full e2e-disk-stall e2e-frozen e2e-dns bench-steady stress-survivor stress-partition bench-failover clean format
 
 deps:
 	@scripts/install-deps.sh build
@@ -109,6 +109,18 @@ stress-survivor: release
 # A 60 s partition under the same load: one owner throughout, never the VIP on neither node once decided.
 stress-partition: release
 	scripts/e2e/partition-load.sh
+
+# Coverage-guided fuzzing of every decoder that reads bytes from outside (segments, batches, events, heartbeats,
+# configuration, admin requests, DNS answers): one libFuzzer binary in Fuzz/, built with the fuzzer and address sanitizers,
+# each run for FUZZ_SECONDS (default 60), one at a time. New crashes are kept in Fuzz/Crashes/ and replayed by
+# `swift test` (FuzzChecksTests). Not in CI; the figures go in docs/fuzzing.md.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) Fuzz/run.sh
+
+# Remakes the seed corpora in Fuzz/Corpus/ from the fixtures, the example configuration and encoded packets.
+fuzz-seeds: deps
+	Fuzz/make-seeds.sh
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift

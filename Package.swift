@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .executable(name: "servha", targets: ["servha"]),
         .library(name: "EventLog", targets: ["EventLog"]),
+        // The fuzz harnesses' checks, for the fuzz package in Fuzz/ (docs/fuzzing.md).
+        .library(name: "FuzzChecks", targets: ["FuzzChecks"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -70,6 +72,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // What each libFuzzer harness in Fuzz/ does with one input: decode, then check the decoder's invariants.
+        // Here rather than in Fuzz/ so that FuzzChecksTests replays every stored crash and seed without fuzzing.
+        .target(
+            name: "FuzzChecks",
+            dependencies: [
+                "EventLog", "EventRecords", "Coordinator", "Runtime", .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .executableTarget(
             name: "servha",
             dependencies: [
@@ -89,6 +99,7 @@ let package = Package(
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Coordinator", "EventRecords", "EventLog"]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "EventRecords", "Coordinator", "EventLog"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "EventRecords", "Coordinator"]),
+        .testTarget(name: "FuzzChecksTests", dependencies: ["FuzzChecks"]),
         .testTarget(
             name: "servhaTests",
             dependencies: ["servha", "EventLog", "EventRecords", "Coordinator", "Simulation", "Runtime", "Replay"]

@@ -162,6 +162,7 @@ public enum BatchFrame {
                     "batch format version \(version) is newer than this servha reads (\(BatchBody.formatVersion))"
                 )
             }
+            guard version > 0 else { return .damaged("batch format version 0 was never written by any servha") }
             guard let codec = BatchCodec(rawValue: codecRaw) else { return .damaged("unknown batch codec \(codecRaw)") }
             let count = try source.readLE(UInt32.self)
             let firstSequence = try source.readLE(UInt64.self)
@@ -172,6 +173,9 @@ public enum BatchFrame {
             let uncompressed = try source.readLE(UInt32.self)
             let digest = ChainDigest(bytes: Array(try source.readBytes(32)))
             guard count > 0 else { return .damaged("batch with no records") }
+            guard firstSequence <= UInt64.max - UInt64(count) else {
+                return .damaged("batch of \(count) records from sequence \(firstSequence) runs past the last sequence number")
+            }
             let header = BatchHeader(
                 formatVersion: version,
                 codec: codec,

@@ -19,6 +19,11 @@ public struct DecodedBatch {
     public mutating func decode(_ body: UnsafeRawBufferPointer, header: BatchHeader) throws(BatchDecodeFailure) {
         let count = Int(header.count)
         self.count = 0
+        // Every record takes at least a byte in the type column: a larger count is damage, refused before it
+        // reserves gigabytes.
+        guard count <= body.count else {
+            throw BatchDecodeFailure("\(count) records cannot fit in a \(body.count)-byte body")
+        }
         firstSequence = header.firstSequence
         mono.removeAll(keepingCapacity: true)
         wall.removeAll(keepingCapacity: true)
@@ -116,6 +121,9 @@ public struct DecodedBatch {
             payloadPosition == payloadColumn.base.count
         else { throw BatchDecodeFailure("columns hold more data than \(count) records") }
         if count > 0 {
+            guard mono[0] == header.firstMonotonic, wall[0] == header.firstWall else {
+                throw BatchDecodeFailure("the first record's time does not match the batch header")
+            }
             guard mono[count - 1] == header.lastMonotonic, wall[count - 1] == header.lastWall else {
                 throw BatchDecodeFailure("the last record's time does not match the batch header")
             }

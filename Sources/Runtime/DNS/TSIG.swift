@@ -248,6 +248,24 @@ public struct TSIGSigner: Sendable {
         return (signed.encoded(), record.mac)
     }
 
+    /// `message` signed as a server signs its response to a request whose MAC was `requestMAC` (RFC 8945 §4.3.1:
+    /// the request's MAC first): for tests, and the fuzz harness that needs valid signatures to get past them.
+    public func signResponse(_ message: DNSMessage, requestMAC: [UInt8], now: UInt64) -> [UInt8] {
+        var record = TSIGRecord(
+            algorithm: TSIGKey.algorithm, timeSigned: now, fudge: fudge, mac: [], originalID: message.id, error: 0,
+            otherData: []
+        )
+        var covered: [UInt8] = []
+        covered.appendBigEndian(UInt16(requestMAC.count))
+        covered += requestMAC + message.encoded() + record.variables(keyName: key.name)
+        record.mac = mac(over: covered)
+        var signed = message
+        signed.additional.append(
+            DNSRecord(name: key.name, type: DNSRecord.typeTSIG, recordClass: DNSRecord.classANY, ttl: 0, data: record.encoded())
+        )
+        return signed.encoded()
+    }
+
     /// Checks the response to a request whose MAC was `requestMAC`, received at `now`: returns the message
     /// without its TSIG record, or why it cannot be trusted. A server that could not check the request's
     /// signature (BADSIG, BADKEY) answers unsigned: that answer is returned as the server's refusal.
