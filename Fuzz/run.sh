@@ -14,12 +14,7 @@ seconds=${FUZZ_SECONDS:-60}
 harnesses=("$@")
 ((${#harnesses[@]})) || harnesses=(segment batch event heartbeat config admin dns)
 
-# One -sanitize=fuzzer,address: SwiftPM's --sanitize=fuzzer --sanitize=address passes two -sanitize= flags to
-# swiftc, and swiftc keeps only the last, so the Swift code got no coverage instrumentation (docs/fuzzing.md).
-build=(swift build --package-path Fuzz --scratch-path "$scratch" -c release
-    -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address)
-"${build[@]}"
-bin=$("${build[@]}" --show-bin-path)
+bin=$(Fuzz/build.sh)
 
 limit=(-max_total_time="$seconds")
 [[ -n ${FUZZ_RUNS:-} ]] && limit=(-runs="$FUZZ_RUNS")
