@@ -19,9 +19,9 @@ public enum Action: Sendable, Hashable {
     case raiseAlarm(Alarm)
     case clearAlarm(AlarmKind)
 
-    /// Whether the action changes the outside world (and so must be durable in the log before it happens).
     public var isSlotWrite: Bool { if case .writeSlot = self { true } else { false } }
 
+    /// Whether the action changes the outside world (and so must be durable in the log before it happens).
     public var hasOutsideEffect: Bool {
         switch self {
         case .armTimer, .readPeerSlot: false

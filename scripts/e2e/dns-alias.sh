@@ -34,6 +34,21 @@ channels_up() {
     [[ $status == *'{"name":"lan","up":true'* && $status == *'{"name":"hb","up":true'* ]]
 }
 
+# kill_node_a MODE TOOK_OVER: once the pair is in service (node-a no longer announces the disk-only lease it
+# renewed while it ran alone; a takeover would wait that out, see bench-failover.sh), node-a dies; T0 is the death.
+# Checks that node-b took over within 10 s.
+kill_node_a() {
+    wait_until 10 settled node-a || say "warning: node-a still announces the disk-only lease"
+    say "address: $1: node-a dies ($(wc -l <"$ACKS") commits acknowledged so far)"
+    T0=$(now_us)
+    host_kill node-a
+    if wait_until 10 is_role node-b active; then
+        pass "$2 ($(ms_since "$T0") ms after node-a died)"
+    else
+        fail "node-b took over within 10 s"
+    fi
+}
+
 # --- the client, by name --------------------------------------------------------------------------------------
 # name_writes LABEL: the client commits rows to PostgreSQL reached by name (looked up on the primary before each
 # connection attempt) into $ACKS, in the background; returns once 50 are acknowledged (a FAIL ending the run
@@ -140,17 +155,7 @@ name_writes vip
 check "the client found the VIP by name and connects to it ($(grep -c . "$WRITER_ERR") connection(s))" connected_after "$VIP" 0
 NAMED_BEFORE=$(named_lines)
 
-# A pair in service: node-a no longer announces the disk-only lease it renewed while it ran alone (a takeover would
-# wait that out; see bench-failover.sh).
-wait_until 10 settled node-a || say "warning: node-a still announces the disk-only lease"
-say "address: vip: node-a dies ($(wc -l <"$ACKS") commits acknowledged so far)"
-T0=$(now_us)
-host_kill node-a
-if wait_until 10 is_role node-b active; then
-    pass "node-b took over ($(ms_since "$T0") ms after node-a died)"
-else
-    fail "node-b took over within 10 s"
-fi
+kill_node_a vip "node-b took over"
 if wait_until 30 eval 'is_serving node-b && runs_postgres node-b'; then
     pass "node-b runs vip, alias and postgresql ($(ms_since "$T0") ms after the death)"
 else
@@ -291,17 +296,7 @@ name_writes self
 check "the standby, node-b, has not touched the record" eval '! named_updated_by "${LAN_IP[node-b]}" "$NAMED_BEFORE"'
 check "the client connects by name to node-a (${LAN_IP[node-a]})" connected_after "${LAN_IP[node-a]}" 0
 
-# A pair in service: node-a no longer announces the disk-only lease it renewed while it ran alone (a takeover would
-# wait that out; see bench-failover.sh).
-wait_until 10 settled node-a || say "warning: node-a still announces the disk-only lease"
-say "address: self: node-a dies ($(wc -l <"$ACKS") commits acknowledged so far)"
-T0=$(now_us)
-host_kill node-a
-if wait_until 10 is_role node-b active; then
-    pass "node-b took over across the routers ($(ms_since "$T0") ms after node-a died)"
-else
-    fail "node-b took over within 10 s"
-fi
+kill_node_a self "node-b took over across the routers"
 if wait_until 15 dns_points_to "${LAN_IP[node-b]}"; then
     pass "dig @$DNS_SERVER $DNS_NAME gives node-b's address (${LAN_IP[node-b]}, $(ms_since "$T0") ms after the death)"
 else

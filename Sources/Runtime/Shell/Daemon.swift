@@ -147,7 +147,7 @@ public final class Daemon: Sendable {
                 identity: identity,
                 options: Daemon.writerOptions,
                 onSegmentSealed: { _ in
-                    if let shell = snapshotTaker.withLock({ $0 }) { Task { await shell.segmentSealed() } }
+                    if let shell = snapshotTaker.withLock({ $0 }) { Task { await shell.requestSnapshot() } }
                 },
                 onBatchesWritten: { mirror.nudge() }
             )

@@ -68,10 +68,7 @@ public enum LogRetention {
         now: Int64
     ) -> Plan {
         var plan = Plan(segments: segments, byteLimit: settings.byteLimit(fileSystemBytes: fileSystemBytes))
-        guard let newestSnapshot else {
-            plan.neededFrom = 0
-            return plan
-        }
+        guard let newestSnapshot else { return plan }
         plan.neededFrom = segments.lastIndex { $0.firstSequence <= newestSnapshot } ?? 0
         var total = plan.totalBytes
         for segment in segments[..<plan.neededFrom] where segment.sealed {

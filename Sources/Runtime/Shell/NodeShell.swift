@@ -151,7 +151,7 @@ public actor NodeShell {
         }
         tasks.append(Self.every(Self.logSpaceInterval) { [weak self] in await self?.sampleLogSpace() })
         tasks.append(Self.every(Self.retentionInterval) { [weak self] in await self?.keepLog() })
-        tasks.append(Self.every(Self.snapshotInterval) { [weak self] in await self?.segmentSealed() })
+        tasks.append(Self.every(Self.snapshotInterval) { [weak self] in await self?.requestSnapshot() })
     }
 
     /// A snapshot this often too, not only at seals: a 64 MiB segment holds hours of events, and start-up folds
@@ -211,7 +211,7 @@ public actor NodeShell {
 
     /// The log sealed a segment (or the snapshot interval passed): the state goes into the log (`Event.snapshot`),
     /// so that start-up and replay can begin there.
-    public func segmentSealed() {
+    public func requestSnapshot() {
         snapshotDue = true
         snapshotNow()
     }
