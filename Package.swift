@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -17,6 +17,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // The console (issue 14): HTTP on Hummingbird, metrics through swift-metrics into a Prometheus registry.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // liblz4 (apt: liblz4-dev) plus the one C routine Swift cannot express: the SSE4.2 crc32 instruction
@@ -65,11 +70,16 @@ let package = Package(
                 "EventLog",
                 "EventRecords",
                 "Coordinator",
+                "Replay",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // What each libFuzzer harness in Fuzz/ does with one input: decode, then check the decoder's invariants.
@@ -98,7 +108,12 @@ let package = Package(
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "EventRecords", "EventLog"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Coordinator", "EventRecords", "EventLog"]),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "EventRecords", "Coordinator", "EventLog"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "EventRecords", "Coordinator"]),
+        .testTarget(
+            name: "RuntimeTests",
+            dependencies: [
+                "Runtime", "EventRecords", "Coordinator", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
         .testTarget(name: "FuzzChecksTests", dependencies: ["FuzzChecks"]),
         .testTarget(
             name: "servhaTests",

@@ -180,6 +180,14 @@ public enum DecisionKind: UInt8, Sendable, Hashable, CustomStringConvertible {
     /// Enter or leave admin standby or maintenance.
     case adminMode = 9
 
+    /// A decision that moves the group off a node or onto it (what `explain` and the console explain).
+    public var isFailover: Bool {
+        switch self {
+        case .takeOver, .release, .selfFence: true
+        case .becomeStandby, .leaseAcquired, .acquireFailed, .released, .restartResource, .fencePeer, .adminMode: false
+        }
+    }
+
     public var description: String {
         switch self {
         case .becomeStandby: "become-standby"

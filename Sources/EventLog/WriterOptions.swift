@@ -45,6 +45,7 @@ public struct RecoveryReport: Sendable {
 
 /// Counters the writer keeps for benchmarks and metrics.
 public struct WriterCounters: Sendable {
+    public init() {}
     public var records: UInt64 = 0
     public var batches: UInt64 = 0
     public var syncs: UInt64 = 0

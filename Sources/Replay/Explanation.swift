@@ -7,11 +7,7 @@ public enum Explanation {
     public static func lastFailover(in log: RecordedLog) -> Int? {
         log.events.lastIndex { event in
             guard case .decision(let decision) = event else { return false }
-            switch decision.kind {
-            case .takeOver, .release, .selfFence: return true
-            case .becomeStandby, .leaseAcquired, .acquireFailed, .released, .restartResource, .fencePeer, .adminMode:
-                return false
-            }
+            return decision.kind.isFailover
         }
     }
 

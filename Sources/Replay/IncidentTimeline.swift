@@ -68,7 +68,7 @@ public struct IncidentTimeline: Sendable {
     }
 
     private mutating func fold(_ log: RecordedLog, node: Int, offset: Int64, diedAtEnd: Bool) {
-        var state = State(me: log.identity.node)
+        var state = log.initialState ?? State(me: log.identity.node)
         var open: [Lane: (from: Int64, label: String)] = [:]
         var lastTime = start
         var started = false

@@ -11,6 +11,25 @@ public struct RecordedLog: Sendable {
     public var sequences: [UInt64]
     /// The wall-clock time of each event's record.
     public var walls: [Int64]
+    /// The node's state before the first event (nil: a fresh node's, as when the log starts at the beginning).
+    /// Set for a window cut from a longer history, such as the daemon console's recent events.
+    public var initialState: State?
+
+    public init(
+        directory: String,
+        identity: LogIdentity,
+        events: [Event],
+        sequences: [UInt64],
+        walls: [Int64],
+        initialState: State? = nil
+    ) {
+        self.directory = directory
+        self.identity = identity
+        self.events = events
+        self.sequences = sequences
+        self.walls = walls
+        self.initialState = initialState
+    }
 
     /// Reads and decodes a log directory. Throws one-line errors: a damaged log (file, offset, reason), a gap in
     /// the sequence numbers, a record from a newer format, or a directory that holds no log.

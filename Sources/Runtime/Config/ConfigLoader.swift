@@ -375,6 +375,30 @@ public enum ConfigLoader {
             section.finish()
         }
 
+        // The read-only console: off unless the section is there.
+        var http: HTTPSettings?
+        if let section = root.map("http") {
+            var settings = HTTPSettings()
+            if let text = section.string("listen") {
+                if let (host, port) = HTTPSettings.parseListen(text) {
+                    settings.host = host
+                    settings.port = port
+                } else {
+                    reader.problem(
+                        "http.listen must be HOST:PORT, [IPV6]:PORT or a port (like 127.0.0.1:7480) (found '\(text)')",
+                        at: section.node("listen")?.mark
+                    )
+                }
+            }
+            if let token = section.string("token_file") {
+                let mark = section.node("token_file")?.mark
+                settings.tokenFile = token
+                settings.tokenFileLocation = "\(reader.file):\(mark?.line ?? 1):\(mark?.column ?? 1)"
+            }
+            section.finish()
+            http = settings
+        }
+
         guard let thisNode, !nodes.isEmpty else { return nil }
         var cluster = ClusterConfig(
             cluster: clusterName,
@@ -415,7 +439,8 @@ public enum ConfigLoader {
             watchdogTimeout: watchdogTimeout,
             profile: profile,
             realtime: realtime,
-            retention: retention
+            retention: retention,
+            http: http
         )
     }
 

@@ -95,6 +95,8 @@ public struct DaemonConfig: Sendable, Hashable {
     public var realtime: RealtimeSettings = .default
     /// How long the log's sealed segments are kept, and where they go first.
     public var retention: LogRetentionSettings = .default
+    /// The read-only console (`http:`); nil: off, the default.
+    public var http: HTTPSettings?
 
     public var thisNodeName: String { cluster.name(of: thisNode) }
 
@@ -113,6 +115,43 @@ public struct DaemonConfig: Sendable, Hashable {
         let kept = resources.filter { if case .vip = $0.kind { false } else { true } }.map(\.name)
         guard !kept.isEmpty else { return nil }
         return "warning: no fencing configured: a host that freezes whole (a paused VM) can run \(kept.joined(separator: ", ")) beside its successor when it resumes; configure 'fencing' (README: Fencing)"
+    }
+}
+
+/// `http:`: the read-only console (status page, JSON, event stream, Prometheus metrics).
+public struct HTTPSettings: Sendable, Hashable {
+    public var host: String
+    public var port: Int
+    /// A file holding the bearer token every request but `/healthz` must present; nil: no token asked.
+    public var tokenFile: String?
+    /// Where `token_file` was given (`FILE:LINE:COLUMN`), for the one-line error when it cannot be read.
+    public var tokenFileLocation: String
+    public static let defaultHost = "127.0.0.1"
+    public static let defaultPort = 7480
+
+    public init(host: String = defaultHost, port: Int = defaultPort, tokenFile: String? = nil, tokenFileLocation: String = "") {
+        self.host = host
+        self.port = port
+        self.tokenFile = tokenFile
+        self.tokenFileLocation = tokenFileLocation
+    }
+
+    /// `HOST:PORT`, `[V6]:PORT`, or `PORT` alone (on 127.0.0.1); nil when it is none of those.
+    public static func parseListen(_ text: String) -> (host: String, port: Int)? {
+        var host = defaultHost
+        var portText = Substring(text)
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+            host = String(text[text.index(after: text.startIndex)..<close])
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else if let colon = text.lastIndex(of: ":") {
+            host = String(text[..<colon])
+            portText = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, !host.contains(where: { $0 == " " || $0 == "/" }),
+            portText.allSatisfy(\.isASCII), let port = Int(portText), (1...65535).contains(port)
+        else { return nil }
+        return (host, port)
     }
 }
 

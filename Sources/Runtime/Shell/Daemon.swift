@@ -20,6 +20,8 @@ public final class Daemon: Sendable {
     private let admin: AdminServer
     private let guardLink: GuardLink
     private let datagrams: (arrivals: AsyncStream<Datagram>.Continuation, pump: Task<Void, Never>)
+    /// The read-only console, when `http:` is configured.
+    public let console: ConsoleServer?
 
     init(
         shell: NodeShell,
@@ -28,8 +30,10 @@ public final class Daemon: Sendable {
         mirror: SharedStorageMirror,
         admin: AdminServer,
         guardLink: GuardLink,
-        datagrams: (arrivals: AsyncStream<Datagram>.Continuation, pump: Task<Void, Never>)
+        datagrams: (arrivals: AsyncStream<Datagram>.Continuation, pump: Task<Void, Never>),
+        console: ConsoleServer?
     ) {
+        self.console = console
         self.datagrams = datagrams
         self.guardLink = guardLink
         self.shell = shell
@@ -234,6 +238,36 @@ public final class Daemon: Sendable {
             throw await fail("\(error)")
         }
         admin.start()
+        undo.append { admin.close() }
+        var console: ConsoleServer?
+        if let http = config.http {
+            var token: String?
+            if let file = http.tokenFile {
+                do {
+                    let bytes = try HeartbeatAuthenticator.loadKey(path: file)
+                    token = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                } catch {
+                    throw await fail("\(http.tokenFileLocation): http.token_file: \(error)")
+                }
+            }
+            let feed = ConsoleFeed(state: await shell.state)
+            let metrics = ConsoleMetrics(config: config)
+            await shell.attachConsole(feed: feed, metrics: metrics)
+            do {
+                console = try await ConsoleServer.start(
+                    settings: http,
+                    token: token,
+                    sources: ConsoleServer.Sources(
+                        feed: feed, metrics: metrics, config: config, identity: identity,
+                        logCounters: { log.counters }, mirror: { mirror.status }
+                    ),
+                    logger: logger
+                )
+            } catch {
+                throw await fail("\(error)")
+            }
+            logger.notice("console: http://\(http.host.contains(":") ? "[\(http.host)]" : http.host):\(console?.port ?? http.port)/\(token == nil ? "" : " (bearer token asked)")")
+        }
         mirror.start()
         await shell.deliver(
             .started(
@@ -257,7 +291,8 @@ public final class Daemon: Sendable {
             mirror: mirror,
             admin: admin,
             guardLink: guardLink,
-            datagrams: (arrivals, pump)
+            datagrams: (arrivals, pump),
+            console: console
         )
     }
 
@@ -293,6 +328,7 @@ public final class Daemon: Sendable {
             guardLink.detach()
         }
         admin.close()
+        await console?.stop()
         await transport.stop()
         datagrams.arrivals.finish()
         await datagrams.pump.value

@@ -43,6 +43,8 @@ public actor NodeShell {
     /// Refused admin commands so far, and the last reason (for the admin socket's reply).
     private(set) var refusalsSeen = 0
     private(set) var lastRefusal: String?
+    /// The console's view of this node (nil: `http:` is off, and none of this costs anything).
+    private var console: (feed: ConsoleFeed, metrics: ConsoleMetrics)?
 
     public init(
         config: DaemonConfig,
@@ -75,6 +77,19 @@ public actor NodeShell {
         self.logger = logger
     }
 
+    /// From now on, hands every logged event and the state after each input to the console.
+    public func attachConsole(feed: ConsoleFeed, metrics: ConsoleMetrics) {
+        console = (feed, metrics)
+        publishStatus()
+    }
+
+    private func publishStatus() {
+        guard let console else { return }
+        console.feed.update(
+            ConsoleFeed.Status(state: driver.state, rejections: rejections.counts, loss: loss.map(\.fraction))
+        )
+    }
+
     // MARK: - Inputs
 
     /// Hands one input to the core, stamped now (or at `at`, when it was observed earlier).
@@ -91,7 +106,10 @@ public actor NodeShell {
             if loss.count != config.channels.count {
                 loss = Array(repeating: ChannelLoss(), count: config.channels.count)
             }
-            if channel < loss.count { loss[channel].received(packet.sequence, channels: config.channels.count) }
+            if channel < loss.count {
+                let missed = loss[channel].received(packet.sequence, channels: config.channels.count)
+                console?.metrics.lost(missed, channel: channel)
+            }
             let effects = driver.received(
                 channel: channel,
                 from: packet.from,
@@ -103,6 +121,7 @@ public actor NodeShell {
             )
             await carryOut(effects)
         case .rejected(let rejected):
+            console?.metrics.rejected(rejected.reason)
             if rejections.shouldRecord(reason: rejected.reason, at: at) {
                 logger.warning(
                     "heartbeat rejected",
@@ -205,6 +224,7 @@ public actor NodeShell {
     public func stop() {
         snapshotNow()  // start-up then folds from here, not from the last sealed segment
         stopped = true
+        console?.feed.failed("the daemon is stopping")
         for task in tasks { task.cancel() }
         tasks.removeAll()
     }
@@ -257,6 +277,7 @@ public actor NodeShell {
         let now = monotonicNow()
         noteStall(now)
         await carryOut(driver.tick(at: now, wall: wallNow()))
+        console?.feed.ticked(at: now)
         // systemd's watchdog is fed from the heartbeat loop itself: a daemon that no longer ticks is not alive.
         if let systemd, let every = systemd.watchdogEvery, now >= lastWatchdogPing + every, !stopped {
             lastWatchdogPing = now
@@ -306,13 +327,25 @@ public actor NodeShell {
         defer {
             unappendedEvents -= derived - appended  // what a stop or a log failure left out
             if snapshotDue { snapshotNow() }
+            publishStatus()
         }
         for effect in effects {
             guard !stopped else { return }
             switch effect {
             case .append(let events, let flush):
                 do {
-                    for draft in EventCodec.drafts(events, node: config.thisNode) { try log.append(draft) }
+                    if let console {
+                        var entries: [ConsoleFeed.Entry] = []
+                        entries.reserveCapacity(events.count)
+                        for (event, draft) in zip(events, EventCodec.drafts(events, node: config.thisNode)) {
+                            let sequence = try log.append(draft)
+                            entries.append(ConsoleFeed.Entry(sequence: sequence, wall: draft.wallNanos, event: event))
+                        }
+                        console.feed.appended(entries)
+                        console.metrics.observe(events, state: driver.state)
+                    } else {
+                        for draft in EventCodec.drafts(events, node: config.thisNode) { try log.append(draft) }
+                    }
                     appended += events.count
                     unappendedEvents -= events.count
                     if flush { try await log.flush() }  // decisions are durable before their effects
@@ -393,6 +426,7 @@ public actor NodeShell {
             metadata: ["servha.error": "\(error)"]
         )
         stopped = true
+        console?.feed.failed(reason)
         for task in tasks { task.cancel() }
         tasks.removeAll()
         hold.set(nil)
@@ -560,21 +594,25 @@ struct ChannelLoss: Sendable {
     private var previousFraction: Double?
     static let silenceGap: UInt64 = 250
 
-    mutating func received(_ sequence: UInt64, channels: Int) {
+    /// Counts a heartbeat; returns how many of the peer's heartbeats on this channel were skipped just before it
+    /// (lost, or still to come out of order), 0 across a silence that starts a new window.
+    @discardableResult
+    mutating func received(_ sequence: UInt64, channels: Int) -> Int {
         self.channels = max(1, channels)
         guard let start = first, sequence >= start else {
             first = sequence
             last = sequence
             count = 1
-            return
+            return 0
         }
         if sequence > last && (sequence - last) / UInt64(self.channels) > Self.silenceGap {
             first = sequence
             last = sequence
             count = 1
             previousFraction = nil
-            return
+            return 0
         }
+        let missed = sequence > last ? Int((sequence - last) / UInt64(self.channels)) - 1 : 0
         last = max(last, sequence)
         count += 1
         let expected = Int((last - start) / UInt64(max(1, channels))) + 1
@@ -582,6 +620,7 @@ struct ChannelLoss: Sendable {
             previousFraction = max(0, 1 - Double(count) / Double(expected))
             first = nil
         }
+        return max(0, missed)
     }
 
     var fraction: Double? {

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 
 /// How the daemon and its guard are scheduled. Heartbeats and lease renewals are a few microseconds of work that
 /// must happen on time: on a host whose CPUs are saturated by ordinary work, a normal-priority daemon waits its
@@ -135,9 +136,27 @@ public enum RealtimeScheduling {
     }
 
     /// The ids of this process's threads.
+    /// The process's threads that decide, heartbeat and renew: all but those that asked to stay at normal
+    /// priority (`keepNormal`).
     static func threadIDs() -> [pid_t] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
-        return entries.compactMap { pid_t($0) }.sorted()
+        let exempt = normalThreads.withLock { $0 }
+        return entries.compactMap { pid_t($0) }.filter { !exempt.contains($0) }.sorted()
+    }
+
+    private static let normalThreads = Mutex<Set<pid_t>>([])
+
+    /// Puts the calling thread at normal priority for good (`apply` leaves it there): for work that must yield to
+    /// heartbeats, such as the console's HTTP server, which a flood of requests must never let delay a renewal.
+    public static func keepNormal() {
+        // The thread's id, from /proc/thread-self (-> "PID/task/TID"): Swift reaches neither gettid nor syscall.
+        var link = [CChar](repeating: 0, count: 64)
+        let length = readlink("/proc/thread-self", &link, link.count - 1)
+        guard length > 0, let thread = pid_t(String(decoding: link[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            .split(separator: "/").last ?? "") else { return }
+        normalThreads.withLock { _ = $0.insert(thread) }
+        var normal = sched_param(sched_priority: 0)
+        _ = sched_setscheduler(thread, SCHED_OTHER, &normal)
     }
 
     /// MCL_ONFAULT (Linux 4.4), not exported by every Glibc module map.
