@@ -19,6 +19,8 @@ public struct MirrorStatus: Sendable, Hashable {
     /// Passes that completed without error.
     public var completedPasses = 0
     public var segmentsCopied = 0
+
+    public init() {}
 }
 
 public struct MirrorOptions: Sendable {

@@ -38,7 +38,8 @@ final class LoopbackCluster {
         for node: String,
         cut: Set<String> = [],
         failback: String = "manual",
-        slowMonitor: Bool = false
+        slowMonitor: Bool = false,
+        extra: String = ""
     ) -> String {
         let monitorDelay = slowMonitor ? "sleep 4; " : ""
         let aFor = { (channel: String) in node == "node-b" && cut.contains(channel) ? "127.0.0.9" : "127.0.0.1" }
@@ -68,6 +69,7 @@ final class LoopbackCluster {
               - { type: exec, command: "sh -c 'sleep ${SERVHA_TEST_ALARM_DELAY:-0}; echo $SERVHA_ALARM_STATE $SERVHA_ALARM_KIND >> \(root)/\(node)-alarms.txt'" }
             log_dir: \(root)/\(node)-log
             admin_socket: \(root)/\(node).sock
+            \(extra)
             """
     }
 

@@ -107,6 +107,7 @@ public final class ConsoleServer: Sendable {
     /// The console's routes (separate from the server so that tests drive them without a socket).
     public static func router(token: String?, sources: Sources) -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: PlainErrors())
         if let token { router.add(middleware: BearerTokenCheck(token: token)) }
         let feed = sources.feed
         let config = sources.config
@@ -190,6 +191,27 @@ public final class ConsoleServer: Sendable {
 public struct ConsoleStartError: Error, Sendable, CustomStringConvertible {
     public var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Every refusal as one line of plain text naming what was wrong (Hummingbird's default is a JSON object, or
+/// nothing at all for an unknown path).
+struct PlainErrors<Context: RequestContext>: RouterMiddleware {
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError {
+            let reason =
+                error.body
+                ?? (error.status == .notFound
+                    ? "no such page: \(ConsoleQuery.shown(request.uri.path)); the console serves /, /api/status, /api/events, /api/events/stream, /api/explain, /api/timeline.svg, /metrics and /healthz"
+                    : error.status.reasonPhrase)
+            return ConsoleServer.text(reason + "\n", status: error.status)
+        }
+    }
 }
 
 /// `Authorization: Bearer TOKEN` on every request but `/healthz` (which load balancers probe without secrets) and

@@ -1,0 +1,297 @@
+import Coordinator
+import EventLog
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Replay
+import Testing
+
+@testable import Runtime
+
+/// The console against a real daemon's log: node-b of the host death recorded in the end-to-end site
+/// (Fixtures/daemons), fed event by event as the shell feeds it. What the console says must be what the
+/// command-line tools say about the same events.
+@Suite struct ConsoleTests {
+    static let fixture = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/daemons/host-death-postgresql/node-b").path
+
+    static func config() throws -> DaemonConfig {
+        try ConfigLoader.parse(
+            minimal("http: { listen: 127.0.0.1:7480 }", resources: "  - { name: vip, type: vip, address: 192.0.2.100/24, interface: eth0 }\n  - { name: postgresql, type: script, start: /bin/true, stop: /bin/true, monitor: /bin/true }"),
+            file: "t"
+        ).get()
+    }
+
+    /// The fixture's events fed into a console of `capacity` events (all of them, or a window that rolls).
+    static func fed(capacity: Int, through last: UInt64 = .max) throws -> (RecordedLog, ConsoleFeed, ConsoleMetrics, DaemonConfig) {
+        var log = try RecordedLog.load(fixture)
+        let kept = log.sequences.prefix { $0 <= last }.count
+        log.events = Array(log.events.prefix(kept))
+        log.sequences = Array(log.sequences.prefix(kept))
+        log.walls = Array(log.walls.prefix(kept))
+        let config = try config()
+        let feed = ConsoleFeed(state: State(me: log.identity.node), capacity: capacity)
+        let metrics = ConsoleMetrics(config: config)
+        var state = State(me: log.identity.node)
+        for i in log.events.indices {
+            state.apply(log.events[i])
+            feed.appended([ConsoleFeed.Entry(sequence: log.sequences[i], wall: log.walls[i], event: log.events[i])])
+            metrics.observe([log.events[i]], state: state)
+        }
+        feed.update(ConsoleFeed.Status(state: state, rejections: [("replayed heartbeat", 3)], loss: [0, nil]))
+        return (log, feed, metrics, config)
+    }
+
+    @Test(arguments: [1_000_000, 500])
+    func theLastFailoverIsExplainedAsServhaExplainExplainsIt(capacity: Int) throws {
+        let (log, feed, _, _) = try Self.fed(capacity: capacity)
+        let index = try #require(Explanation.lastFailover(in: log))
+        let expected = Explanation.lines(for: index, in: log)
+        let json = ConsoleEvents.explanation(feed.lastIncident, identity: log.identity)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        #expect(object["decision"] as? Int == Int(log.sequences[index]))
+        #expect(object["lines"] as? [String] == expected)
+        // The last failover of this log: node-b handing the group back when it was stopped (SIGTERM).
+        #expect(expected.count > 5 && expected[0].contains("release, epoch 2"), "\(expected)")
+        if capacity < log.events.count {
+            #expect(feed.recent.entries.count == capacity, "the window rolled")
+        }
+    }
+
+    @Test func theTimeLineIsTheDrawingOfServhaTimeline() throws {
+        let (log, feed, _, _) = try Self.fed(capacity: 1_000_000)
+        let expected = IncidentTimeline(try MergedTimeline.merge([log])).svg()
+        #expect(ConsoleEvents.timeline(feed.recent, identity: log.identity) == expected)
+    }
+
+    @Test func aWindowThatRolledStartsFromTheStateBeforeIt() throws {
+        // 200 events up to #1020: after the take-over (#736) and before the release (#1029), so the window holds
+        // no role change at all.
+        let (log, feed, _, _) = try Self.fed(capacity: 200, through: 1020)
+        let window = feed.recent
+        #expect(window.base.role == .active, "the events that left the window were folded into its base state")
+        let drawn = IncidentTimeline(try MergedTimeline.merge([ConsoleEvents.recordedLog(window, identity: log.identity)]))
+        let roles = drawn.spans.filter { $0.lane == .role }.map(\.label)
+        #expect(roles == ["active"], "\(roles)")
+    }
+
+    static func app(token: String? = nil, fed: (RecordedLog, ConsoleFeed, ConsoleMetrics, DaemonConfig)) -> some ApplicationProtocol {
+        let (log, feed, metrics, config) = fed
+        let sources = ConsoleServer.Sources(
+            feed: feed, metrics: metrics, config: config, identity: log.identity,
+            logCounters: { var counters = WriterCounters(); counters.records = 10; counters.bytesWritten = 100; counters.uncompressedBytes = 400; return counters },
+            mirror: { MirrorStatus() }
+        )
+        return Application(router: ConsoleServer.router(token: token, sources: sources))
+    }
+
+    @Test func statusIsTheAdminSocketsJSON() async throws {
+        let fed = try Self.fed(capacity: 1_000_000)
+        let status = fed.1.status
+        try await Self.app(fed: fed).test(.router) { client in
+            try await client.execute(uri: "/api/status", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "application/json")
+                let body = String(buffer: response.body)
+                // The same encoder as `servha status --json` (ages aside, which move with the clock).
+                let expected = StatusReport.json(status.state, config: fed.3, rejections: status.rejections, loss: status.loss)
+                func withoutAges(_ text: String) -> String {
+                    text.replacingOccurrences(of: #"_ms_ago":\d+"#, with: "", options: .regularExpression)
+                        .replacingOccurrences(of: #""ms_ago":\d+"#, with: "", options: .regularExpression)
+                        .replacingOccurrences(of: #""resident_kib":\d+"#, with: "", options: .regularExpression)
+                }
+                #expect(withoutAges(body) == withoutAges(expected + "\n"))
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+                #expect(object["role"] as? String == "standby", "node-b after handing the group back")
+                #expect(object["epoch"] as? Int == 2)
+            }
+        }
+    }
+
+    @Test func eventsAreJSONLinesAfterTheGivenSequence() async throws {
+        let fed = try Self.fed(capacity: 1_000_000)
+        let log = fed.0
+        try await Self.app(fed: fed).test(.router) { client in
+            try await client.execute(uri: "/api/events?since=100&limit=3", method: .get) { response in
+                #expect(response.status == .ok)
+                let lines = String(buffer: response.body).split(separator: "\n")
+                #expect(lines.count == 3)
+                let objects = try lines.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+                #expect(objects.map { $0["seq"] as? Int } == [101, 102, 103])
+                let index = try #require(log.sequences.firstIndex(of: 101))
+                #expect(objects[0]["event"] as? String == EventDescription.line(log.events[index], resources: log.resourceNames))
+                #expect(objects[0]["node"] as? String == "node-b")
+            }
+            try await client.execute(uri: "/api/events?routine=false&limit=10000", method: .get) { response in
+                let types = String(buffer: response.body).split(separator: "\n").compactMap {
+                    (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["type"] as? String
+                }
+                #expect(types.contains("decision"))
+                #expect(!types.contains("heartbeat") && !types.contains("timer-fired"), "\(Set(types))")
+            }
+        }
+    }
+
+    @Test(arguments: [
+        ("/api/events?since=abc", 400, "since must be a record sequence number (found 'abc')"),
+        ("/api/events?since=-1", 400, "since must be"),
+        ("/api/events?limit=0", 400, "limit must be a whole number from 1 to 10000"),
+        ("/api/events?since=1&since=2", 400, "'since' is given twice"),
+        ("/api/events?from=1", 400, "unknown parameter 'from'"),
+        ("/api/events/stream?routine=maybe", 400, "routine must be true or false"),
+        ("/nothing/here", 404, "no such page: /nothing/here; the console serves /, /api/status"),
+        ("/api/status/x", 404, "no such page: /api/status/x"),
+    ])
+    func badRequestsGetAClearStatusAndOneLine(path: String, status: Int, message: String) async throws {
+        let fed = try Self.fed(capacity: 1000)
+        try await Self.app(fed: fed).test(.router) { client in
+            try await client.execute(uri: path, method: .get) { response in
+                #expect(response.status.code == status, "\(path)")
+                let body = String(buffer: response.body)
+                #expect(body.contains(message), "\(path): \(body)")
+                #expect(body.split(separator: "\n").count <= 1)
+            }
+        }
+    }
+
+    @Test func theTokenGuardsEverythingButTheHealthCheckAndThePage() async throws {
+        let fed = try Self.fed(capacity: 1000)
+        let token = "s3cret-token-of-the-console"
+        try await Self.app(token: token, fed: fed).test(.router) { client in
+            for path in ["/api/status", "/metrics", "/api/events", "/api/explain", "/api/timeline.svg"] {
+                try await client.execute(uri: path, method: .get) { response in
+                    #expect(response.status == .unauthorized, "\(path)")
+                    #expect(response.headers[.wwwAuthenticate] == "Bearer realm=\"servha\"")
+                    #expect(String(buffer: response.body).contains("no bearer token"))
+                }
+                try await client.execute(uri: path, method: .get, headers: [.authorization: "Bearer \(token)x"]) {
+                    #expect($0.status == .unauthorized, "\(path)")
+                    #expect(String(buffer: $0.body) == "wrong bearer token\n")
+                }
+                try await client.execute(uri: path, method: .get, headers: [.authorization: "Basic \(token)"]) {
+                    #expect($0.status == .unauthorized, "\(path)")
+                }
+                try await client.execute(uri: path, method: .get, headers: [.authorization: "Bearer \(token)"]) {
+                    #expect($0.status == .ok, "\(path)")
+                }
+            }
+            try await client.execute(uri: "/", method: .get) { response in
+                #expect(response.status == .ok)
+                let page = String(buffer: response.body)
+                #expect(page.contains("id=\"role\"") && page.contains("id=\"explain\""))
+                #expect(!page.contains("src=\"http") && !page.contains("href=\"http"), "the page fetches nothing from elsewhere")
+            }
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                // The fixture's feed never saw the shell's loop run: not healthy, and said why.
+                #expect(response.status == .serviceUnavailable)
+                #expect(String(buffer: response.body) == "unhealthy: the daemon's loop has not run yet\n")
+            }
+            fed.1.ticked(at: monotonicNow())
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+            fed.1.failed("the event log failed (disk full)")
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(String(buffer: response.body).contains("not deciding: the event log failed (disk full)"))
+            }
+        }
+    }
+
+    @Test func metricsCountWhatTheLogSays() async throws {
+        let fed = try Self.fed(capacity: 1000)
+        let log = fed.0
+        let takeOvers = log.events.filter { if case .decision(let d) = $0 { d.kind == .takeOver } else { false } }.count
+        let heartbeats = log.events.filter {
+            if case .input(let s) = $0, case .heartbeat(let h) = s.input { h.echoOfOwnSentAt != nil && h.channel == 0 } else { false }
+        }.count
+        try await Self.app(fed: fed).test(.router) { client in
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
+                let text = String(buffer: response.body)
+                func value(_ series: String) -> Double? {
+                    text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+                }
+                #expect(value(#"servha_failovers_total{kind="take-over"}"#) == Double(takeOvers))
+                #expect(takeOvers == 1)
+                #expect(value(#"servha_failovers_total{kind="release"}"#) == 1)
+                #expect(value(#"servha_heartbeat_round_trip_seconds_count{channel="lan"}"#) == Double(heartbeats))
+                #expect(heartbeats > 100)
+                #expect(value(#"servha_role{role="active"}"#) == 0)
+                #expect(value(#"servha_role{role="standby"}"#) == 1)
+                #expect(value("servha_epoch") == 2)
+                #expect(value("servha_log_events_total") == 10)
+                #expect(value("servha_log_compression_ratio") == 4)
+            }
+        }
+    }
+
+    @Test func theStreamCatchesUpThenFollowsAndLetsGoOfAClientThatLeft() async throws {
+        let (log, feed, _, config) = try Self.fed(capacity: 1000)
+        let newest = try #require(feed.recent.entries.last?.sequence)
+        let written = WrittenMessages()
+        let follower = Task {
+            try await ConsoleEvents.stream(ConsoleQuery(since: newest - 3), feed: feed, identity: log.identity, config: config) {
+                message in
+                await written.add(message)
+                if await written.count >= 6 { throw CancellationError() }  // the client leaves
+            }
+        }
+        // Wait (bounded) for the catch-up of the three held events and the stream's greeting.
+        let deadline = monotonicNow() + 5_000_000_000
+        while await written.count < 4 && monotonicNow() < deadline { try await Task.sleep(nanoseconds: 1_000_000) }
+        #expect(feed.subscriberCount == 1)
+        let later = ConsoleFeed.Entry(sequence: newest + 1, wall: 0, event: .peerAlive(channel: 0))
+        feed.appended([later, ConsoleFeed.Entry(sequence: newest + 2, wall: 0, event: .peerAlive(channel: 1))])
+        await #expect(throws: CancellationError.self) { try await follower.value }
+        let messages = await written.messages
+        #expect(messages[0...2].map { $0.hasPrefix("id: \(newest - 2)\n") || $0.hasPrefix("id: \(newest - 1)\n") || $0.hasPrefix("id: \(newest)\n") } == [true, true, true])
+        #expect(messages[3].hasPrefix(": servha node-b event stream"))
+        #expect(messages[4].hasPrefix("id: \(newest + 1)\ndata: {"))
+        #expect(messages[5].hasPrefix("id: \(newest + 2)\ndata: {"))
+        #expect(feed.subscriberCount == 0, "a client that left holds nothing")
+    }
+
+    @Test(arguments: [
+        ("127.0.0.1:7480", "127.0.0.1", 7480), ("0.0.0.0:80", "0.0.0.0", 80), ("[::1]:9000", "::1", 9000),
+        ("7481", "127.0.0.1", 7481),
+    ])
+    func listenAddresses(text: String, host: String, port: Int) {
+        #expect(HTTPSettings.parseListen(text)?.host == host)
+        #expect(HTTPSettings.parseListen(text)?.port == port)
+    }
+
+    @Test func theHTTPSectionIsCheckedWithPlaces() throws {
+        #expect(try ConfigLoader.parse(minimal(), file: "t").get().http == nil, "off unless configured")
+        let on = try ConfigLoader.parse(minimal("http: {}"), file: "t").get().http
+        #expect(on?.host == "127.0.0.1" && on?.port == 7480)
+        for bad in ["http: { listen: 'nowhere' }", "http: { listen: '1.2.3.4:99999' }", "http: { listen: ':80' }"] {
+            let found = problems(minimal(bad))
+            #expect(found.count == 1 && found[0].contains("http.listen must be HOST:PORT"), "\(bad): \(found)")
+            #expect(found.first?.hasPrefix("test.yaml:") == true)
+        }
+        #expect(problems(minimal("http: { listen: 127.0.0.1:1, tokens: x }")).contains { $0.contains("tokens") })
+    }
+
+    @Test(arguments: ["", "since=0", "limit=10000", "routine=false&since=18446744073709551615"])
+    func goodQueries(text: String) throws {
+        _ = try ConsoleQuery.parse(text)
+    }
+
+    @Test(arguments: ["since=18446744073709551616", "since=%31", "limit=10001", "routine", "since=1\n", "=1"])
+    func badQueriesAreRefusedInOneLine(text: String) {
+        do {
+            _ = try ConsoleQuery.parse(text)
+            Issue.record("\(text) was accepted")
+        } catch {
+            #expect(!error.description.contains("\n"))
+        }
+    }
+}
+
+private actor WrittenMessages {
+    var messages: [String] = []
+    var count: Int { messages.count }
+    func add(_ message: String) { messages.append(message) }
+}
