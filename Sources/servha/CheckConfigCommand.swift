@@ -45,6 +45,15 @@ struct CheckConfigCommand: AsyncParsableCommand {
                 failed = true
             }
         }
+        // And the console's token and certificate.
+        if let http = config.http {
+            do {
+                _ = try ConsoleCredentials.load(http)
+            } catch {
+                printError("\(error)")
+                failed = true
+            }
+        }
         if let fencing = config.fencing {
             for name in config.cluster.nodes.map(\.name) {
                 if let problem = await FenceAgent.problem(with: fencing, node: name) {
@@ -74,6 +83,12 @@ struct CheckConfigCommand: AsyncParsableCommand {
             print(
                 "\(file): alias \(spec.name): \(alias.name) in \(alias.zone) on \(alias.server), TTL \(alias.ttl) s, "
                     + "\(addresses.joined(separator: ", ")), on stop \(alias.onStop.rawValue)"
+            )
+        }
+        if let http = config.http {
+            print(
+                "\(file): console: \(http.url()), read-only, "
+                    + (http.tokenFile == nil ? "no token asked (anyone who reaches the address can read it)" : "bearer token from \(http.tokenFile!)")
             )
         }
         if let warning = config.fencingWarning { printError("\(file): \(warning)") }

@@ -3,6 +3,7 @@ import EventLog
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import HummingbirdTesting
 import Replay
 import Testing
@@ -294,4 +295,95 @@ private actor WrittenMessages {
     var messages: [String] = []
     var count: Int { messages.count }
     func add(_ message: String) { messages.append(message) }
+}
+
+/// The console's files (token, certificate, key) and HTTPS, over a real socket.
+@Suite struct ConsoleCredentialTests {
+    let directory: String
+
+    init() throws {
+        directory = NSTemporaryDirectory() + "servha-console-\(getpid())-\(Int.random(in: 0...999_999))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    func write(_ name: String, _ text: String, mode: Int = 0o600) -> String {
+        let path = directory + "/" + name
+        FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: mode])
+        return path
+    }
+
+    func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test func badTokenFilesAreRefusedNamingTheLineAndTheFile() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        func refusal(_ path: String) -> String? {
+            do {
+                _ = try ConsoleCredentials.load(HTTPSettings(tokenFile: path, tokenFileLocation: "n.yaml:7:16"))
+                return nil
+            } catch {
+                return error.description
+            }
+        }
+        let missing = refusal(directory + "/none")
+        #expect(missing?.hasPrefix("n.yaml:7:16: http.token_file: \(directory)/none") == true, "\(missing ?? "")")
+        #expect(refusal(write("open", "abcdefghijklmnopqrstuvwxyz", mode: 0o644))?.contains("chmod 600") == true)
+        #expect(refusal(write("short", "abc"))?.contains("n.yaml:7:16: http.token_file:") == true)
+        #expect(refusal(write("two-words", "abcdefghij klmnopqrstuvwxyz"))?.contains("one word of 16 to 1024 printable ASCII") == true)
+        #expect(refusal(write("short", "abc"))?.hasSuffix("(openssl rand -base64 32 > \(directory)/short)") == true)
+        let good = try ConsoleCredentials.load(HTTPSettings(tokenFile: write("good", "abcdefghijklmnopqrstuvwxyz\n")))
+        #expect(good.token == "abcdefghijklmnopqrstuvwxyz")
+        for refused in [missing, refusal(write("open2", "abcdefghijklmnopqrstuvwxyz", mode: 0o644))] {
+            #expect(refused?.contains("\n") == false)
+        }
+    }
+
+    @Test func httpsServesWithTheConfiguredCertificateAndRefusesABadOne() async throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let made = try run([
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem",
+        ])
+        try #require(made.status == 0, "openssl (Debian openssl; make deps-test installs it): \(made.output)")
+        var settings = HTTPSettings(port: 0)
+        settings.tls = HTTPSettings.TLSFiles(certificate: directory + "/cert.pem", key: directory + "/key.pem", location: "n.yaml:9:3")
+        let credentials = try ConsoleCredentials.load(settings)
+        let fed = try ConsoleTests.fed(capacity: 100)
+        fed.1.ticked(at: monotonicNow())
+        let (log, feed, metrics, config) = fed
+        let server = try await ConsoleServer.start(
+            settings: settings,
+            credentials: credentials,
+            sources: ConsoleServer.Sources(
+                feed: feed, metrics: metrics, config: config, identity: log.identity,
+                logCounters: { WriterCounters() }, mirror: { MirrorStatus() }
+            ),
+            logger: Logger(label: "test")
+        )
+        let url = "https://127.0.0.1:\(server.port)/healthz"
+        let verified = try run(["curl", "-sS", "--max-time", "5", "--cacert", directory + "/cert.pem", url])
+        let plain = try run(["curl", "-sS", "--max-time", "5", "http://127.0.0.1:\(server.port)/healthz"])
+        await server.stop()
+        #expect(verified.status == 0 && verified.output == "ok\n", "\(verified)")
+        #expect(plain.status != 0 || !plain.output.contains("ok"), "plain HTTP is not served on an HTTPS console: \(plain)")
+
+        settings.tls?.key = write("garbage.pem", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+        #expect(throws: ConsoleStartError.self) { try ConsoleCredentials.load(settings) }
+        do {
+            _ = try ConsoleCredentials.load(settings)
+        } catch {
+            #expect(error.description.hasPrefix("n.yaml:9:3: http.tls.key: \(directory)/garbage.pem: not a readable PEM private key"))
+            #expect(!error.description.contains("\n"))
+        }
+    }
 }

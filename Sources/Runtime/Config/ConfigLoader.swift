@@ -395,6 +395,17 @@ public enum ConfigLoader {
                 settings.tokenFile = token
                 settings.tokenFileLocation = "\(reader.file):\(mark?.line ?? 1):\(mark?.column ?? 1)"
             }
+            if let tls = section.map("tls") {
+                let certificate = tls.string("certificate", required: true)
+                let key = tls.string("key", required: true)
+                let mark = section.node("tls")?.mark
+                if let certificate, let key {
+                    settings.tls = HTTPSettings.TLSFiles(
+                        certificate: certificate, key: key, location: "\(reader.file):\(mark?.line ?? 1):\(mark?.column ?? 1)"
+                    )
+                }
+                tls.finish()
+            }
             section.finish()
             http = settings
         }

@@ -126,6 +126,15 @@ public struct HTTPSettings: Sendable, Hashable {
     public var tokenFile: String?
     /// Where `token_file` was given (`FILE:LINE:COLUMN`), for the one-line error when it cannot be read.
     public var tokenFileLocation: String
+    /// `tls: { certificate, key }`: HTTPS with this PEM certificate chain and private key; nil: plain HTTP.
+    public var tls: TLSFiles?
+
+    public struct TLSFiles: Sendable, Hashable {
+        public var certificate: String
+        public var key: String
+        /// Where `tls` was given (`FILE:LINE:COLUMN`).
+        public var location: String
+    }
     public static let defaultHost = "127.0.0.1"
     public static let defaultPort = 7480
 
@@ -134,6 +143,11 @@ public struct HTTPSettings: Sendable, Hashable {
         self.port = port
         self.tokenFile = tokenFile
         self.tokenFileLocation = tokenFileLocation
+    }
+
+    /// Where a browser finds the page.
+    public func url(port bound: Int? = nil) -> String {
+        "\(tls == nil ? "http" : "https")://\(host.contains(":") ? "[\(host)]" : host):\(bound ?? port)/"
     }
 
     /// `HOST:PORT`, `[V6]:PORT`, or `PORT` alone (on 127.0.0.1); nil when it is none of those.

@@ -4,6 +4,8 @@ import EventRecords
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import NIOPosix
@@ -55,7 +57,7 @@ public final class ConsoleServer: Sendable {
     /// Binds and starts serving. Throws a one-line error naming the configured address when it cannot bind.
     public static func start(
         settings: HTTPSettings,
-        token: String?,
+        credentials: ConsoleCredentials,
         sources: Sources,
         logger: Logger
     ) async throws -> ConsoleServer {
@@ -65,8 +67,15 @@ public final class ConsoleServer: Sendable {
         var consoleLogger = logger
         consoleLogger.logLevel = .warning  // a request is not a log line; failures to serve are
         let (bound, binding) = AsyncStream.makeStream(of: Result<Int, any Error>.self)
+        let server: HTTPServerBuilder
+        do {
+            server = try credentials.tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
+        } catch {
+            throw ConsoleStartError("\(settings.tls?.location ?? "http"): http.tls: \(oneLine(error))")
+        }
         let app = Application(
-            router: router(token: token, sources: sources),
+            router: router(token: credentials.token, sources: sources),
+            server: server,
             configuration: ApplicationConfiguration(
                 address: .hostname(settings.host, port: settings.port),
                 serverName: "servha/\(Daemon.version)"

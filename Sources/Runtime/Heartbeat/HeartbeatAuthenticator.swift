@@ -175,28 +175,10 @@ public struct HeartbeatAuthenticator: Sendable {
     /// key and a long text passphrase both work) that only its owner can access.
     public static func loadKey(path: String) throws(HeartbeatKeyError) -> [UInt8] {
         func fail(_ problem: String) -> HeartbeatKeyError { HeartbeatKeyError(path: path, problem: problem) }
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let code = errno
-            if code == ENOENT { throw fail("does not exist") }
-            throw fail("cannot read: \(String(cString: strerror(code)))")
-        }
-        defer { close(fd) }
-        // The checks use the opened file, not the path again, so that a swap between check and read changes nothing.
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw fail("cannot stat: \(String(cString: strerror(errno)))") }
-        guard info.st_mode & S_IFMT == S_IFREG else { throw fail("not a regular file") }
-        guard info.st_mode & 0o077 == 0 else { throw fail("must not be readable by group or others (chmod 600)") }
-        var key: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1024)
-        while key.count <= maximumKeyLength {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n == 0 { break }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw fail("cannot read: \(String(cString: strerror(errno)))")
-            }
-            key.append(contentsOf: chunk[..<n])
+        let key: [UInt8]
+        switch readOwnerOnly(path: path, limit: maximumKeyLength) {
+        case .success(let bytes): key = bytes
+        case .failure(let problem): throw fail(problem.description)
         }
         guard key.count >= minimumKeyLength else {
             throw fail(
@@ -206,6 +188,42 @@ public struct HeartbeatAuthenticator: Sendable {
         guard key.count <= maximumKeyLength else { throw fail("more than \(maximumKeyLength) bytes: not a key file") }
         return key
     }
+}
+
+/// What is wrong with a file that should hold a secret, in a few words ("does not exist", "must not be readable
+/// by group or others (chmod 600)").
+public struct SecretFileProblem: Error, Sendable, CustomStringConvertible {
+    public var description: String
+}
+
+/// Reads a secret (a key, a token) from a regular file that only its owner can access: up to `limit` bytes and
+/// one more, so that the caller can tell a file that is too long.
+public func readOwnerOnly(path: String, limit: Int) -> Result<[UInt8], SecretFileProblem> {
+    func fail(_ problem: String) -> Result<[UInt8], SecretFileProblem> { .failure(SecretFileProblem(description: problem)) }
+    let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else {
+        let code = errno
+        if code == ENOENT { return fail("does not exist") }
+        return fail("cannot read: \(String(cString: strerror(code)))")
+    }
+    defer { close(fd) }
+    // The checks use the opened file, not the path again, so that a swap between check and read changes nothing.
+    var info = stat()
+    guard fstat(fd, &info) == 0 else { return fail("cannot stat: \(String(cString: strerror(errno)))") }
+    guard info.st_mode & S_IFMT == S_IFREG else { return fail("not a regular file") }
+    guard info.st_mode & 0o077 == 0 else { return fail("must not be readable by group or others (chmod 600)") }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1024)
+    while bytes.count <= limit {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n == 0 { break }
+        if n < 0 {
+            if errno == EINTR { continue }
+            return fail("cannot read: \(String(cString: strerror(errno)))")
+        }
+        bytes.append(contentsOf: chunk[..<n])
+    }
+    return .success(bytes)
 }
 
 /// The sequences already accepted from one sender, as in IPsec: the newest, and a bitmap of the 64 sequences up

@@ -241,14 +241,11 @@ public final class Daemon: Sendable {
         undo.append { admin.close() }
         var console: ConsoleServer?
         if let http = config.http {
-            var token: String?
-            if let file = http.tokenFile {
-                do {
-                    let bytes = try HeartbeatAuthenticator.loadKey(path: file)
-                    token = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                } catch {
-                    throw await fail("\(http.tokenFileLocation): http.token_file: \(error)")
-                }
+            let credentials: ConsoleCredentials
+            do {
+                credentials = try ConsoleCredentials.load(http)
+            } catch {
+                throw await fail("\(error)")
             }
             let feed = ConsoleFeed(state: await shell.state)
             let metrics = ConsoleMetrics(config: config)
@@ -256,7 +253,7 @@ public final class Daemon: Sendable {
             do {
                 console = try await ConsoleServer.start(
                     settings: http,
-                    token: token,
+                    credentials: credentials,
                     sources: ConsoleServer.Sources(
                         feed: feed, metrics: metrics, config: config, identity: identity,
                         logCounters: { log.counters }, mirror: { mirror.status }
@@ -266,7 +263,7 @@ public final class Daemon: Sendable {
             } catch {
                 throw await fail("\(error)")
             }
-            logger.notice("console: http://\(http.host.contains(":") ? "[\(http.host)]" : http.host):\(console?.port ?? http.port)/\(token == nil ? "" : " (bearer token asked)")")
+            logger.notice("console: \(http.url(port: console?.port))\(credentials.token == nil ? "" : " (bearer token asked)")")
         }
         mirror.start()
         await shell.deliver(
