@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export SWIFT_BACKTRACE=enable=no
 harnesses=("$@")
-((${#harnesses[@]})) || harnesses=(segment batch event heartbeat config admin dns)
+((${#harnesses[@]})) || harnesses=(segment batch event heartbeat config admin dns http)
 bin=$(Fuzz/build.sh)
 for harness in "${harnesses[@]}"; do
     rm -rf "Fuzz/Corpus/$harness"

@@ -12,7 +12,7 @@ scratch=$root/.build-fuzz
 export SWIFT_BACKTRACE=enable=no  # the backtracer hangs under ASan; libFuzzer prints the stack
 seconds=${FUZZ_SECONDS:-60}
 harnesses=("$@")
-((${#harnesses[@]})) || harnesses=(segment batch event heartbeat config admin dns)
+((${#harnesses[@]})) || harnesses=(segment batch event heartbeat config admin dns http)
 
 bin=$(Fuzz/build.sh)
 

@@ -16,6 +16,8 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
     case admin
     /// A DNS server's answer (`DNSMessage`, name compression, `TSIGSigner.verify`).
     case dns
+    /// The query of a request to the console's event API (`ConsoleQuery.parse`).
+    case http
 
     /// Decodes `input` and checks the decoder's invariants. A trap inside a decoder is a crash; a broken
     /// invariant throws.
@@ -28,6 +30,7 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
         case .config: try ConfigFuzzCheck.check(input)
         case .admin: try AdminFuzzCheck.check(input)
         case .dns: try DNSFuzzCheck.check(input)
+        case .http: try ConsoleQueryFuzzCheck.check(input)
         }
     }
 

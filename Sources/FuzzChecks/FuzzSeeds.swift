@@ -35,6 +35,7 @@ public enum FuzzSeeds {
         case .config: try configSeeds(root: root)
         case .admin: adminSeeds()
         case .dns: try dnsSeeds(root: root)
+        case .http: consoleQuerySeeds()
         }
     }
 
@@ -257,6 +258,14 @@ public enum FuzzSeeds {
             Seed(name: "example-bare", bytes: Array(bare.utf8)),
             Seed(name: "minimal", bytes: Array(minimal.utf8)),
         ]
+    }
+
+    /// What the console's page and its users ask for.
+    static func consoleQuerySeeds() -> [Seed] {
+        [
+            ("empty", ""), ("page", "routine=false&limit=10000"), ("resume", "routine=false&since=1234"),
+            ("all", "since=18446744073709551615&limit=1&routine=true"), ("limit", "limit=500"),
+        ].map { Seed(name: $0.0, bytes: Array($0.1.utf8)) }
     }
 
     static func adminSeeds() -> [Seed] {
