@@ -19,6 +19,8 @@ public struct MirrorStatus: Sendable, Hashable {
     /// Passes that completed without error.
     public var completedPasses = 0
     public var segmentsCopied = 0
+    /// When (monotonic) a pass last ended with nothing left to copy; nil: never yet.
+    public var caughtUpAt: UInt64?
 
     public init() {}
 }
@@ -130,6 +132,7 @@ public final class SharedStorageMirror: Sendable {
             case .success(let lag):
                 c.status.lagBytes = lag
                 c.status.completedPasses += 1
+                if lag == 0 { c.status.caughtUpAt = monotonicNow() }
                 c.status.lastError = nil
                 if !c.status.healthy {
                     c.status.healthy = true

@@ -228,6 +228,25 @@ import Testing
         }
     }
 
+    @Test func theSharedCopysLagIsInBytesAndSeconds() throws {
+        let (_, feed, metrics, _) = try Self.fed(capacity: 100)
+        let now = monotonicNow()
+        var mirror = MirrorStatus()
+        mirror.lagBytes = 4096
+        mirror.caughtUpAt = now - 5_000_000_000
+        func value(_ text: String, _ series: String) -> Double? {
+            text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+        }
+        let behind = metrics.render(state: feed.status.state, log: WriterCounters(), mirror: mirror, streamClients: 0, now: now)
+        #expect(value(behind, "servha_log_mirror_lag_bytes") == 4096)
+        #expect(value(behind, "servha_log_mirror_lag_seconds") == 5)
+        mirror.lagBytes = 0
+        mirror.caughtUpAt = now
+        let caughtUp = metrics.render(state: feed.status.state, log: WriterCounters(), mirror: mirror, streamClients: 0, now: now + 1)
+        #expect(value(caughtUp, "servha_log_mirror_lag_seconds") == 0)
+        #expect(value(caughtUp, "servha_log_mirror_healthy") == 1)
+    }
+
     @Test func theStreamCatchesUpThenFollowsAndLetsGoOfAClientThatLeft() async throws {
         let (log, feed, _, config) = try Self.fed(capacity: 1000)
         let newest = try #require(feed.recent.entries.last?.sequence)

@@ -46,7 +46,6 @@ public final class ConsoleMetrics: Sendable {
         /// Alarm notices not yet delivered: (kind, raised, sink).
         var pending: Set<[Int]> = []
         var logged = WriterCounters()
-        var mirrorCaughtUp: Instant?
     }
     private let tracking = Mutex(Tracking())
     static let operations: [ResourceOperation] = [.start, .stop, .monitor, .kill]
@@ -219,17 +218,15 @@ public final class ConsoleMetrics: Sendable {
         leaseRemaining.record(left)
         alarmsActive.record(Double(state.alarms.count))
         streamClients.record(Double(clients))
-        let (pending, added, caughtUp) = tracking.withLock { tracking in
+        let (pending, added) = tracking.withLock { tracking in
             let before = tracking.logged
             tracking.logged = log
-            if mirror.lagBytes == 0 && mirror.healthy { tracking.mirrorCaughtUp = now }
             return (
                 tracking.pending.count,
                 (
                     log.records &- before.records, log.bytesWritten &- before.bytesWritten,
                     log.uncompressedBytes &- before.uncompressedBytes
-                ),
-                tracking.mirrorCaughtUp
+                )
             )
         }
         alarmsPending.record(Double(pending))
@@ -238,8 +235,9 @@ public final class ConsoleMetrics: Sendable {
         logUncompressed.increment(by: Int(clamping: added.2))
         compressionRatio.record(log.bytesWritten == 0 ? 0 : Double(log.uncompressedBytes) / Double(log.bytesWritten))
         mirrorLagBytes.record(Double(mirror.lagBytes))
-        // Since the copy last held everything (as seen by scrapes): 0 while it keeps up.
-        mirrorLagSeconds.record(caughtUp.map { now > $0 ? Double(now - $0) / 1e9 : 0 } ?? 0)
+        // How long since the copy last held everything: 0 while it keeps up.
+        let behind = mirror.lagBytes == 0 && mirror.healthy ? 0 : mirror.caughtUpAt.map { now > $0 ? Double(now - $0) / 1e9 : 0 } ?? 0
+        mirrorLagSeconds.record(behind)
         mirrorHealthy.record(mirror.healthy ? 1 : 0)
         return registry.emitToString()
     }
