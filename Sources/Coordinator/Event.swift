@@ -258,14 +258,14 @@ public enum Event: Sendable, Hashable {
     case input(StampedInput)
     /// An input that the core refused (unknown node, another cluster, before any configuration); it changes
     /// nothing.
-    case rejected(StampedInput, reason: String)
+    indirect case rejected(StampedInput, reason: String)
     case channelChanged(channel: UInt8, up: Bool, lastHeard: Instant?)
     /// Every network channel is silent, but the disk slot still changes (or was never seen): the peer may be
     /// cut off rather than dead.
-    case peerSuspected(Evidence)
-    case peerDeclaredDead(Evidence)
+    indirect case peerSuspected(Evidence)
+    indirect case peerDeclaredDead(Evidence)
     case peerAlive(channel: UInt8)
-    case decision(Decision)
+    indirect case decision(Decision)
     case issued(Action)
     case commandRefused(AdminCommand, reason: String)
     /// SHA-256 of the canonical encoding of the state after the events before it.

@@ -16,9 +16,9 @@ public struct StampedInput: Sendable, Hashable {
 /// Everything the core can be told. Each is recorded in the log as it arrives.
 public enum Input: Sendable, Hashable {
     /// The daemon started (or restarted): resources are in an unknown state.
-    case started(NodeStart)
+    indirect case started(NodeStart)
     /// A configuration was loaded (at start or on SIGHUP), already validated by the shell.
-    case configLoaded(ClusterConfig)
+    indirect case configLoaded(ClusterConfig)
     /// A heartbeat from the peer arrived on a network channel and passed authentication.
     case heartbeat(Heartbeat)
     /// The timer the core asked for fired.

@@ -123,17 +123,20 @@ public struct State: Sendable, Hashable {
 
     public init(me: NodeID) { self.me = me }
 
+    @inline(__always)
     public var resourcesUp: UInt64 {
         var bits: UInt64 = 0
         for (i, status) in resources.enumerated() where status.isUp { bits |= 1 << UInt64(i) }
         return bits
     }
 
+    @inline(__always)
     public var anyResourceUp: Bool { resources.contains { $0.isUp } }
 
     public var networkChannelCount: Int { config?.networkChannels.count ?? 0 }
 
     /// The newest instant anything was heard from the peer over the network.
+    @inline(__always)
     public var lastHeardNetwork: Instant? {
         var newest: Instant?
         for c in 0..<min(networkChannelCount, channels.count) {
@@ -143,6 +146,7 @@ public struct State: Sendable, Hashable {
     }
 
     /// Whether this node claims the lease: while acquiring, active, or releasing with resources still up.
+    @inline(__always)
     public var owns: Bool {
         switch role {
         case .active, .acquiring: true
@@ -151,6 +155,7 @@ public struct State: Sendable, Hashable {
         }
     }
 
+    @inline(__always)
     public var healthy: Bool {
         startedAt != nil && role != .starting && role != .fenced && !adminStandby && !maintenance && !stuck
             && (unhealthyUntil.map { now >= $0 } ?? true)
@@ -174,11 +179,9 @@ public struct State: Sendable, Hashable {
 
     /// This node hears its peer over the network now and accepts the peer's ownership (so its heartbeats
     /// renew the peer's lease).
+    @inline(__always)
     public var acknowledgesPeer: Bool {
-        guard let config else { return false }
-        var hearing = false
-        for c in 0..<min(config.networkChannels.count, channels.count) where channels[c].up { hearing = true }
-        return hearing && peerView.owns && peerView.epoch >= epoch && !owns
+        hearsPeerOnTheNetwork && peerView.owns && peerView.epoch >= epoch && !owns
     }
 
     public func evidence() -> Evidence {
@@ -199,17 +202,21 @@ public struct State: Sendable, Hashable {
     }
 
     /// When this node's lease ends for itself (the safety margin deducted), from its last renewal.
+    /// (The configuration's fields are read through `config?.`: binding the whole configuration copies it, and
+    /// these run several times for every input.)
+    @inline(__always)
     public var leaseEnd: Instant? {
-        guard let config, let lastRenewal else { return nil }
-        let short = lastRenewal + config.leaseDuration
-        let long = lastDiskOnlyRenewal.map { $0 + config.diskOnlyLeaseLength } ?? 0
-        return max(short, long) - config.safetyMargin
+        guard let lastRenewal, let duration = config?.leaseDuration, let margin = config?.safetyMargin else { return nil }
+        let short = lastRenewal + duration
+        let long = lastDiskOnlyRenewal.map { $0 + (config?.diskOnlyLeaseLength ?? 0) } ?? 0
+        return max(short, long) - margin
     }
 
     /// Whether some network channel to the peer is up.
+    @inline(__always)
     public var hearsPeerOnTheNetwork: Bool {
-        guard let config else { return false }
-        for c in 0..<min(config.networkChannels.count, channels.count) where channels[c].up { return true }
+        guard let count = config?.networkChannels.count else { return false }
+        for c in 0..<min(count, channels.count) where channels[c].up { return true }
         return false
     }
 
@@ -217,6 +224,7 @@ public struct State: Sendable, Hashable {
     /// its peer silent on every network channel (disk writes are its only renewals, and they renew for the
     /// disk-only lease), and after that until the last such renewal has run out, so that a peer that reads the
     /// slot, even one that has just started, honours every long renewal this node still counts.
+    @inline(__always)
     public var announcesDiskOnlyLease: Bool { diskOnlyLeaseRemaining > 0 }
 
     /// How long this node may still hold a disk-only lease from now: the whole of it while it holds or claims the
@@ -224,6 +232,7 @@ public struct State: Sendable, Hashable {
     /// renewal. Announced in every slot write and heartbeat.
     /// In whole milliseconds, rounded up: what the slot and the heartbeats carry, exactly (so that a replay of the
     /// log, which reads them back, sees what the live run saw).
+    @inline(__always)
     public var diskOnlyLeaseRemaining: Nanos {
         guard role == .active || role == .acquiring, let config else { return 0 }
         let length = config.diskOnlyLeaseLength
@@ -239,6 +248,7 @@ public struct State: Sendable, Hashable {
     }
 
     /// Whether this node holds the group under its lease (active, or releasing with resources still up).
+    @inline(__always)
     public var holdsGroupUnderLease: Bool {
         switch role {
         case .active: true
@@ -249,6 +259,7 @@ public struct State: Sendable, Hashable {
 
     /// Whether this node, holding the group, must have stepped down by `instant`. The one rule behind the
     /// self-fence, the timer that enforces it, and the check a node makes on waking before it sends or writes.
+    @inline(__always)
     public func leaseRunsOut(by instant: Instant) -> Bool {
         guard config != nil, holdsGroupUnderLease else { return false }
         return instant >= (leaseEnd ?? 0)
@@ -258,6 +269,7 @@ public struct State: Sendable, Hashable {
     /// lease it would renew still runs: once it has run out, the peer may already have claimed the group, and a
     /// write that hung through a pause must not bring a dead lease back.
     /// (In maintenance the operator holds the group and the lease is not enforced: renewals always count.)
+    @inline(__always)
     func renewalCounts(observedAt instant: Instant) -> Bool {
         guard !maintenance, let end = leaseEnd else { return true }
         return instant < end

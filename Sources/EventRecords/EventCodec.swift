@@ -405,7 +405,8 @@ public enum EventCodec {
         wallNanos: Int64
     ) throws -> Event {
         guard let kind = RecordType(rawValue: type) else { throw CodecError("unknown event record type \(type)") }
-        let label = "\(kind) record (type \(type))"
+        // Built only when refusing, not for every record a replay decodes.
+        func label() -> String { "\(kind) record (type \(type))" }
         var source = ByteSource(payload)
         do {
             let version = try source.readByte()
@@ -419,11 +420,11 @@ public enum EventCodec {
             guard source.isAtEnd else { throw CodecError("\(source.remaining) trailing byte(s)") }
             return event
         } catch is ByteSource.Underflow {
-            throw CodecError("\(label) cut short")
+            throw CodecError("\(label()) cut short")
         } catch let error as CodecError {
-            throw CodecError("\(label): \(error.reason)")
+            throw CodecError("\(label()): \(error.reason)")
         } catch {
-            throw CodecError("\(label): \(error)")
+            throw CodecError("\(label()): \(error)")
         }
     }
 

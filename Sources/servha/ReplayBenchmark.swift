@@ -10,7 +10,7 @@ import Replay
 struct ReplayBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replay",
-        abstract: "Replay and verify a 1,000,000-event log (target: under 1 s on this machine).",
+        abstract: "Replay and verify a 1,000,000-event log (target: 0.35 s, 3 million events a second; issue 12).",
         discussion:
             "The log is recorded from a long simulated run (one node, lossy links). Exit status 1 when the target is missed."
     )
@@ -27,7 +27,8 @@ struct ReplayBenchmark: ParsableCommand {
 
         // Record: a simulated node long enough for `events` events, cut at an input boundary.
         var options = SimulationOptions(seed: 99, faults: [.loss])
-        options.durationNanos = UInt64(Double(events) / 290 * 1e9) + 20_000_000_000
+        // About 240 events a simulated second since only ownership changes are flushed at once (issue 17).
+        options.durationNanos = UInt64(Double(events) / 220 * 1e9) + 20_000_000_000
         options.checkReplay = false
         let report = Simulator.run(options)
         var log = report.logs[0]
@@ -74,8 +75,11 @@ struct ReplayBenchmark: ParsableCommand {
         line.add("seconds_median", median, decimals: 3)
         line.add("seconds_best", best, decimals: 3)
         line.add("read_decode_seconds_median", Double(loadTimes.sorted()[1]) / 1e9, decimals: 3)
-        line.add("target_met", median <= 1.0)
+        // Issue 12's target, scaled to the events recorded: 3 million a second.
+        let target = Double(log.count) / 3_000_000
+        line.add("target_seconds", target, decimals: 3)
+        line.add("target_met", median <= target)
         print(line.text)
-        if median > 1.0 { throw fail("target missed: replay took \(fixed(median, 3)) s (target 1 s)") }
+        if median > target { throw fail("target missed: replay took \(fixed(median, 3)) s (target \(fixed(target, 3)) s)") }
     }
 }
