@@ -33,15 +33,17 @@ import Testing
         log.sequences = Array(log.sequences.prefix(kept))
         log.walls = Array(log.walls.prefix(kept))
         let config = try config()
-        let feed = ConsoleFeed(state: State(me: log.identity.node), capacity: capacity)
         let metrics = ConsoleMetrics(config: config)
+        let feed = ConsoleFeed(state: State(me: log.identity.node), capacity: capacity, metrics: metrics)
         var state = State(me: log.identity.node)
         for i in log.events.indices {
             state.apply(log.events[i])
-            feed.appended([ConsoleFeed.Entry(sequence: log.sequences[i], wall: log.walls[i], event: log.events[i])])
-            metrics.observe([log.events[i]], state: state)
+            feed.appended([ConsoleFeed.Entry(sequence: log.sequences[i], wall: log.walls[i], event: log.events[i])], state: state)
+            // The pump drains every 50 ms; here every few hundred events, so that batches of all sizes pass.
+            if i % 337 == 0 { feed.drain() }
         }
         feed.update(ConsoleFeed.Status(state: state, rejections: [("replayed heartbeat", 3)], loss: [0, nil]))
+        feed.drain()
         return (log, feed, metrics, config)
     }
 
@@ -98,8 +100,10 @@ import Testing
                 let body = String(buffer: response.body)
                 // The same encoder as `servha status --json` (ages aside, which move with the clock).
                 let expected = StatusReport.json(status.state, config: fed.3, rejections: status.rejections, loss: status.loss)
+                // Up to the scheduling part, which counts the process's threads (the tests start and end some).
                 func withoutAges(_ text: String) -> String {
-                    text.replacingOccurrences(of: #"_ms_ago":\d+"#, with: "", options: .regularExpression)
+                    String(text.prefix { $0 != "\u{0}" }.components(separatedBy: ",\"realtime\":")[0])
+                        .replacingOccurrences(of: #"_ms_ago":\d+"#, with: "", options: .regularExpression)
                         .replacingOccurrences(of: #""ms_ago":\d+"#, with: "", options: .regularExpression)
                         .replacingOccurrences(of: #""resident_kib":\d+"#, with: "", options: .regularExpression)
                 }
@@ -219,6 +223,15 @@ import Testing
                 #expect(value(#"servha_failovers_total{kind="release"}"#) == 1)
                 #expect(value(#"servha_heartbeat_round_trip_seconds_count{channel="lan"}"#) == Double(heartbeats))
                 #expect(heartbeats > 100)
+                var state = State(me: log.identity.node)
+                var renewals = 0
+                for event in log.events {
+                    let before = state.lastRenewal
+                    state.apply(event)
+                    if state.lastRenewal != nil && state.lastRenewal != before { renewals += 1 }
+                }
+                #expect(renewals > 100)
+                #expect(value("servha_lease_renewals_total") == Double(renewals))
                 #expect(value(#"servha_role{role="active"}"#) == 0)
                 #expect(value(#"servha_role{role="standby"}"#) == 1)
                 #expect(value("servha_epoch") == 2)
@@ -226,6 +239,30 @@ import Testing
                 #expect(value("servha_log_compression_ratio") == 4)
             }
         }
+    }
+
+    @Test func aMailboxThePumpDoesNotDrainStaysBounded() {
+        let feed = ConsoleFeed(state: State(me: 1), capacity: 16)
+        let entries = (1...100).map { ConsoleFeed.Entry(sequence: UInt64($0), wall: 0, event: .peerAlive(channel: 0)) }
+        feed.appended(Array(entries.prefix(10)), state: State(me: 1))
+        #expect(feed.recent.entries.isEmpty, "nothing reaches the window before the pump drains")
+        feed.drain()
+        #expect(feed.recent.entries.count == 10)
+        // 100 at once: more than the mailbox holds (twice the window).
+        feed.appended(entries, state: State(me: 1))
+        var later = State(me: 1)
+        later.epoch = 7
+        feed.appended(entries.map { var e = $0; e.sequence += 100; return e }, state: later)
+        feed.drain()
+        #expect(feed.recent.entries.isEmpty, "a window cannot be folded across a gap: it restarts")
+        #expect(feed.recent.base.epoch == 7, "from the state the shell had after the events it lost")
+        #expect(feed.droppedEvents == 200)
+        let next = ConsoleFeed.Entry(sequence: 201, wall: 0, event: .peerAlive(channel: 1))
+        feed.appended([next], state: later)
+        feed.drain()
+        #expect(feed.recent.entries.map(\.sequence) == [201])
+        let (held, truncated) = feed.events(after: 150, limit: 1000)
+        #expect(held.count == 1 && truncated)
     }
 
     @Test func theSharedCopysLagIsInBytesAndSeconds() throws {
@@ -263,7 +300,8 @@ import Testing
         while await written.count < 4 && monotonicNow() < deadline { try await Task.sleep(nanoseconds: 1_000_000) }
         #expect(feed.subscriberCount == 1)
         let later = ConsoleFeed.Entry(sequence: newest + 1, wall: 0, event: .peerAlive(channel: 0))
-        feed.appended([later, ConsoleFeed.Entry(sequence: newest + 2, wall: 0, event: .peerAlive(channel: 1))])
+        feed.appended([later, ConsoleFeed.Entry(sequence: newest + 2, wall: 0, event: .peerAlive(channel: 1))], state: State(me: 2))
+        feed.drain()
         await #expect(throws: CancellationError.self) { try await follower.value }
         let messages = await written.messages
         #expect(messages[0...2].map { $0.hasPrefix("id: \(newest - 2)\n") || $0.hasPrefix("id: \(newest - 1)\n") || $0.hasPrefix("id: \(newest)\n") } == [true, true, true])

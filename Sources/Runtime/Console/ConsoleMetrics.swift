@@ -42,7 +42,6 @@ public final class ConsoleMetrics: Sendable {
 
     private struct Tracking {
         var rejected: [String: Counter] = [:]
-        var lastRenewal: Instant?
         /// Alarm notices not yet delivered: (kind, raised, sink).
         var pending: Set<[Int]> = []
         var logged = WriterCounters()
@@ -124,7 +123,7 @@ public final class ConsoleMetrics: Sendable {
     }
 
     /// Counts what the logged events say (called by the shell for each batch it appended).
-    public func observe(_ events: [Event], state: State) {
+    public func observe(_ events: [Event]) {
         for event in events {
             switch event {
             case .input(let stamped):
@@ -172,11 +171,11 @@ public final class ConsoleMetrics: Sendable {
                 break
             }
         }
-        let renewed = tracking.withLock { tracking in
-            defer { tracking.lastRenewal = state.lastRenewal }
-            return state.lastRenewal != nil && state.lastRenewal != tracking.lastRenewal
-        }
-        if renewed { renewals.increment() }
+    }
+
+    /// Renewals of this node's lease (by echo or by slot write) since the last call.
+    public func renewed(_ count: Int) {
+        if count > 0 { renewals.increment(by: count) }
     }
 
     private func notices(kind: AlarmKind, raised: Bool) {

@@ -77,7 +77,7 @@ enum ConsolePage {
           $("peer-name").textContent = s.peer.name;
           $("peer-role").textContent = s.peer.role; $("peer-role").className = "role role-" + s.peer.role;
           $("peer-detail").textContent = s.peer.heard ? "epoch " + s.peer.epoch + (s.peer.healthy ? ", healthy" : ", not healthy")
-            : "last seen " + ago(s.peer.last_seen.ms_ago) + " as " + s.peer.last_seen.role;
+            : "not heard; last heard " + ago(s.peer.last_seen.ms_ago) + ", as " + s.peer.last_seen.role;
           const channels = $("channels"); channels.replaceChildren();
           for (const c of s.channels) { const row = channels.insertRow(); cell(row, c.name);
             cell(row, c.up ? "up" : "DOWN", c.up ? "good" : "bad"); cell(row, "heard " + ago(c.last_heard_ms_ago)); }
@@ -103,6 +103,12 @@ enum ConsolePage {
             $("explain").textContent = e.decision === null ? "no failover decision since this daemon started" : e.lines.join("\\n");
             $("explain").dataset.decision = e.decision === null ? "" : e.decision; } catch (e) {}
         }
+        // The explanation's "what followed" grows for a minute after a decision: fetched again after events.
+        let explaining = null;
+        function explainSoon() {
+          if (explaining) return;
+          explaining = setTimeout(() => { explaining = null; refreshExplain(); }, 1000);
+        }
         let drawing = null;
         function redrawSoon() {
           if (drawing) return;
@@ -113,8 +119,8 @@ enum ConsolePage {
           const row = $("events").insertRow(0); row.dataset.seq = e.seq; row.dataset.type = e.type;
           cell(row, e.seq); cell(row, e.time.slice(11, 23)); cell(row, e.event, e.type === "decision" ? "good" : "");
           while ($("events").rows.length > 200) $("events").deleteRow(-1);
-          if (e.type === "decision") { refreshExplain(); refreshStatus(); }
-          redrawSoon();
+          if (e.type === "decision") refreshStatus();
+          explainSoon(); redrawSoon();
         }
         let lastSeq = 0;
         async function follow() {

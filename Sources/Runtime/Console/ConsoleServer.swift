@@ -10,6 +10,8 @@ import Logging
 import NIOCore
 import NIOPosix
 import Replay
+import ServiceLifecycle
+import Synchronization
 
 /// The read-only console (`http:`): `/` (the live page), `/api/status`, `/api/events`, `/api/events/stream`,
 /// `/api/explain`, `/api/timeline.svg`, `/metrics` and `/healthz`. Control stays on the root-only admin socket.
@@ -45,10 +47,24 @@ public final class ConsoleServer: Sendable {
 
     private let group: MultiThreadedEventLoopGroup
     private let task: Task<Void, Never>
+    private let pump: ConsolePump
     /// The port it listens on (the configured one, or the one the kernel chose for port 0).
     public let port: Int
 
-    private init(group: MultiThreadedEventLoopGroup, task: Task<Void, Never>, port: Int) {
+    private let services: ServiceGroup
+    private let feed: ConsoleFeed
+
+    private init(
+        group: MultiThreadedEventLoopGroup,
+        task: Task<Void, Never>,
+        services: ServiceGroup,
+        feed: ConsoleFeed,
+        pump: ConsolePump,
+        port: Int
+    ) {
+        self.services = services
+        self.feed = feed
+        self.pump = pump
         self.group = group
         self.task = task
         self.port = port
@@ -84,9 +100,12 @@ public final class ConsoleServer: Sendable {
             eventLoopGroupProvider: .shared(group),
             logger: consoleLogger
         )
+        let services = ServiceGroup(
+            configuration: ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [], logger: consoleLogger)
+        )
         let task = Task {
             do {
-                try await withTaskExecutorPreference(executor) { try await app.runService(gracefulShutdownSignals: []) }
+                try await withTaskExecutorPreference(executor) { try await services.run() }
                 binding.yield(.failure(ConsoleStartError("the server stopped")))
             } catch {
                 binding.yield(.failure(error))
@@ -95,7 +114,10 @@ public final class ConsoleServer: Sendable {
         var iterator = bound.makeAsyncIterator()
         switch await iterator.next() ?? .failure(ConsoleStartError("the server did not start")) {
         case .success(let port):
-            return ConsoleServer(group: group, task: task, port: port)
+            return ConsoleServer(
+                group: group, task: task, services: services, feed: sources.feed, pump: ConsolePump(feed: sources.feed),
+                port: port
+            )
         case .failure(let error):
             task.cancel()
             try? await group.shutdownGracefully()
@@ -103,9 +125,19 @@ public final class ConsoleServer: Sendable {
         }
     }
 
+    /// Stops serving: open event streams end, requests in flight are answered (for at most two seconds), then
+    /// the sockets close.
     public func stop() async {
-        task.cancel()
+        pump.stop()
+        feed.endStreams()
+        await services.triggerGracefulShutdown()
+        let task = task
+        let deadline = Task {
+            try? await Task.sleep(nanoseconds: 2_000_000_000)
+            task.cancel()
+        }
         await task.value
+        deadline.cancel()
         try? await group.shutdownGracefully()
     }
 
@@ -195,6 +227,27 @@ public final class ConsoleServer: Sendable {
             body: ResponseBody(byteBuffer: ByteBuffer(string: body))
         )
     }
+}
+
+/// Drains the feed (`ConsoleFeed.drain`) every 50 ms on a thread of its own at normal priority: what the shell
+/// logged reaches the window, the metrics and the streams within that, and never on the shell's time.
+final class ConsolePump: Sendable {
+    private let running = Atomic<Bool>(true)
+    static let interval: useconds_t = 50_000
+
+    init(feed: ConsoleFeed) {
+        let thread = Thread { [self] in
+            RealtimeScheduling.keepNormal()
+            while running.load(ordering: .relaxed) {
+                feed.drain()
+                usleep(Self.interval)
+            }
+        }
+        thread.name = "servha console pump"
+        thread.start()
+    }
+
+    func stop() { running.store(false, ordering: .relaxed) }
 }
 
 public struct ConsoleStartError: Error, Sendable, CustomStringConvertible {

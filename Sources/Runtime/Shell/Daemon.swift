@@ -247,9 +247,9 @@ public final class Daemon: Sendable {
             } catch {
                 throw await fail("\(error)")
             }
-            let feed = ConsoleFeed(state: await shell.state)
             let metrics = ConsoleMetrics(config: config)
-            await shell.attachConsole(feed: feed, metrics: metrics)
+            let feed = ConsoleFeed(state: await shell.state, metrics: metrics)
+            await shell.attachConsole(feed)
             do {
                 console = try await ConsoleServer.start(
                     settings: http,

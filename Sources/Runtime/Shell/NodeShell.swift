@@ -44,7 +44,7 @@ public actor NodeShell {
     private(set) var refusalsSeen = 0
     private(set) var lastRefusal: String?
     /// The console's view of this node (nil: `http:` is off, and none of this costs anything).
-    private var console: (feed: ConsoleFeed, metrics: ConsoleMetrics)?
+    private var console: ConsoleFeed?
 
     public init(
         config: DaemonConfig,
@@ -78,14 +78,14 @@ public actor NodeShell {
     }
 
     /// From now on, hands every logged event and the state after each input to the console.
-    public func attachConsole(feed: ConsoleFeed, metrics: ConsoleMetrics) {
-        console = (feed, metrics)
+    public func attachConsole(_ feed: ConsoleFeed) {
+        console = feed
         publishStatus()
     }
 
     private func publishStatus() {
         guard let console else { return }
-        console.feed.update(
+        console.update(
             ConsoleFeed.Status(state: driver.state, rejections: rejections.counts, loss: loss.map(\.fraction))
         )
     }
@@ -108,7 +108,7 @@ public actor NodeShell {
             }
             if channel < loss.count {
                 let missed = loss[channel].received(packet.sequence, channels: config.channels.count)
-                console?.metrics.lost(missed, channel: channel)
+                console?.lost(missed, channel: channel)
             }
             let effects = driver.received(
                 channel: channel,
@@ -121,7 +121,7 @@ public actor NodeShell {
             )
             await carryOut(effects)
         case .rejected(let rejected):
-            console?.metrics.rejected(rejected.reason)
+            console?.rejected(rejected.reason)
             if rejections.shouldRecord(reason: rejected.reason, at: at) {
                 logger.warning(
                     "heartbeat rejected",
@@ -224,7 +224,7 @@ public actor NodeShell {
     public func stop() {
         snapshotNow()  // start-up then folds from here, not from the last sealed segment
         stopped = true
-        console?.feed.failed("the daemon is stopping")
+        console?.failed("the daemon is stopping")
         for task in tasks { task.cancel() }
         tasks.removeAll()
     }
@@ -277,7 +277,7 @@ public actor NodeShell {
         let now = monotonicNow()
         noteStall(now)
         await carryOut(driver.tick(at: now, wall: wallNow()))
-        console?.feed.ticked(at: now)
+        console?.ticked(at: now)
         // systemd's watchdog is fed from the heartbeat loop itself: a daemon that no longer ticks is not alive.
         if let systemd, let every = systemd.watchdogEvery, now >= lastWatchdogPing + every, !stopped {
             lastWatchdogPing = now
@@ -341,8 +341,7 @@ public actor NodeShell {
                             let sequence = try log.append(draft)
                             entries.append(ConsoleFeed.Entry(sequence: sequence, wall: draft.wallNanos, event: event))
                         }
-                        console.feed.appended(entries)
-                        console.metrics.observe(events, state: driver.state)
+                        console.appended(entries, state: driver.state)
                     } else {
                         for draft in EventCodec.drafts(events, node: config.thisNode) { try log.append(draft) }
                     }
@@ -426,7 +425,7 @@ public actor NodeShell {
             metadata: ["servha.error": "\(error)"]
         )
         stopped = true
-        console?.feed.failed(reason)
+        console?.failed(reason)
         for task in tasks { task.cancel() }
         tasks.removeAll()
         hold.set(nil)

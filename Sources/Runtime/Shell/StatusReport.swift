@@ -10,6 +10,10 @@ enum StatusReport {
         return "\(nanos / 1_000_000_000).\((nanos / 100_000_000) % 10) s ago"
     }
 
+    /// When the peer was last heard on any channel: a heartbeat, or a change of its disk slot. (Not when its view
+    /// was last refreshed: the core re-reads a silent peer's slot, unchanged, every interval.)
+    static func lastHeard(_ state: State) -> Instant? { state.channels.compactMap(\.lastHeard).max() }
+
     static func percent(_ fraction: Double?) -> String {
         guard let fraction else { return "n/a" }
         let tenths = Int((fraction * 1000).rounded())
@@ -43,7 +47,7 @@ enum StatusReport {
             lines.append("\(peerName) (peer): never heard since this node started")
         } else if state.peerDead {
             lines.append(
-                "\(peerName) (peer): NOT HEARD on any channel (last seen \(age(state.peerViewAt, now: now)): \(peer.role), epoch \(peer.epoch))"
+                "\(peerName) (peer): NOT HEARD on any channel (last heard \(age(lastHeard(state), now: now)): \(peer.role), epoch \(peer.epoch))"
             )
         } else {
             lines.append(
@@ -110,7 +114,7 @@ enum StatusReport {
         parts.append("\"lease_renewed_ms_ago\":\(state.owns ? ageMs(state.lastRenewal) : "null")")
         parts.append(
             // A peer not heard is not shown in the role it had: its last words are under last_seen.
-            "\"peer\":{\"name\":\(jsonString(config.peer?.name ?? "")),\"role\":\"\(state.peerViewAt == nil ? "never heard" : state.peerDead ? "not heard" : "\(state.peerView.role)")\",\"epoch\":\(state.peerDead ? "null" : "\(state.peerView.epoch)"),\"heard\":\(!state.peerDead && state.peerViewAt != nil),\"healthy\":\(state.peerView.healthy && !state.peerDead),\"last_seen\":{\"role\":\"\(state.peerView.role)\",\"epoch\":\(state.peerView.epoch),\"ms_ago\":\(ageMs(state.peerViewAt))}}"
+            "\"peer\":{\"name\":\(jsonString(config.peer?.name ?? "")),\"role\":\"\(state.peerViewAt == nil ? "never heard" : state.peerDead ? "not heard" : "\(state.peerView.role)")\",\"epoch\":\(state.peerDead ? "null" : "\(state.peerView.epoch)"),\"heard\":\(!state.peerDead && state.peerViewAt != nil),\"healthy\":\(state.peerView.healthy && !state.peerDead),\"last_seen\":{\"role\":\"\(state.peerView.role)\",\"epoch\":\(state.peerView.epoch),\"ms_ago\":\(ageMs(lastHeard(state)))}}"
         )
         let channels = (0..<min(cluster.channelCount, state.channels.count)).map { c in
             let lost = c < loss.count ? (loss[c].map { String(Int(($0 * 1000).rounded())) } ?? "null") : "null"
