@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-scratch=$root/.build-fuzz
+scratch=$root/${FUZZ_SCRATCH:-.build-fuzz}
 export SWIFT_BACKTRACE=enable=no  # the backtracer hangs under ASan; libFuzzer prints the stack
 seconds=${FUZZ_SECONDS:-60}
 harnesses=("$@")

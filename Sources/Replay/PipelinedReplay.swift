@@ -161,19 +161,24 @@ extension ReplayVerifier {
             let inputIndex = index
             let produced = core.handle(stamped).events
             _ = ensure(index + produced.count)
-            for (offset, event) in produced.enumerated() {
+            for offset in produced.indices {
                 let at = index + offset
-                var recorded: Event?
+                // Compared where they lie: copying each recorded event out (into an optional) cost a tenth of the
+                // re-run.
+                var same = false
                 if at < available {
                     let (rc, ro) = locate(at)
-                    recorded = chunks[rc].events[ro]
+                    same = chunks[rc].events[ro] == produced[offset]
                 }
-                if recorded != event {
-                    report.divergence = divergence(at: at, recorded: recorded, replayed: event, inputIndex: inputIndex)
+                if !same {
+                    let recorded = at < available ? { let (rc, ro) = locate(at); return chunks[rc].events[ro] }() : nil
+                    report.divergence = divergence(
+                        at: at, recorded: recorded, replayed: produced[offset], inputIndex: inputIndex
+                    )
                     while feed.next() != nil {}
                     return (identity, report)
                 }
-                report.count(event)
+                report.count(produced[offset])
             }
             index += produced.count
             report.events = index
