@@ -66,7 +66,7 @@ public struct Coordinator: Sendable {
         // A digest after every decision (so that even a short incident carries some) and every `digestEvery`
         // inputs.
         let decided = output.events.contains { if case .decision = $0 { true } else { false } }
-        if let config = state.config, decided || state.inputsRecorded % config.digestEvery == 0 {
+        if let every = state.config?.digestEvery, decided || state.inputsRecorded % every == 0 {
             emit(.stateDigest(state.digest()), into: &output)
         }
         return output
@@ -107,7 +107,8 @@ public struct Coordinator: Sendable {
     }
 
     mutating func clear(_ kind: AlarmKind, into output: inout Output) {
-        guard state.alarm(kind) != nil else { return }
+        // Asked for every input of most kinds: a search, not a copy of the alarm found.
+        guard state.alarms.contains(where: { $0.kind == kind }) else { return }
         issue(.clearAlarm(kind), into: &output)
     }
 
@@ -133,13 +134,15 @@ public struct Coordinator: Sendable {
             .alarmDelivery, .logSpace, .lateRecord, .archived:
             break
         }
-        guard let config = state.config else { return "no configuration loaded yet" }
+        // The configuration's parts are read through `state.config?`: binding all of it copies it, for every input.
+        guard state.config != nil else { return "no configuration loaded yet" }
         guard state.startedAt != nil else { return "node not started yet" }
+        func known(_ node: NodeID) -> Bool { state.config?.nodes.contains { $0.id == node } ?? false }
         switch stamped.input {
         case .heartbeat(let heartbeat):
             if heartbeat.from == state.me { return "heartbeat claims to come from this node (\(state.me))" }
-            if config.node(heartbeat.from) == nil { return "heartbeat from unknown node \(heartbeat.from)" }
-            if Int(heartbeat.channel) >= config.networkChannels.count {
+            if !known(heartbeat.from) { return "heartbeat from unknown node \(heartbeat.from)" }
+            if Int(heartbeat.channel) >= state.config?.networkChannels.count ?? 0 {
                 return "heartbeat on unknown channel \(heartbeat.channel)"
             }
             // Sequences start from a boot nonce, not the clock: a peer that restarted may start below where it
@@ -147,21 +150,21 @@ public struct Coordinator: Sendable {
             let channel = state.channels[Int(heartbeat.channel)]
             if channel.up && heartbeat.sequence <= channel.lastSequence {
                 return
-                    "replayed or reordered heartbeat \(heartbeat.sequence) on \(config.channelName(Int(heartbeat.channel)))"
+                    "replayed or reordered heartbeat \(heartbeat.sequence) on \(state.config?.channelName(Int(heartbeat.channel)) ?? "")"
             }
             return nil
         case .diskSlot(let reading):
-            if reading.node == state.me || config.node(reading.node) == nil {
+            if reading.node == state.me || !known(reading.node) {
                 return "disk slot reading of node \(reading.node), not of the peer"
             }
             return nil
         case .resourceOutcome(let outcome):
-            if outcome.resource < 0 || outcome.resource >= config.resources.count {
+            if outcome.resource < 0 || outcome.resource >= state.config?.resources.count ?? 0 {
                 return "outcome for unknown resource \(outcome.resource)"
             }
             return nil
         case .alarmDelivery(let delivery):
-            if delivery.sink < 0 || delivery.sink >= config.alarmSinks {
+            if delivery.sink < 0 || delivery.sink >= state.config?.alarmSinks ?? 0 {
                 return "delivery to unknown alarm sink \(delivery.sink)"
             }
             return nil

@@ -65,8 +65,9 @@ extension ReplayVerifier {
         }.start()
 
         // The decoded chunks are kept as they arrive (handing a chunk over moves three array references; copying
-        // its events into one flat array cost a tenth of the replay), and read through a cursor that only moves
-        // forward. The whole log is flattened only to report a divergence.
+        // its events into one flat array cost a tenth of the replay), read through a cursor that only moves
+        // forward, and let go once it has passed them (holding the whole log cost a tenth of the replay in page
+        // faults, and memory in proportion to the log). A divergence reads the log again to report its context.
         var chunks: [DecodedChunk] = []
         var starts: [Int] = []
         var available = 0
@@ -87,11 +88,16 @@ extension ReplayVerifier {
             while index >= starts[current] + chunks[current].events.count { current += 1 }
             return (current, index - starts[current])
         }
-        func flattened() -> (events: [Event], sequences: [UInt64], walls: [Int64]) {
-            (chunks.flatMap(\.events), chunks.flatMap(\.sequences), chunks.flatMap(\.walls))
+        /// Lets go of the chunks the cursor has passed.
+        func release() {
+            guard current > 0 else { return }
+            chunks.removeFirst(current)
+            starts.removeFirst(current)
+            current = 0
         }
         func divergence(at index: Int, recorded: Event?, replayed: Event?, inputIndex: Int) -> Divergence {
-            let all = flattened()
+            let all: (events: [Event], sequences: [UInt64], walls: [Int64]) =
+                (try? RecordedLog.load(directory)).map { ($0.events, $0.sequences, $0.walls) } ?? ([], [], [])
             return Divergence(
                 index: index,
                 sequence: index < all.sequences.count ? all.sequences[index] : nil,
@@ -131,6 +137,10 @@ extension ReplayVerifier {
         }
         while ensure(index + 1) {
             let (c, o) = locate(index)
+            if c > 0 {
+                release()
+                continue
+            }
             if case .snapshot(let bytes) = chunks[c].events[o] {
                 // Written by the shell, not derived by the core: it must be the state replay has rebuilt.
                 guard core.state.canonicalEncoding() == bytes else {

@@ -77,7 +77,7 @@ public enum ReplayVerifier {
     /// divergence is reported, so that the replay itself copies no state per input).
     static func state(before index: Int, of events: [Event], node: NodeID) -> State {
         var core = Coordinator(node: node)
-        for event in events[..<index] {
+        for event in events[..<min(index, events.count)] {
             if let stamped = event.stampedInput { _ = core.handle(stamped) }
         }
         return core.state
