@@ -27,7 +27,10 @@ enum ConfigFuzzCheck {
                     "problem at line \(problem.line) column \(problem.column) of a \(lines)-line text: \(problem)"
                 )
                 try require(
-                    !problem.message.isEmpty && !problem.message.contains("\n"),
+                    !problem.message.isEmpty
+                        && !problem.message.unicodeScalars.contains {
+                            ($0.value < 0x20 && $0 != "\t") || [0x7F, 0x85, 0x2028, 0x2029].contains($0.value)
+                        },
                     "problem message is empty or not one line: \(problem)"
                 )
             }

@@ -43,6 +43,22 @@ func minimal(_ extra: String = "", heartbeat: String = "", resources: String? = 
 }
 
 @Suite struct ConfigLoaderTests {
+    /// Found by the config fuzz harness (Fuzz/Crashes/config/crash-5fa2f9...): a node name with a line break in it
+    /// (a quoted key spans lines) made a problem of two lines.
+    @Test func problemsStayOnOneLineWhateverTheyQuote() {
+        let yaml = minimal().replacingOccurrences(
+            of: "addresses: { a: 192.0.2.1, b: 192.0.2.2 }",
+            with: "addresses: { a: 192.0.2.1, \"b\\nc\\u0085d\\u2028e\": 192.0.2.2 }"
+        )
+        let found = problems(yaml)
+        let quoting = found.filter { $0.contains("b\\nc") }
+        #expect(quoting.count == 1, "\(found)")
+        #expect(quoting.first?.contains("b\\nc\\u{85}d\\u{2028}e") == true, "\(quoting)")
+        for problem in found {
+            #expect(!problem.unicodeScalars.contains { $0.value < 0x20 || [0x85, 0x2028, 0x2029].contains($0.value) })
+        }
+    }
+
     @Test func theAnnotatedExampleLoads() throws {
         let config = try ConfigLoader.load(path: exampleConfigPath).get()
         #expect(config.cluster.cluster == "pg-pair")
