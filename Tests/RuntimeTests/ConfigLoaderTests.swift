@@ -59,6 +59,26 @@ func minimal(_ extra: String = "", heartbeat: String = "", resources: String? = 
         }
     }
 
+    /// Found by the config fuzz harness (Fuzz/Crashes/config/crash-87a912...): Yams composes recursively, and a text
+    /// of nested brackets overflowed the stack. Now a one-line problem at the place, before Yams sees it.
+    @Test(arguments: [
+        String(repeating: "[", count: 2_000),
+        "cluster: " + String(repeating: "{a: ", count: 150),
+        "nodes:\n" + String(repeating: "- ", count: 150) + "x",
+        (0..<120).map { String(repeating: " ", count: $0) + "k\($0):" }.joined(separator: "\n"),
+    ])
+    func deeplyNestedTextIsRefusedNotACrash(text: String) {
+        let found = problems(text)
+        #expect(found.count == 1, "\(found.prefix(2))")
+        #expect(found.first?.contains("nested more than 100 levels deep") == true, "\(found.prefix(2))")
+        #expect(found.first?.hasPrefix("test.yaml:") == true)
+    }
+
+    @Test func theExampleAndEveryFixtureConfigAreFarFromTheNestingLimit() throws {
+        let text = try String(contentsOfFile: exampleConfigPath, encoding: .utf8)
+        #expect(YAMLNesting.tooDeep(text) == nil)
+    }
+
     @Test func theAnnotatedExampleLoads() throws {
         let config = try ConfigLoader.load(path: exampleConfigPath).get()
         #expect(config.cluster.cluster == "pg-pair")

@@ -32,6 +32,14 @@ public enum ConfigLoader {
         thisNode override: String? = nil
     ) -> Result<DaemonConfig, ConfigErrors> {
         let reader = YAMLReader(file: file)
+        if let (line, column) = YAMLNesting.tooDeep(text) {
+            reader.problem(
+                "nested more than \(YAMLNesting.limit) levels deep; a servha configuration needs a few",
+                line: line,
+                column: column
+            )
+            return .failure(ConfigErrors(problems: reader.problems))
+        }
         let document: Node?
         do {
             document = try Yams.compose(yaml: text)

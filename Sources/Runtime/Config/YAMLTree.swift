@@ -10,7 +10,11 @@ final class YAMLReader {
     init(file: String) { self.file = file }
 
     func problem(_ message: String, at mark: Mark?) {
-        problems.append(ConfigProblem(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1, message: message))
+        problem(message, line: mark?.line ?? 1, column: mark?.column ?? 1)
+    }
+
+    func problem(_ message: String, line: Int, column: Int) {
+        problems.append(ConfigProblem(file: file, line: line, column: column, message: message))
     }
 }
 
