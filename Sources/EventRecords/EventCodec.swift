@@ -130,6 +130,9 @@ public enum EventCodec {
     /// The log record type of an event (stable numbers; never reuse or renumber).
     public static func recordType(of event: Event) -> UInt16 { kind(of: event).rawValue }
 
+    /// The record type's name (`heartbeat`, `decision`), as exports and the console show it.
+    public static func typeName(of event: Event) -> String { kind(of: event).description }
+
     static func kind(of event: Event) -> RecordType {
         switch event {
         case .input(let stamped): inputKind(of: stamped.input)

@@ -79,25 +79,19 @@ enum HeartbeatFuzzCheck {
                 !receiver.window.admits(packet.sequence),
                 "the window still admits accepted sequence \(packet.sequence)"
             )
-            let afterAcceptance = (receiver.window, receiver.lastAccepted)
-            guard case .rejected = receiver.open(datagram, channel: channel, source: "fuzz", at: at) else {
-                throw FuzzViolation("the same heartbeat (sequence \(packet.sequence)) was accepted twice")
-            }
-            try require(
-                receiver.window == afterAcceptance.0 && receiver.lastAccepted == afterAcceptance.1,
-                "a replayed heartbeat changed the authenticator's state"
+            try Self.requireRefusedUnchanged(
+                &receiver, datagram, channel: channel, at: at,
+                accepted: "the same heartbeat (sequence \(packet.sequence)) was accepted twice",
+                changed: "a replayed heartbeat changed the authenticator's state"
             )
 
             var flipped = datagram
             flipped[flip % flipped.count] ^= 0x01 << (flip / flipped.count % 8)
             var fresh = try Self.receiver(restarts: restarts)
-            let freshBefore = (fresh.window, fresh.lastAccepted)
-            guard case .rejected = fresh.open(flipped, channel: channel, source: "fuzz", at: at) else {
-                throw FuzzViolation("a heartbeat with byte \(flip % flipped.count) flipped was accepted")
-            }
-            try require(
-                fresh.window == freshBefore.0 && fresh.lastAccepted == freshBefore.1,
-                "a heartbeat with a flipped byte changed the authenticator's state"
+            try Self.requireRefusedUnchanged(
+                &fresh, flipped, channel: channel, at: at,
+                accepted: "a heartbeat with byte \(flip % flipped.count) flipped was accepted",
+                changed: "a heartbeat with a flipped byte changed the authenticator's state"
             )
 
             var other = try Self.receiver(restarts: restarts)
@@ -108,5 +102,21 @@ enum HeartbeatFuzzCheck {
             try require(reopened == packet, "an accepted heartbeat, sealed again, opens to another packet")
             return .accepted
         }
+    }
+
+    /// `datagram` is refused, and refusing it changed nothing the authenticator keeps (window, last acceptance).
+    static func requireRefusedUnchanged(
+        _ receiver: inout HeartbeatAuthenticator,
+        _ datagram: [UInt8],
+        channel: Int,
+        at: Instant?,
+        accepted: String,
+        changed: String
+    ) throws(FuzzViolation) {
+        let before = (receiver.window, receiver.lastAccepted)
+        guard case .rejected = receiver.open(datagram, channel: channel, source: "fuzz", at: at) else {
+            throw FuzzViolation(accepted)
+        }
+        try require(receiver.window == before.0 && receiver.lastAccepted == before.1, changed)
     }
 }

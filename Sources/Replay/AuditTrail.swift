@@ -50,7 +50,7 @@ public enum AuditTrail {
             if let from, wall < from { continue }
             if let to, wall > to { continue }
             count += 1
-            let type = EventCodec.RecordType(rawValue: EventCodec.recordType(of: event))?.description ?? "unknown"
+            let type = EventCodec.typeName(of: event)
             try emit(
                 chain.seal(
                     format: format,

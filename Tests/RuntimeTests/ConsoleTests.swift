@@ -81,9 +81,9 @@ import Testing
     }
 
     static func app(token: String? = nil, fed: (RecordedLog, ConsoleFeed, ConsoleMetrics, DaemonConfig)) -> some ApplicationProtocol {
-        let (log, feed, metrics, config) = fed
+        let (log, feed, _, config) = fed
         let sources = ConsoleServer.Sources(
-            feed: feed, metrics: metrics, config: config, identity: log.identity,
+            feed: feed, config: config, identity: log.identity,
             logCounters: { var counters = WriterCounters(); counters.records = 10; counters.bytesWritten = 100; counters.uncompressedBytes = 400; return counters },
             mirror: { MirrorStatus() }
         )
@@ -417,12 +417,12 @@ private actor WrittenMessages {
         let credentials = try ConsoleCredentials.load(settings)
         let fed = try ConsoleTests.fed(capacity: 100)
         fed.1.ticked(at: monotonicNow())
-        let (log, feed, metrics, config) = fed
+        let (log, feed, _, config) = fed
         let server = try await ConsoleServer.start(
             settings: settings,
             credentials: credentials,
             sources: ConsoleServer.Sources(
-                feed: feed, metrics: metrics, config: config, identity: log.identity,
+                feed: feed, config: config, identity: log.identity,
                 logCounters: { WriterCounters() }, mirror: { MirrorStatus() }
             ),
             logger: Logger(label: "test")

@@ -41,21 +41,8 @@ import Testing
             return thread
         }
         _ = clients
-        let until = Date().addingTimeInterval(6)
-        var worst = 0
-        while Date() < until {
-            if let data = cluster.status("node-b").data(using: .utf8),
-                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                let channels = object["channels"] as? [[String: Any]]
-            {
-                for channel in channels {
-                    #expect(channel["up"] as? Bool == true, "\(channel)")
-                    worst = max(worst, channel["last_heard_ms_ago"] as? Int ?? 0)
-                }
-            }
-            #expect(cluster.role("node-b") == "standby")
+        let worst = cluster.worstHeard(by: "node-b", seconds: 6) { _ in
             #expect(cluster.role("node-a") == "active")
-            usleep(100_000)
         }
         stop.store(true, ordering: .relaxed)
         usleep(500_000)

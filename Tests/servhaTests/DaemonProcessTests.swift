@@ -165,6 +165,28 @@ final class LoopbackCluster {
         return result == 0
     }
 
+    /// Samples `node`'s status every 100 ms for `seconds`: it stays standby, every channel up (and whatever
+    /// `check` asks of each channel); returns the longest it had not heard its peer on some channel, in ms.
+    func worstHeard(by node: String, seconds: Double, check: ([String: Any]) -> Void) -> Int {
+        let until = Date().addingTimeInterval(seconds)
+        var worst = 0
+        while Date() < until {
+            if let data = status(node).data(using: .utf8),
+                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                let channels = object["channels"] as? [[String: Any]]
+            {
+                for channel in channels {
+                    #expect(channel["up"] as? Bool == true, "\(channel)")
+                    check(channel)
+                    worst = max(worst, channel["last_heard_ms_ago"] as? Int ?? 0)
+                }
+            }
+            #expect(role(node) == "standby")
+            usleep(100_000)
+        }
+        return worst
+    }
+
     func output(_ node: String) -> String {
         (try? String(contentsOfFile: root + "/\(node).out", encoding: .utf8)) ?? ""
     }
@@ -584,23 +606,10 @@ final class LoopbackCluster {
                 cluster.role("node-a") == "active" && cluster.peerHealthy("node-b")
             }
         )
-        let until = Date().addingTimeInterval(6)
-        var worst = 0
-        while Date() < until {
-            if let data = cluster.status("node-b").data(using: .utf8),
-                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                let channels = object["channels"] as? [[String: Any]]
-            {
-                for channel in channels {
-                    #expect(channel["up"] as? Bool == true, "\(channel)")
-                    if channel["name"] as? String != "disk" {
-                        #expect(channel["loss_permille"] as? Int == 0, "\(channel)")
-                    }
-                    worst = max(worst, channel["last_heard_ms_ago"] as? Int ?? 0)
-                }
+        let worst = cluster.worstHeard(by: "node-b", seconds: 6) { channel in
+            if channel["name"] as? String != "disk" {
+                #expect(channel["loss_permille"] as? Int == 0, "\(channel)")
             }
-            #expect(cluster.role("node-b") == "standby")
-            usleep(100_000)
         }
         #expect(worst < 100, "node-b heard node-a at worst \(worst) ms ago")
     }

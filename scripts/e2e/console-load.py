@@ -80,31 +80,15 @@ async def load(host, port, token, seconds, clients):
                 await reader.readexactly(2)
         raise ConnectionError("an answer without length")
 
-    async def poller():
+    async def connected(session):
+        """Runs session(reader, writer) on one connection after another until the load stops; an error is noted
+        and the client connects again a tenth of a second later."""
         while not stop.is_set():
             writer = None
             try:
                 reader, writer = await asyncio.open_connection(host, port)
                 stats["connections"] += 1
-                opened("polls")
-                try:
-                    while not stop.is_set():
-                        started = time.monotonic_ns()
-                        writer.write(poll_request)
-                        head = await reader.readuntil(b"\r\n\r\n")
-                        body = await read_body(reader, head)
-                        latencies.append(time.monotonic_ns() - started)
-                        if head.startswith(b"HTTP/1.1 200"):
-                            stats["requests"] += 1
-                            match = ROLE.search(body[:200])
-                            key = f"{match.group(1).decode()} {match.group(2).decode()}" if match else "unparsed"
-                            seen[key] = seen.get(key, 0) + 1
-                        else:
-                            stats["non_200"] += 1
-                        if b"\r\nconnection: close" in head.lower():
-                            break
-                finally:
-                    open_now["polls"] -= 1
+                await session(reader, writer)
             except asyncio.CancelledError:
                 raise
             except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as error:
@@ -115,51 +99,58 @@ async def load(host, port, token, seconds, clients):
                 if writer:
                     writer.close()
 
-    async def streamer():
-        while not stop.is_set():
-            writer = None
-            try:
-                reader, writer = await asyncio.open_connection(host, port)
-                stats["connections"] += 1
-                writer.write(stream_request)
+    async def poll(reader, writer):
+        opened("polls")
+        try:
+            while not stop.is_set():
+                started = time.monotonic_ns()
+                writer.write(poll_request)
                 head = await reader.readuntil(b"\r\n\r\n")
-                if not head.startswith(b"HTTP/1.1 200"):
+                body = await read_body(reader, head)
+                latencies.append(time.monotonic_ns() - started)
+                if head.startswith(b"HTTP/1.1 200"):
+                    stats["requests"] += 1
+                    match = ROLE.search(body[:200])
+                    key = f"{match.group(1).decode()} {match.group(2).decode()}" if match else "unparsed"
+                    seen[key] = seen.get(key, 0) + 1
+                else:
                     stats["non_200"] += 1
-                    await asyncio.sleep(0.1)
-                    continue
-                stats["streams_opened"] += 1
-                opened("streams")
-                try:
-                    tail = b""
-                    while not stop.is_set():
-                        data = await reader.read(65536)
-                        if not data:
-                            stats["stream_ended"] += 1
-                            break
-                        stats["stream_bytes"] += len(data)
-                        # Each event's line starts "\ndata: " (after its id line). The last 6 bytes of the read
-                        # before cannot hold a whole one, so a match found with them is new: none counted twice,
-                        # none split between two reads missed.
-                        joined = tail + data
-                        stats["stream_events"] += joined.count(b"\ndata: ")
-                        tail = joined[-6:]
-                finally:
-                    open_now["streams"] -= 1
-            except asyncio.CancelledError:
-                raise
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as error:
-                if not stop.is_set():
-                    note_error(error)
-                    await asyncio.sleep(0.1)
-            finally:
-                if writer:
-                    writer.close()
+                if b"\r\nconnection: close" in head.lower():
+                    break
+        finally:
+            open_now["polls"] -= 1
+
+    async def stream(reader, writer):
+        writer.write(stream_request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            stats["non_200"] += 1
+            await asyncio.sleep(0.1)
+            return
+        stats["streams_opened"] += 1
+        opened("streams")
+        try:
+            tail = b""
+            while not stop.is_set():
+                data = await reader.read(65536)
+                if not data:
+                    stats["stream_ended"] += 1
+                    break
+                stats["stream_bytes"] += len(data)
+                # Each event's line starts "\ndata: " (after its id line). The last 6 bytes of the read before
+                # cannot hold a whole one, so a match found with them is new: none counted twice, none split
+                # between two reads missed.
+                joined = tail + data
+                stats["stream_events"] += joined.count(b"\ndata: ")
+                tail = joined[-6:]
+        finally:
+            open_now["streams"] -= 1
 
     polls = clients // 2
     streams = clients - polls
     start = time.monotonic_ns()
-    tasks = [asyncio.create_task(streamer()) for _ in range(streams)]
-    tasks += [asyncio.create_task(poller()) for _ in range(polls)]
+    tasks = [asyncio.create_task(connected(stream)) for _ in range(streams)]
+    tasks += [asyncio.create_task(connected(poll)) for _ in range(polls)]
     await asyncio.sleep(seconds / 2)
     middle = dict(open_now)
     await asyncio.sleep(seconds - seconds / 2)

@@ -9,7 +9,7 @@ enum ConsoleEvents {
     /// One event as a JSON object with the fields of `servha audit export --format jsonl` (without its chain):
     /// `seq`, `time`, `mono`, `node`, `cluster`, `type`, `event`.
     static func json(_ entry: ConsoleFeed.Entry, identity: LogIdentity, config: DaemonConfig) -> String {
-        let type = EventCodec.RecordType(rawValue: EventCodec.recordType(of: entry.event))?.description ?? "unknown"
+        let type = EventCodec.typeName(of: entry.event)
         let mono = entry.event.stampedInput.map { "\($0.at)" } ?? "null"
         return "{\"seq\":\(entry.sequence),\"time\":\(jsonQuote(rfc3339(entry.wall))),\"mono\":\(mono),"
             + "\"node\":\(jsonQuote(identity.nodeName)),\"cluster\":\(jsonQuote(identity.cluster)),"

@@ -81,23 +81,11 @@ public final class ConsoleMetrics: Sendable {
                 ($0, Counter(label: "servha_failovers_total", dimensions: [("kind", "\($0)")], factory: factory))
             }
         )
-        actionTime = config.resources.map { spec in
-            Self.operations.map {
-                Timer(
-                    label: "servha_resource_action_seconds",
-                    dimensions: [("resource", spec.name), ("operation", "\($0)")],
-                    factory: factory
-                )
-            }
-        }
-        actionFailures = config.resources.map { spec in
-            Self.operations.map {
-                Counter(
-                    label: "servha_resource_action_failures_total",
-                    dimensions: [("resource", spec.name), ("operation", "\($0)")],
-                    factory: factory
-                )
-            }
+        // One per resource and operation: [resource][operation], in `operations`' order.
+        let perAction = config.resources.map { spec in Self.operations.map { [("resource", spec.name), ("operation", "\($0)")] } }
+        actionTime = perAction.map { $0.map { Timer(label: "servha_resource_action_seconds", dimensions: $0, factory: factory) } }
+        actionFailures = perAction.map {
+            $0.map { Counter(label: "servha_resource_action_failures_total", dimensions: $0, factory: factory) }
         }
         renewals = Counter(label: "servha_lease_renewals_total", factory: factory)
         fenceRequests = Counter(label: "servha_fence_requests_total", factory: factory)

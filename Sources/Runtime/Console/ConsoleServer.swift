@@ -21,8 +21,8 @@ import Synchronization
 /// priority.
 public final class ConsoleServer: Sendable {
     public struct Sources: Sendable {
+        /// What the shell logged, and the metrics drawn from it (`feed.metrics`).
         public var feed: ConsoleFeed
-        public var metrics: ConsoleMetrics
         public var config: DaemonConfig
         public var identity: LogIdentity
         public var logCounters: @Sendable () -> WriterCounters
@@ -30,14 +30,12 @@ public final class ConsoleServer: Sendable {
 
         public init(
             feed: ConsoleFeed,
-            metrics: ConsoleMetrics,
             config: DaemonConfig,
             identity: LogIdentity,
             logCounters: @escaping @Sendable () -> WriterCounters,
             mirror: @escaping @Sendable () -> MirrorStatus
         ) {
             self.feed = feed
-            self.metrics = metrics
             self.config = config
             self.identity = identity
             self.logCounters = logCounters
@@ -159,7 +157,8 @@ public final class ConsoleServer: Sendable {
             return text("ok\n")
         }
         router.get("/metrics") { _, _ -> Response in
-            let body = sources.metrics.render(
+            guard let metrics = feed.metrics else { throw HTTPError(.notFound) }
+            let body = metrics.render(
                 state: feed.status.state,
                 log: sources.logCounters(),
                 mirror: sources.mirror(),

@@ -255,7 +255,7 @@ public final class Daemon: Sendable {
                     settings: http,
                     credentials: credentials,
                     sources: ConsoleServer.Sources(
-                        feed: feed, metrics: metrics, config: config, identity: identity,
+                        feed: feed, config: config, identity: identity,
                         logCounters: { log.counters }, mirror: { mirror.status }
                     ),
                     logger: logger
