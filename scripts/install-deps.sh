@@ -8,6 +8,8 @@
 # Debian's python3 with psycopg2 for the client, keepalived for the comparison, iproute2 for namespaces, BIND 9
 # (named, tsig-keygen; dig and nsupdate from bind9-dnsutils) for the virtual host name, Chromium (headless) and
 # Prometheus (prometheus, promtool) and stress-ng for the console scenario.
+# tcpdump: the switchover scenario watches the gratuitous ARPs on the client.
+# psmisc (fuser) and kmod (modprobe): the OCF Filesystem agent (shared-lun.sh) refuses to run without them.
 set -euo pipefail
 
 needed=(liblz4-dev pkg-config lz4 iproute2 iputils-ping curl)
@@ -15,7 +17,7 @@ case "${1:-build}" in
     test) needed+=(e2fsprogs util-linux resource-agents python3 fence-agents bind9 openssl) ;;
     demo) needed+=(util-linux procps) ;;
     stress) needed+=(util-linux procps stress-ng) ;;
-    e2e) needed+=(util-linux e2fsprogs procps resource-agents python3 python3-psycopg2 postgresql keepalived fence-agents openipmi bind9 bind9-dnsutils chromium prometheus stress-ng) ;;
+    e2e) needed+=(util-linux e2fsprogs procps psmisc kmod tcpdump resource-agents python3 python3-psycopg2 postgresql keepalived fence-agents openipmi bind9 bind9-dnsutils chromium prometheus stress-ng) ;;
 esac
 
 missing=()
