@@ -21,7 +21,7 @@ struct AuditExport: ParsableCommand {
             """
     )
 
-    @Argument(help: "A log directory.") var directory: String
+    @Argument(help: "A log directory (or DEVICE:NODE).", transform: DeviceLogLocation.directory) var directory: String
     @Option(help: "jsonl or csv.") var format: String = "jsonl"
     @Option(help: "Only events at or after this time (RFC 3339, such as 2026-11-26T13:22:30Z).") var from: String?
     @Option(help: "Only events at or before this time (RFC 3339).") var to: String?

@@ -14,7 +14,10 @@ struct LogCommand: ParsableCommand {
 
 /// The log directory argument shared by the log commands.
 struct LogDirectoryArgument: ParsableArguments {
-    @Argument(help: "The log directory (the daemon's log_dir, or its copy on shared storage).")
+    @Argument(
+        help: "The log directory (the daemon's log_dir, or its copy on shared storage), or DEVICE:NODE on a shared LUN.",
+        transform: DeviceLogLocation.directory
+    )
     var directory: String
 
     func validate() throws {

@@ -24,7 +24,11 @@ struct ReplayVerify: ParsableCommand {
             """
     )
 
-    @Argument(help: "Log directories (a node's log_dir, or its copy on shared storage), or incident directories.")
+    @Argument(
+        help:
+            "Log directories (a node's log_dir, or its copy on shared storage), incident directories, DEVICE:NODE or DEVICE (a shared LUN).",
+        transform: DeviceLogLocation.directoryOrIncident
+    )
     var directories: [String]
 
     func validate() throws {
@@ -80,7 +84,7 @@ struct ReplayDecisions: ParsableCommand {
         abstract: "Print a log's decisions, one per line, with their times and reasons."
     )
 
-    @Argument(help: "A log directory.") var directory: String
+    @Argument(help: "A log directory (or DEVICE:NODE).", transform: DeviceLogLocation.directory) var directory: String
 
     func run() throws {
         let log = try loadRecordedLog(directory)
@@ -106,7 +110,7 @@ struct ExplainCommand: ParsableCommand {
             "Which channels went silent when, what the disk slot and the arbitrator said, which rule fired, and which actions followed and how long each took."
     )
 
-    @Argument(help: "A log directory.") var directory: String
+    @Argument(help: "A log directory (or DEVICE:NODE).", transform: DeviceLogLocation.directory) var directory: String
     @Option(help: "Explain the event with this sequence number.") var event: UInt64?
     @Flag(help: "Explain the last failover (take-over, release or self-fence).") var lastFailover = false
 
@@ -149,7 +153,7 @@ struct ReplayWhatIf: ParsableCommand {
             """
     )
 
-    @Argument(help: "A log directory.") var directory: String
+    @Argument(help: "A log directory (or DEVICE:NODE).", transform: DeviceLogLocation.directory) var directory: String
     @Option(name: .customLong("set"), help: "A changed setting, KEY=VALUE (for example heartbeat.deadline=300ms).")
     var settings: [String] = []
 
@@ -182,8 +186,10 @@ struct ReplayMerge: ParsableCommand {
             """
     )
 
-    @Argument(help: "The first node's log directory.") var first: String
-    @Argument(help: "The second node's log directory.") var second: String
+    @Argument(help: "The first node's log directory (or DEVICE:NODE).", transform: DeviceLogLocation.directory)
+    var first: String
+    @Argument(help: "The second node's log directory (or DEVICE:NODE).", transform: DeviceLogLocation.directory)
+    var second: String
     @Flag(help: "Every event, heartbeats, timers and slot reads and writes included.") var all = false
 
     func run() throws {

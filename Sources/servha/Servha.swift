@@ -12,7 +12,7 @@ struct Servha: AsyncParsableCommand {
             UnstandbyCommand.self, MaintenanceCommand.self, CheckConfigCommand.self, LogCommand.self,
             ReplayCommand.self, ExplainCommand.self, TimelineCommand.self, AuditCommand.self,
             SimulateCommand.self, DemoCommand.self, GuardCommand.self,
-            BenchCommand.self,
+            BenchCommand.self, DiskCommand.self,
         ]
     )
 }

@@ -13,7 +13,8 @@ struct TimelineCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "One or two log directories (one per node).") var directories: [String]
+    @Argument(help: "One or two log directories (one per node), or DEVICE:NODE.", transform: DeviceLogLocation.directory)
+    var directories: [String]
     @Option(help: "Also write the time line as a self-contained HTML page here.") var html: String?
 
     func validate() throws {

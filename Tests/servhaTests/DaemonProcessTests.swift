@@ -14,13 +14,26 @@ final class LoopbackCluster {
     let servicePort: Int
     let channelPorts: (Int, Int)
     var processes: [String: Process] = [:]
+    /// The file standing in for a shared LUN (`shared_storage: { device: }`), or nil: a shared directory.
+    let device: String?
 
-    init() throws {
+    /// - Parameter onDevice: the slots and the log areas on a shared LUN (a file laid out by `servha disk init`)
+    ///   instead of a shared directory.
+    init(onDevice: Bool = false) throws {
         root = NSTemporaryDirectory() + "servha-cluster-\(getpid())-\(Int.random(in: 0...999_999))"
         try FileManager.default.createDirectory(atPath: root + "/shared", withIntermediateDirectories: true)
         let base = 20_000 + Int.random(in: 0...20_000)
         channelPorts = (base, base + 1)
         servicePort = base + 2
+        if onDevice {
+            let path = root + "/lun.img"
+            _ = FileManager.default.createFile(atPath: path, contents: Data(count: 16 << 20))
+            let laidOut = try servha(["disk", "init", path, "--cluster", "loop"])
+            guard laidOut.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: ["why": laidOut.stderr]) }
+            device = path
+        } else {
+            device = nil
+        }
         let key = (0..<48).map { _ in UInt8.random(in: 0...255) }
         _ = FileManager.default.createFile(
             atPath: root + "/key",
@@ -55,7 +68,7 @@ final class LoopbackCluster {
               channels:
                 - { name: lan, port: \(channelPorts.0), addresses: { node-a: \(aFor("lan")), node-b: \(bFor("lan")) } }
                 - { name: backup, port: \(channelPorts.1), addresses: { node-a: \(aFor("backup")), node-b: \(bFor("backup")) } }
-            shared_storage: \(root)/shared
+            shared_storage: \(device.map { "{ device: \($0) }" } ?? root + "/shared")
             failback: { mode: \(failback), preferred_node: node-a, stability: 1s }
             resources:
               - name: web

@@ -183,7 +183,17 @@ public enum ConfigLoader {
             lease.finish()
         }
 
-        let sharedStorage = root.string("shared_storage", required: true) ?? ""
+        // A directory both hosts mount (NFS, a cluster filesystem), or `{ device: PATH }`: a small raw LUN both
+        // hosts see, laid out by `servha disk init`.
+        var sharedStorage = SharedStorage.directory("")
+        if case .mapping? = root.node("shared_storage") {
+            if let section = root.map("shared_storage") {
+                if let device = section.string("device", required: true) { sharedStorage = .device(device) }
+                section.finish()
+            }
+        } else if let directory = root.string("shared_storage", required: true) {
+            sharedStorage = .directory(directory)
+        }
 
         var arbitrator: ArbitratorConfig?
         if let section = root.map("arbitrator") {

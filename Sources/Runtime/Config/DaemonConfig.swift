@@ -72,13 +72,37 @@ public struct ArbitratorConfig: Sendable, Hashable {
     public var timeout: UInt64
 }
 
+/// Where the disk slots, the lease and the shared copies of both logs live.
+public enum SharedStorage: Sendable, Hashable, CustomStringConvertible {
+    /// A directory both hosts mount at once (NFS, a cluster filesystem): slots under `slots/`, log copies under
+    /// `logs/NODE/`.
+    case directory(String)
+    /// A raw block device both hosts see (a small LUN of the array), laid out by `servha disk init`.
+    case device(String)
+
+    public var description: String {
+        switch self {
+        case .directory(let path): path
+        case .device(let path): "device \(path)"
+        }
+    }
+
+    /// The directory of a node's log copy in directory mode (nil on a device, where the log area is on the LUN).
+    public func logCopy(node: String) -> String? {
+        switch self {
+        case .directory(let path): path + "/logs/" + node
+        case .device: nil
+        }
+    }
+}
+
 /// Everything the daemon runs by: the core's `ClusterConfig` and the shell's paths, addresses and resources.
 public struct DaemonConfig: Sendable, Hashable {
     public var cluster: ClusterConfig
     public var thisNode: NodeID
     public var channels: [ChannelEndpoint]
     public var keyFile: String
-    public var sharedStorage: String
+    public var sharedStorage: SharedStorage
     public var arbitrator: ArbitratorConfig?
     public var resources: [ResourceSpec]
     public var alarms: [AlarmSink]

@@ -3,6 +3,15 @@ import EventRecords
 import EventLog
 import Glibc
 
+/// Where the nodes' disk slots live: files in a shared directory (`DiskSlotStore`), or blocks of a shared LUN
+/// (`DeviceSlotStore`). Both keep two copies of each node's 512-byte record.
+public protocol SlotStore: Sendable {
+    /// Writes this node's slot, durable when it returns. Throws on any failure.
+    func write(nodeName: String, node: NodeID, counter: UInt64, wall: Int64, view: Advertisement) throws
+    /// Reads a node's slot (unreadable storage is a reading with `readable: false`).
+    func read(nodeName: String, node: NodeID, startedAt: Instant) -> SlotReading
+}
+
 /// One node's disk slot on shared storage: its disk heartbeat, and the lease while it is active.
 ///
 /// The file holds two copies of a 512-byte record, and each write goes to the copy its counter's parity picks,
@@ -13,7 +22,7 @@ import Glibc
 ///     12  u64  counter               20 i64 written (wall ns)
 ///     28  advertisement (Advertisement.encode)
 ///     508 u32  CRC-32C of bytes [0, 508)
-public struct DiskSlotStore: Sendable {
+public struct DiskSlotStore: SlotStore {
     public static let recordSize = 512
     static let magic = Array("SRVHSLOT".utf8)
 
@@ -93,10 +102,18 @@ public struct DiskSlotStore: Sendable {
         guard count >= 0 else {
             return SlotReading(node: node, readable: false, counter: 0, view: .unknown, startedAt: startedAt)
         }
+        let copies = (0..<2).filter { ($0 + 1) * Self.recordSize <= count }.map {
+            Array(buffer[($0 * Self.recordSize)..<(($0 + 1) * Self.recordSize)])
+        }
+        return Self.newest(of: copies, node: node, startedAt: startedAt)
+    }
+
+    /// The reading from a slot's copies: the valid one with the higher counter (a torn or damaged copy is
+    /// passed over); counter 0 when neither is valid (a node that never wrote).
+    static func newest(of copies: [[UInt8]], node: NodeID, startedAt: Instant) -> SlotReading {
         var best: (counter: UInt64, view: Advertisement)?
-        for copy in 0..<2 where (copy + 1) * Self.recordSize <= count {
-            let slice = Array(buffer[(copy * Self.recordSize)..<((copy + 1) * Self.recordSize)])
-            if let parsed = Self.parse(slice, node: node), parsed.counter >= best?.counter ?? 0 { best = parsed }
+        for copy in copies {
+            if let parsed = parse(copy, node: node), parsed.counter >= best?.counter ?? 0 { best = parsed }
         }
         guard let best else {
             return SlotReading(node: node, readable: true, counter: 0, view: .unknown, startedAt: startedAt)
@@ -106,18 +123,32 @@ public struct DiskSlotStore: Sendable {
 
     /// A record's counter and advertisement, or nil when it is torn, damaged, or another node's.
     static func parse(_ bytes: [UInt8], node: NodeID) -> (counter: UInt64, view: Advertisement)? {
-        guard bytes.count == recordSize, Array(bytes[0..<8]) == magic, bytes[8] == 1 else { return nil }
+        guard let record = decode(bytes), record.node == node else { return nil }
+        return (record.counter, record.view)
+    }
+
+    /// What one copy of a slot holds (for `servha disk dump`).
+    public struct Record: Sendable, Hashable {
+        public var node: NodeID
+        public var counter: UInt64
+        /// When it was written, by the writer's wall clock (ns since the epoch).
+        public var wall: Int64
+        public var view: Advertisement
+    }
+
+    /// A record, or nil when it is torn or damaged (bad magic, version or checksum).
+    public static func decode(_ bytes: [UInt8]) -> Record? {
+        guard bytes.count >= recordSize, Array(bytes[0..<8]) == magic, bytes[8] == 1 else { return nil }
         let stored = bytes.withUnsafeBytes {
             UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: recordSize - 4, as: UInt32.self))
         }
         guard CRC32C.checksum(Array(bytes[0..<(recordSize - 4)])) == stored else { return nil }
-        return bytes.withUnsafeBytes { raw -> (UInt64, Advertisement)? in
+        return bytes.withUnsafeBytes { raw -> Record? in
             var source = ByteSource(raw, position: 10)
-            guard let owner = try? source.readLE(UInt16.self), owner == node,
-                let counter = try? source.readLE(UInt64.self), (try? source.readLE(Int64.self)) != nil,
-                let view = try? Advertisement.decode(from: &source)
+            guard let owner = try? source.readLE(UInt16.self), let counter = try? source.readLE(UInt64.self),
+                let wall = try? source.readLE(Int64.self), let view = try? Advertisement.decode(from: &source)
             else { return nil }
-            return (counter, view)
+            return Record(node: owner, counter: counter, wall: wall, view: view)
         }
     }
 }

@@ -16,7 +16,7 @@ public final class Daemon: Sendable {
     public let shell: NodeShell
     private let transport: HeartbeatTransport
     private let log: EventLogWriter
-    private let mirror: SharedStorageMirror
+    private let mirror: any SharedLogCopy
     private let admin: AdminServer
     private let guardLink: GuardLink
     private let datagrams: (arrivals: AsyncStream<Datagram>.Continuation, pump: Task<Void, Never>)
@@ -27,7 +27,7 @@ public final class Daemon: Sendable {
         shell: NodeShell,
         transport: HeartbeatTransport,
         log: EventLogWriter,
-        mirror: SharedStorageMirror,
+        mirror: any SharedLogCopy,
         admin: AdminServer,
         guardLink: GuardLink,
         datagrams: (arrivals: AsyncStream<Datagram>.Continuation, pump: Task<Void, Never>),
@@ -56,19 +56,19 @@ public final class Daemon: Sendable {
         } catch {
             throw await fail("\(error)")
         }
-        let slots = DiskSlotStore(sharedStorage: config.sharedStorage)
+        let shared: SharedStorageAccess
         do {
-            try slots.prepare()
+            shared = try SharedStorageAccess.open(config) { event in
+                switch event {
+                case .failing(let error):
+                    logger.error("shared copy of the log failing", metadata: ["servha.error": "\(error)"])
+                case .recovered: logger.notice("shared copy of the log caught up")
+                }
+            }
         } catch {
-            throw await fail("\(error)")
+            throw await fail("shared storage: \(error)")
         }
-        // The shared copies of the logs go under `logs/` on the shared storage (checked just above). The mirror
-        // creates its node's directory but never that directory's parent (a missing mount must be noticed), so on
-        // a fresh shared storage nothing was ever copied: `logs/` is made here, once the mount is known to be there.
-        let sharedLogs = config.sharedStorage + "/logs"
-        if mkdir(sharedLogs, 0o755) != 0 && errno != EEXIST {
-            throw await fail("cannot create \(sharedLogs) on shared storage: \(String(cString: strerror(errno)))")
-        }
+        let (slots, mirror) = (shared.slots, shared.logCopy)
         let vipDriver: any VIPDriver = dryRunVIP ? DryRunVIPDriver() : LinuxVIPDriver()
         // The guard: the group's processes in a cgroup of their own, and a process apart that takes the group down
         // if this one stops renewing the lease (paused, starved, hung).
@@ -125,16 +125,6 @@ public final class Daemon: Sendable {
         if let warning = config.fencingWarning { logger.warning("\(warning)") }
 
         // The log: opened (a torn tail cut away), then folded to rebuild the state.
-        let mirror = SharedStorageMirror(
-            source: config.logDirectory,
-            target: config.sharedStorage + "/logs/" + config.thisNodeName
-        ) { event in
-            switch event {
-            case .failing(let error):
-                logger.error("shared copy of the log failing", metadata: ["servha.error": "\(error)"])
-            case .recovered: logger.notice("shared copy of the log caught up")
-            }
-        }
         let identity = LogIdentity(
             cluster: config.cluster.cluster,
             nodeName: config.thisNodeName,

@@ -15,7 +15,7 @@ public actor NodeShell {
     public let config: DaemonConfig
     private var driver: NodeDriver
     private let log: EventLogWriter
-    private let slots: DiskSlotStore
+    private let slots: any SlotStore
     private let agents: [any ResourceAgent]
     private let logger: Logger
     private let send: @Sendable ([UInt8], Int) -> Void
@@ -50,7 +50,7 @@ public actor NodeShell {
         config: DaemonConfig,
         core: Coordinator,
         log: EventLogWriter,
-        slots: DiskSlotStore,
+        slots: any SlotStore,
         agents: [any ResourceAgent],
         authenticator: HeartbeatAuthenticator,
         send: @escaping @Sendable ([UInt8], Int) -> Void,
@@ -196,7 +196,7 @@ public actor NodeShell {
         keeping = true
         defer { keeping = false }
         let (directory, shared, settings, snapshot, logger) = (
-            config.logDirectory, config.sharedStorage + "/logs/" + config.thisNodeName, config.retention,
+            config.logDirectory, config.sharedStorage.logCopy(node: config.thisNodeName), config.retention,
             newestSnapshot, logger
         )
         let outcomes = await Task.detached {
