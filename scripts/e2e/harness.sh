@@ -479,8 +479,9 @@ PGDATA_SHARED=""
 # pg_init: a cluster in $RUN/shared/pgdata (owned by postgres), listening on every address (so on the VIP)
 # and trusting the site's clients. The unix socket directory is set per node at start (see pg_resource):
 # mount namespaces are shared, so a common directory would let one node's agent see the other's server.
+# pg_init DIR puts the cluster in DIR instead (pg_init_lun: on the shared LUN's ext4 filesystem).
 pg_init() {
-    PGDATA_SHARED=$RUN/shared/pgdata
+    PGDATA_SHARED=${1:-$RUN/shared/pgdata}
     install -d -o postgres -g postgres -m 700 "$PGDATA_SHARED"
     runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA_SHARED" -U postgres -A trust --no-sync -E UTF8 \
         >"$RUN/initdb.out" 2>&1
@@ -851,4 +852,231 @@ topology_routed_up() {
         exit 2
     fi
     say "routed site up: site A 192.0.2.0/27 (node-a), site B 192.0.2.64/26 (node-b), client 192.0.2.32/27, routers $NS_R1 (LAN) and $NS_R2 (heartbeat)"
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# A shared disk array: LUNs both hosts are cabled to (shared-lun.sh)
+#
+# Mount namespaces, as found on this machine (Debian 12, kernel 6.18): each node's daemon already runs in a mount
+# namespace of its own, and a filesystem mounted there (by the Filesystem agent the daemon runs) is seen by that
+# node's processes only: not by the host, not by the other node. Two layers give it: `ip netns exec` unshares a
+# mount namespace for every command it runs (to mount the namespace's own /sys), and daemon_start's `unshare
+# --mount-proc` makes a further one whose propagation is private (unshare's default). The host's / here carries no
+# shared: tag at all; on a host where / is shared (systemd's default), `ip netns exec` makes it a slave, and the
+# private namespace of unshare cuts even that. So daemon_start needs no wrapper: the nodes see the same files of
+# the host's filesystem (copies of its mounts taken at start), and each its own mounts on top.
+#
+# What that means when a host dies: a mount namespace lives only as long as some process in it. SIGKILLing every
+# process of a node (host_kill) ends the namespace, and the kernel then unmounts the filesystem CLEANLY (journal
+# checkpointed, needs_recovery cleared, "EXT4-fs (loopN): unmounting filesystem" in the kernel log): the dead host
+# would have shut its filesystem down in good order, which no dead host does, and the survivor's mount would find
+# a clean filesystem and replay nothing. And if both nodes mounted the same loop device, the kernel would hand the
+# second mount the first one's superblock (one block device, one superblock): the survivor would go on with the
+# dead host's in-memory state, not with what is on the disk.
+#
+# Hence each host has a path of its own to the data LUN, as it has its own HBA in a real pair: a loop device of its
+# own on the LUN's backing file (DATA_PATH[node]); the backing file is the array. Buffered loop devices on one file
+# share its page cache, so what one host wrote is what the next one reads. host_kill_lun kills a host the way a
+# power cut does: every process stopped (SIGSTOP) as its cables are pulled, then its path to the LUN cut
+# (lunpath.py: the loop device's capacity drops to 0, every I/O through it fails), then every process SIGKILLed.
+# The kernel's unmount of the dead node's filesystem (when its mount namespace ends) then writes nothing to the
+# array: the filesystem stays as the dead host left it (needs_recovery set), and the survivor's mount replays the
+# journal.
+
+LUN_DIR=""
+SERVHA_LUN=""    # 16 MiB, raw: for servha's own disk (not used yet)
+DATA_LUN=""      # the data LUN as the root namespace sees it: set-up and inspection only, never mounted by a node
+DATA_LUN_FILE="" # its backing file (the array's disk)
+DATA_MNT=""      # where a node mounts it: the same path on both nodes, each in its own mount namespace
+declare -A DATA_PATH=() # each host's own path to the data LUN: a loop device of its own on DATA_LUN_FILE
+LUN_LOOPS=()            # every loop device this run attached (detached at teardown)
+LUN_LAST=""
+# shellcheck disable=SC2034 # set by host_kill_lun, read by the scenarios
+HOST_DEATH_US=""
+LUN_CUT_US=""
+MOUNT_SAMPLES=""
+MOUNT_SAMPLER=""
+
+# lun_attach FILE: a loop device on FILE (its name in LUN_LAST), detached at teardown.
+lun_attach() {
+    LUN_LAST=$(losetup --find --show "$1")
+    LUN_LOOPS+=("$LUN_LAST")
+}
+
+# lun_setup [SERVHA_MIB] [DATA_MIB]: the array's two LUNs, sparse files in $RUN/array on loop devices: SERVHA_LUN
+# (default 16 MiB, left raw) and DATA_LUN (default 256 MiB, ext4), and each node's path to the data LUN
+# (DATA_PATH). Every loop device goes at teardown, whatever way the run ends.
+lun_setup() {
+    local servha_mib=${1:-16} data_mib=${2:-256} node
+    lun_clean_leftovers
+    LUN_DIR=$RUN/array
+    DATA_MNT=$RUN/data
+    mkdir -p "$LUN_DIR" "$DATA_MNT"
+    e2e_on_exit lun_teardown
+    truncate -s "${servha_mib}M" "$LUN_DIR/servha.lun"
+    DATA_LUN_FILE=$LUN_DIR/data.lun
+    truncate -s "${data_mib}M" "$DATA_LUN_FILE"
+    lun_attach "$LUN_DIR/servha.lun"
+    SERVHA_LUN=$LUN_LAST
+    lun_attach "$DATA_LUN_FILE"
+    DATA_LUN=$LUN_LAST
+    # errors=continue: an I/O error on a dead host's cut path must not take the (shared) kernel down. No lazy
+    # initialisation: no background writes on the first mount that the test did not make.
+    mkfs.ext4 -q -F -L pgdata -e continue -E lazy_itable_init=0,lazy_journal_init=0 "$DATA_LUN"
+    for node in node-a node-b; do
+        lun_attach "$DATA_LUN_FILE"
+        DATA_PATH[$node]=$LUN_LAST
+    done
+    export SERVHA_LUN DATA_LUN
+    say "array: SERVHA_LUN $SERVHA_LUN (${servha_mib} MiB, raw), DATA_LUN $DATA_LUN (${data_mib} MiB, ext4); paths to it: node-a ${DATA_PATH[node-a]}, node-b ${DATA_PATH[node-b]}"
+}
+
+# Loop devices on the LUN files of runs that are gone (a run killed with SIGKILL cannot clean up).
+lun_clean_leftovers() {
+    local dev file owner
+    while read -r dev file; do
+        [[ $file == /tmp/$E2E_PREFIX-* ]] || continue
+        owner=${file#/tmp/"$E2E_PREFIX"-}
+        owner=${owner%%-*}
+        if [[ $owner == "$RUN_ID" ]] || { [[ -r /proc/$owner/cmdline ]] &&
+            tr '\0' ' ' <"/proc/$owner/cmdline" | grep -q "scripts/e2e/"; }; then
+            continue
+        fi
+        say "detaching $dev, left by an earlier run ($file)"
+        losetup -d "$dev" 2>/dev/null || true
+    done < <(losetup --list --noheadings --output NAME,BACK-FILE 2>/dev/null)
+}
+
+# At teardown: the nodes' processes go first (a mount holds its loop device, and a node's mounts go with the last
+# process of its namespace), the root namespace's set-up mount if the run ended in the middle of it, then every
+# loop device of the run. One still held is detached by the kernel once let go (losetup -d sets autoclear).
+lun_teardown() {
+    local ns dev
+    for ns in "$NS_A" "$NS_B"; do ns_kill_all "$ns" 2>/dev/null || true; done
+    if [[ -n $DATA_MNT ]] && mountpoint -q "$DATA_MNT"; then umount "$DATA_MNT" || umount -l "$DATA_MNT"; fi
+    for dev in "${LUN_LOOPS[@]}"; do losetup -d "$dev" 2>/dev/null || true; done
+    if [[ -n $LUN_DIR ]] && ! wait_until 5 eval "! losetup --list --noheadings --output BACK-FILE | grep -q '$LUN_DIR/'"; then
+        say "warning: loop devices still on $LUN_DIR: $(losetup --list --noheadings --output NAME,BACK-FILE | grep "$LUN_DIR/" | tr '\n' ' ')"
+    fi
+}
+
+# pg_init_lun: PostgreSQL's cluster on the data LUN's filesystem, in $DATA_MNT/pgdata (PGDATA_SHARED): mounted once
+# from the root namespace, initdb as pg_init does, unmounted (before any node starts: a node's mount namespace is a
+# copy of the host's at its start).
+pg_init_lun() {
+    mount -t ext4 "$DATA_LUN" "$DATA_MNT"
+    pg_init "$DATA_MNT/pgdata"
+    umount "$DATA_MNT"
+}
+
+# fs_resource NODE: the OCF Filesystem resource (Debian's heartbeat/Filesystem, unchanged): the data LUN through
+# NODE's own path, on $DATA_MNT, ext4. In a group, before the resources that use it.
+fs_resource() {
+    cat <<EOF
+  - name: datafs
+    type: ocf
+    agent: heartbeat/Filesystem
+    params:
+      device: ${DATA_PATH[$1]}
+      directory: $DATA_MNT
+      fstype: ext4
+    timeouts: { start: 30s, stop: 30s, monitor: 10s }
+    monitor_interval: 2s
+EOF
+}
+
+# mounts_data NODE: the node's daemon sees an ext4 filesystem on $DATA_MNT (its /proc/PID/mountinfo).
+mounts_data() {
+    local pid
+    pid=$(daemon_pid "$1") || return 1
+    awk -v m="$DATA_MNT" '$5 == m && / - ext4 / { found = 1 } END { exit !found }' "/proc/$pid/mountinfo"
+}
+
+# ext4_live DEVICE: the kernel holds a mounted ext4 superblock on DEVICE (in whatever mount namespace; its directory
+# in /sys/fs/ext4 goes at the start of the unmount).
+ext4_live() { [[ -e /sys/fs/ext4/${1##*/} ]]; }
+
+# lun_path_free NODE: nothing holds NODE's path to the data LUN any more: no mount of it, and the kernel's unmount
+# of the last one is over (superblock and journal closed), as an exclusive open tells.
+lun_path_free() { "$PYTHON" "$E2E_DIR/lunpath.py" free "${DATA_PATH[$1]}"; }
+
+# lun_path_sectors NODE: the capacity of NODE's path to the data LUN, in sectors (0 when cut).
+lun_path_sectors() { cat "/sys/class/block/${DATA_PATH[$1]##*/}/size"; }
+
+# lun_path_restore NODE: the repaired host's path to the LUN works again. Only once the kernel has let go of its
+# old mount (a superblock still held would write its stale state through the restored path).
+lun_path_restore() {
+    if ! lun_path_free "$1"; then
+        say "$1's path ${DATA_PATH[$1]} is still held (its old mount); not restoring it"
+        return 1
+    fi
+    "$PYTHON" "$E2E_DIR/lunpath.py" restore "${DATA_PATH[$1]}"
+}
+
+# host_kill_lun NODE: the host dies as in a power cut, with its storage: every process on it stopped (SIGSTOP) as
+# its cables are pulled (HOST_DEATH_US), then its path to the data LUN cut (LUN_CUT_US; the cutter is armed
+# before, so that the cut costs only its ioctl), then every process SIGKILLed (host_kill). Nothing of the host runs
+# after HOST_DEATH_US, and nothing its kernel still holds reaches the array after LUN_CUT_US.
+host_kill_lun() {
+    local node=$1 pids ready=$RUN/lunpath-$1.ready cutter
+    rm -f "$ready"
+    "$PYTHON" "$E2E_DIR/lunpath.py" cut "${DATA_PATH[$node]}" "$ready" &
+    cutter=$!
+    if ! wait_until 10 test -s "$ready"; then
+        fail "the cutter of $node's path to the LUN is armed"
+        return 1
+    fi
+    pids=$(ip netns pids "${NODE_NS[$node]}" 2>/dev/null) || pids=""
+    # shellcheck disable=SC2034 # read by the scenario
+    HOST_DEATH_US=$(now_us)
+    # shellcheck disable=SC2086
+    [[ -z $pids ]] || kill -STOP $pids 2>/dev/null || true
+    links "$node" down
+    # Anything forked between the listing and the stop.
+    pids=$(ip netns pids "${NODE_NS[$node]}" 2>/dev/null) || pids=""
+    # shellcheck disable=SC2086
+    [[ -z $pids ]] || kill -STOP $pids 2>/dev/null || true
+    kill -USR1 "$cutter"
+    # shellcheck disable=SC2034 # read by the scenario
+    if wait "$cutter"; then
+        LUN_CUT_US=$(now_us)
+    else
+        LUN_CUT_US=""
+        fail "$node's path to the LUN is cut"
+    fi
+    host_kill "$node"
+}
+
+# kmsg_mark TEXT: a line in the kernel log, after which kernel_log_since TEXT reads (loop device numbers are reused
+# from run to run, so the kernel's lines about a device are only this run's after its mark).
+kmsg_mark() { echo "$E2E_PREFIX $RUN_ID: $*" >/dev/kmsg; }
+kernel_log_since() { dmesg | awk -v m="$E2E_PREFIX $RUN_ID: $1" 'index($0, m) { on = 1 } on'; }
+
+# mounts_start INTERVAL: samples every INTERVAL seconds where the data filesystem is mounted (mounts.py: in the
+# mount namespaces of each node's processes and in the host's, and which ext4 superblocks the kernel holds on each
+# node's path and on DATA_LUN), into $MOUNT_SAMPLES.
+mounts_start() {
+    MOUNT_SAMPLES=$RUN/mounts.txt
+    "$PYTHON" "$E2E_DIR/mounts.py" "$MOUNT_SAMPLES" "$1" "$DATA_MNT" "$NS_A" "$NS_B" \
+        "${DATA_PATH[node-a]}" "${DATA_PATH[node-b]}" "$DATA_LUN" &
+    MOUNT_SAMPLER=$!
+    wait_until 5 test -s "$MOUNT_SAMPLES"
+}
+mounts_stop() {
+    kill -TERM "$MOUNT_SAMPLER"
+    wait "$MOUNT_SAMPLER" || true
+}
+
+# e2e_deadline SECONDS: a run still going after SECONDS is ended (SIGTERM to the harness: teardown, a failure).
+e2e_deadline() {
+    (
+        trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+        sleep "$1" &
+        sleeper=$!
+        if wait "$sleeper"; then
+            say "deadline: the run is still going after $1 s; ending it"
+            kill -TERM $$
+        fi
+    ) &
+    e2e_on_exit "kill -TERM $! 2>/dev/null"
 }
