@@ -15,7 +15,7 @@ final class LoopbackCluster {
     let channelPorts: (Int, Int)
     var processes: [String: Process] = [:]
     /// The file standing in for a shared LUN (`shared_storage: { device: }`), or nil: a shared directory.
-    let device: String?
+    var device: String?
 
     /// - Parameter onDevice: the slots and the log areas on a shared LUN (a file laid out by `servha disk init`)
     ///   instead of a shared directory.

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Testing
 
 /// Two real daemons on loopback whose slots, lease and log copies are on a shared LUN (a file laid out by
@@ -63,4 +64,86 @@ import Testing
         #expect(run.stderr.contains("shared storage: \(lun): offset 40: the device belongs to cluster 'other', not 'loop'"),
             "\(run.stderr)")
     }
+
+    /// The LUN fails under both nodes (every read and write through its loop device ends in EIO, as when the array
+    /// or both paths to it go): the disk channel goes down on both, the alarm says so, and nothing moves, since the
+    /// network still renews the lease. When the LUN is back, the alarm clears.
+    @Test(.enabled(if: getuid() == 0, "needs root for a loop device: NOT CHECKED on this machine"))
+    func aFailingLUNRaisesTheAlarmAndMovesNothing() throws {
+        let cluster = try LoopbackCluster(onDevice: true)
+        defer { cluster.tearDown() }
+        let image = try #require(cluster.device)
+        let attach = try run("/sbin/losetup", ["--find", "--show", image])
+        let loop = attach.trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(loop.hasPrefix("/dev/loop"), "losetup: \(attach)")
+        defer { _ = try? run("/sbin/losetup", ["--detach", loop]) }
+        cluster.device = loop
+        for node in ["node-a", "node-b"] {
+            try cluster.config(for: node).write(toFile: cluster.root + "/\(node).yaml", atomically: true, encoding: .utf8)
+        }
+        try cluster.start("node-a")
+        #expect(cluster.waitUntil("node-a active") { cluster.role("node-a") == "active" && cluster.serviceAnswers() })
+        try cluster.start("node-b")
+        #expect(cluster.waitUntil("node-b standby") { cluster.role("node-b") == "standby" && cluster.peerHealthy("node-b") })
+
+        try LoopWindow.cut(loop)
+        let alarms = cluster.root + "/node-b-alarms.txt"
+        #expect(
+            cluster.waitUntil("the disk channel alarm on node-b", seconds: 10) {
+                ((try? String(contentsOfFile: alarms, encoding: .utf8)) ?? "").contains("raised channel-down")
+            },
+            "\(cluster.output("node-b"))"
+        )
+        // Three seconds with the LUN gone: one owner throughout, no failover.
+        let until = Date().addingTimeInterval(3)
+        while Date() < until {
+            #expect(cluster.role("node-a") == "active")
+            #expect(cluster.role("node-b") == "standby")
+            usleep(100_000)
+        }
+        #expect(cluster.serviceAnswers())
+        #expect(cluster.status("node-b").contains("disk"), "\(cluster.status("node-b"))")
+
+        try LoopWindow.restore(loop)
+        #expect(
+            cluster.waitUntil("the alarm cleared", seconds: 10) {
+                ((try? String(contentsOfFile: alarms, encoding: .utf8)) ?? "").contains("cleared channel-down")
+            },
+            "\(cluster.output("node-b"))"
+        )
+        #expect(cluster.role("node-a") == "active" && cluster.role("node-b") == "standby")
+    }
+}
+
+/// Moves a loop device's window past the end of its file (every I/O through it fails) and back, with
+/// LOOP_SET_STATUS64, as the e2e site's lunpath.py does for one host's path.
+enum LoopWindow {
+    static func cut(_ device: String) throws { try setOffset(device, 1 << 40) }
+    static func restore(_ device: String) throws { try setOffset(device, 0) }
+
+    private static func setOffset(_ device: String, _ offset: UInt64) throws {
+        let fd = open(device, O_RDWR)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        defer { close(fd) }
+        var info = [UInt8](repeating: 0, count: 232)  // struct loop_info64
+        guard info.withUnsafeMutableBytes({ ioctl(fd, 0x4C05, $0.baseAddress!) }) == 0 else { throw POSIXError(.EIO) }
+        info.withUnsafeMutableBytes {
+            $0.storeBytes(of: offset.littleEndian, toByteOffset: 24, as: UInt64.self)  // lo_offset
+            $0.storeBytes(of: UInt64(0), toByteOffset: 32, as: UInt64.self)  // lo_sizelimit
+        }
+        guard info.withUnsafeMutableBytes({ ioctl(fd, 0x4C04, $0.baseAddress!) }) == 0 else { throw POSIXError(.EIO) }
+    }
+}
+
+/// Runs a program and returns its standard output (its standard error on failure, in the thrown error).
+func run(_ program: String, _ arguments: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: program)
+    process.arguments = arguments
+    let out = Pipe()
+    process.standardOutput = out
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
 }
