@@ -119,12 +119,20 @@ public enum DeviceLogRing {
         return out.bytes
     }
 
-    /// The entry starting at `offset` of `ring` (the whole ring's bytes), or nil when there is none or it is
-    /// damaged or overwritten in part.
-    static func decodeEntry(_ ring: UnsafeRawBufferPointer, at offset: Int) -> Entry? {
-        guard offset + entryHeaderSize <= ring.count else { return nil }
+    /// What the ring holds at one block.
+    enum Found {
+        case entry(Entry)
+        /// No entry starts here (zeros, or the inside of an entry).
+        case none
+        /// An entry's magic, but the entry does not check out: a torn write, an overwrite cut short, a bad sector.
+        case damaged(String)
+    }
+
+    /// The entry starting at `offset` of `ring` (the whole ring's bytes).
+    static func decodeEntry(_ ring: UnsafeRawBufferPointer, at offset: Int) -> Found {
+        guard offset + entryHeaderSize <= ring.count else { return .none }
         let head = UnsafeRawBufferPointer(rebasing: ring[offset..<(offset + 8)])
-        guard head.elementsEqual(entryMagic) else { return nil }
+        guard head.elementsEqual(entryMagic) else { return .none }
         func load<T: FixedWidthInteger>(_ at: Int, _: T.Type) -> T {
             T(littleEndian: ring.loadUnaligned(fromByteOffset: offset + at, as: T.self))
         }
@@ -132,13 +140,14 @@ public enum DeviceLogRing {
         let headerLength = Int(load(20, UInt32.self))
         let frameLength = Int(load(32, UInt32.self))
         guard length == entryHeaderSize + headerLength + frameLength, frameLength > 0,
-            length <= maximumEntryBytes + entryHeaderSize + SegmentHeader.maximumSize, offset + length <= ring.count
-        else { return nil }
+            length <= maximumEntryBytes + entryHeaderSize + SegmentHeader.maximumSize
+        else { return .damaged("entry lengths do not add up (\(length) = 72 + \(headerLength) + \(frameLength)?)") }
+        guard offset + length <= ring.count else { return .damaged("entry of \(length) bytes runs past the ring's end") }
         let crc = CRC32C.update(
             CRC32C.checksum(UnsafeRawBufferPointer(rebasing: ring[offset..<(offset + 68)])),
             UnsafeRawBufferPointer(rebasing: ring[(offset + entryHeaderSize)..<(offset + length)])
         )
-        guard crc == load(68, UInt32.self) else { return nil }
+        guard crc == load(68, UInt32.self) else { return .damaged("entry checksum does not match") }
         let framesStart = offset + entryHeaderSize + headerLength
         var stream = FrameStream()
         stream.feed(UnsafeRawBufferPointer(rebasing: ring[framesStart..<(offset + length)]))
@@ -147,41 +156,73 @@ public enum DeviceLogRing {
         var used = 0
         while case .frame(let frame) = stream.next() {
             // The frames of an entry are dense: each continues the record numbers of the one before.
-            guard frame.header.firstSequence == expected else { return nil }
+            guard frame.header.firstSequence == expected else {
+                return .damaged("batch at entry offset \(72 + headerLength + used) starts at record \(frame.header.firstSequence), expected \(expected)")
+            }
             expected = frame.header.lastSequence + 1
             used += frame.bytes.count
             last = frame.header
         }
-        guard let last, used == frameLength else { return nil }
-        return Entry(
-            number: load(8, UInt64.self),
-            block: offset / blockSize,
-            blocks: (length + blockSize - 1) / blockSize,
-            segmentHeader: Array(UnsafeRawBufferPointer(rebasing: ring[(offset + entryHeaderSize)..<framesStart])),
-            firstSequence: load(24, UInt64.self),
-            previousDigest: ChainDigest(bytes: Array(UnsafeRawBufferPointer(rebasing: ring[(offset + 36)..<(offset + 68)]))),
-            frames: Array(UnsafeRawBufferPointer(rebasing: ring[framesStart..<(offset + length)])),
-            lastFrame: last
+        guard let last, used == frameLength else {
+            return .damaged("entry's batches end at byte \(used) of \(frameLength)")
+        }
+        return .entry(
+            Entry(
+                number: load(8, UInt64.self),
+                block: offset / blockSize,
+                blocks: (length + blockSize - 1) / blockSize,
+                segmentHeader: Array(UnsafeRawBufferPointer(rebasing: ring[(offset + entryHeaderSize)..<framesStart])),
+                firstSequence: load(24, UInt64.self),
+                previousDigest: ChainDigest(
+                    bytes: Array(UnsafeRawBufferPointer(rebasing: ring[(offset + 36)..<(offset + 68)]))
+                ),
+                frames: Array(UnsafeRawBufferPointer(rebasing: ring[framesStart..<(offset + length)])),
+                lastFrame: last
+            )
         )
+    }
+
+    /// A damaged entry: where it is on the device, and why it does not count.
+    public struct Damage: Sendable, Hashable, CustomStringConvertible {
+        public var device: String
+        /// Byte offset on the device.
+        public var offset: Int64
+        public var reason: String
+        public var description: String { "\(device): offset \(offset): \(reason)" }
+    }
+
+    /// Every valid entry in a node rank's ring, in ring order, and where an entry's magic stands over one that does
+    /// not check out.
+    public static func scan(device: SharedDevice, layout: SharedDeviceLayout, rank: Int) throws
+        -> (entries: [Entry], damaged: [Damage])
+    {
+        let ringBlocks = layout.logBlocks - 1
+        let first = layout.logArea(rank: rank) + 1
+        let bytes = try device.read(block: first, count: ringBlocks)
+        return bytes.withUnsafeBytes { raw in
+            var found: [Entry] = []
+            var damaged: [Damage] = []
+            var block = 0
+            while block < ringBlocks {
+                switch decodeEntry(raw, at: block * blockSize) {
+                case .entry(let entry):
+                    found.append(entry)
+                    block += entry.blocks
+                case .damaged(let reason):
+                    damaged.append(
+                        Damage(device: device.path, offset: Int64(first + block) * Int64(blockSize), reason: reason))
+                    block += 1
+                case .none:
+                    block += 1
+                }
+            }
+            return (found, damaged)
+        }
     }
 
     /// Every valid entry in a node rank's ring, in ring order.
     public static func entries(device: SharedDevice, layout: SharedDeviceLayout, rank: Int) throws -> [Entry] {
-        let ringBlocks = layout.logBlocks - 1
-        let bytes = try device.read(block: layout.logArea(rank: rank) + 1, count: ringBlocks)
-        return bytes.withUnsafeBytes { raw in
-            var found: [Entry] = []
-            var block = 0
-            while block < ringBlocks {
-                if let entry = decodeEntry(raw, at: block * blockSize) {
-                    found.append(entry)
-                    block += entry.blocks
-                } else {
-                    block += 1
-                }
-            }
-            return found
-        }
+        try scan(device: device, layout: layout, rank: rank).entries
     }
 
     /// The newest entries that continue each other (oldest first): what the ring holds of the log.
@@ -203,14 +244,14 @@ public enum DeviceLogRing {
 
     /// Writes what a node's ring holds into `directory` as segment files that `LogReader` reads like any log: one
     /// segment per local segment the entries came from, the first one starting at the ring's oldest record (its
-    /// header says so, and names the digest it continues from). Returns the owner and the number of records.
+    /// header says so, and names the digest it continues from).
     @discardableResult
     public static func materialize(
         device: SharedDevice,
         layout: SharedDeviceLayout,
         node name: String,
         into directory: String
-    ) throws -> (owner: Owner, records: UInt64) {
+    ) throws -> Materialized {
         var ownerFound: (Int, Owner)?
         var named: [String] = []
         for rank in 0..<2 {
@@ -223,7 +264,8 @@ public enum DeviceLogRing {
             let known = named.isEmpty ? "no node has written its log there yet" : "it holds " + named.joined(separator: ", ")
             throw EventLogError(.invalidArgument, "no log of node '\(name)' on the device (\(known))", path: device.path)
         }
-        let chain = newestChain(try entries(device: device, layout: layout, rank: rank))
+        let scanned = try scan(device: device, layout: layout, rank: rank)
+        let chain = newestChain(scanned.entries)
         guard let first = chain.first, let last = chain.last else {
             throw EventLogError(.io, "the log area of node '\(name)' holds no batches yet", path: device.path,
                 offset: Int64(layout.logArea(rank: rank) * blockSize))
@@ -253,6 +295,19 @@ public enum DeviceLogRing {
             let file = try SystemFile.open(directory + "/" + fileName, flags: O_WRONLY | O_CREAT | O_TRUNC)
             try file.write(bytes, at: 0)
         }
-        return (owner, last.lastFrame.lastSequence + 1 - first.firstSequence)
+        return Materialized(
+            owner: owner,
+            records: last.lastFrame.lastSequence + 1 - first.firstSequence,
+            damaged: scanned.damaged
+        )
+    }
+
+    /// What `materialize` read.
+    public struct Materialized: Sendable {
+        public var owner: Owner
+        /// Records in the log written out (the newest chain).
+        public var records: UInt64
+        /// Entries found damaged anywhere in the ring (the chain stops at one that falls inside it).
+        public var damaged: [Damage]
     }
 }

@@ -42,6 +42,7 @@ enum DeviceLogLocation {
         try make(target)
         let read = try materialize(opened, node: node, into: target)
         printError("servha: \(node)'s log read from \(device): \(read.records) records (the newest the device holds)")
+        report(read.damaged)
         return target
     }
 
@@ -54,7 +55,7 @@ enum DeviceLogLocation {
             guard let owner = try wrapped(argument, { try DeviceLogRing.owner(device: opened.0, layout: opened.1, rank: rank) })
             else { continue }
             try make(incident + "/" + owner.name)
-            _ = try materialize(opened, node: owner.name, into: incident + "/" + owner.name)
+            report(try materialize(opened, node: owner.name, into: incident + "/" + owner.name).damaged)
             names.append(owner.name)
         }
         guard !names.isEmpty else { throw fail("\(argument): no node has written its log to the device yet") }
@@ -70,11 +71,16 @@ enum DeviceLogLocation {
     }
 
     private static func materialize(_ opened: (SharedDevice, SharedDeviceLayout), node: String, into target: String)
-        throws -> (owner: DeviceLogRing.Owner, records: UInt64)
+        throws -> DeviceLogRing.Materialized
     {
         try wrapped(opened.0.path) {
             try DeviceLogRing.materialize(device: opened.0, layout: opened.1, node: node, into: target)
         }
+    }
+
+    /// Damaged entries in a ring, one line each: the log read stops at the newest of them that falls inside it.
+    private static func report(_ damaged: [DeviceLogRing.Damage]) {
+        for damage in damaged { printError("servha: warning: \(damage) (a damaged log ring entry, left out)") }
     }
 
     private static func wrapped<T>(_ path: String, _ body: () throws -> T) throws -> T {

@@ -138,6 +138,7 @@ struct DiskDump: ParsableCommand {
         print("created    \(rfc3339(layout.createdWallNanos))")
         print("layout     format \(SharedDeviceLayout.formatVersion), \(layout.blocks) blocks of 4 KiB, log areas of \(layout.logBlocks) blocks from block \(layout.logStart)")
         let slotBlocks = try opened.read(block: layout.slotBlock(rank: 0, copy: 0), count: 4)
+        var problems: [String] = []
         for rank in 0..<2 {
             let owner = try DeviceLogRing.owner(device: opened, layout: layout, rank: rank)
             print("")
@@ -155,9 +156,11 @@ struct DiskDump: ParsableCommand {
                     print("  slot copy \(copy) @\(offset): never written")
                 } else {
                     print("  slot copy \(copy) @\(offset): damaged or torn (checksum or magic does not match)")
+                    problems.append("\(device): offset \(offset): slot copy \(copy) of rank \(rank) is damaged or torn")
                 }
             }
-            let entries = try DeviceLogRing.entries(device: opened, layout: layout, rank: rank)
+            let (entries, damaged) = try DeviceLogRing.scan(device: opened, layout: layout, rank: rank)
+            for damage in damaged { problems.append("\(damage) (rank \(rank)'s log ring)") }
             let chain = DeviceLogRing.newestChain(entries)
             guard let first = chain.first, let last = chain.last else {
                 print("  log area: no batches")
@@ -168,5 +171,9 @@ struct DiskDump: ParsableCommand {
                 "  log area: \(chain.count) entries in the newest chain (\(entries.count) valid in all), records \(first.firstSequence)-\(last.lastFrame.lastSequence), up to \(rfc3339(last.lastFrame.lastWall)), \(humanBytes(blocks * SharedDevice.blockSize)) of \(humanBytes((layout.logBlocks - 1) * SharedDevice.blockSize))"
             )
         }
+        // A torn copy of a slot is expected after a crash mid-write (the other copy serves), and so is a torn
+        // newest ring entry; they are shown, and the exit status says that something on the device is damaged.
+        for problem in problems { printError("servha: \(problem)") }
+        if !problems.isEmpty { throw ExitCode(1) }
     }
 }

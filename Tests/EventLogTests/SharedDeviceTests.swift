@@ -112,8 +112,10 @@ import Testing
         let entries = try DeviceLogRing.entries(device: device, layout: layout, rank: 0)
         let chain = DeviceLogRing.newestChain(entries)
         #expect(chain.count > 1)
-        let (found, records) = try DeviceLogRing.materialize(device: device, layout: layout, node: "node-a", into: out.path)
-        #expect(found == owner)
+        let read0 = try DeviceLogRing.materialize(device: device, layout: layout, node: "node-a", into: out.path)
+        let records = read0.records
+        #expect(read0.owner == owner)
+        #expect(read0.damaged.isEmpty, "overwritten entries are not damage: \(read0.damaged)")
         // The ring wrapped: it holds the newest records, up to the very last one, not all 60,000.
         let read = try LogReader(directory: out.path).records()
         #expect(UInt64(read.count) == records)
@@ -166,7 +168,12 @@ import Testing
         try device.write(bytes, block: block)
         let after = DeviceLogRing.newestChain(try DeviceLogRing.entries(device: device, layout: layout, rank: 1))
         #expect(after.map(\.number) == before.suffix(3).map(\.number))
-        let (_, records) = try DeviceLogRing.materialize(device: device, layout: layout, node: "node-a", into: out.path)
+        let materialized = try DeviceLogRing.materialize(device: device, layout: layout, node: "node-a", into: out.path)
+        let records = materialized.records
+        // The damage is named with the device and the entry's offset on it.
+        #expect(materialized.damaged.map(\.description) == [
+            "\(device.path): offset \(block * SharedDevice.blockSize): entry checksum does not match"
+        ])
         let read = try LogReader(directory: out.path).records()
         #expect(UInt64(read.count) == records)
         #expect(Array(read) == Array(written.suffix(read.count)))

@@ -65,6 +65,34 @@ import Testing
             "\(run.stderr)")
     }
 
+    @Test func diskInitRefusesWhatHoldsDataAndDumpNamesDamage() throws {
+        let dir = TemporaryDirectory("servha-disk")
+        defer { dir.cleanup() }
+        let lun = dir.file("lun.img")
+        var bytes = Data(count: 2 << 20)
+        bytes[1080] = 0x53  // an ext4 superblock's magic
+        bytes[1081] = 0xEF
+        #expect(FileManager.default.createFile(atPath: lun, contents: bytes))
+        let refused = try servha(["disk", "init", lun, "--cluster", "c"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr == "servha: \(lun): holds an ext2/3/4 filesystem; --force lays servha over it (its data is lost)\n")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: lun)) == bytes, "nothing written")
+        #expect(try servha(["disk", "init", lun, "--cluster", "c", "--force"]).status == 0)
+        let again = try servha(["disk", "init", lun, "--cluster", "d"])
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("already laid out for cluster 'c'"), "\(again.stderr)")
+        #expect(try servha(["disk", "dump", lun]).status == 0)
+        // Garbage in a slot copy: shown, named with its offset, exit status 1.
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: lun))
+        try handle.seek(toOffset: 8192)
+        handle.write(Data(repeating: 0xA5, count: 512))
+        try handle.close()
+        let dump = try servha(["disk", "dump", lun])
+        #expect(dump.status == 1)
+        #expect(dump.stderr == "servha: \(lun): offset 8192: slot copy 0 of rank 0 is damaged or torn\n", "\(dump.stderr)")
+        #expect(dump.stdout.contains("slot copy 0 @8192: damaged or torn"))
+    }
+
     /// The LUN fails under both nodes (every read and write through its loop device ends in EIO, as when the array
     /// or both paths to it go): the disk channel goes down on both, the alarm says so, and nothing moves, since the
     /// network still renews the lease. When the LUN is back, the alarm clears.
