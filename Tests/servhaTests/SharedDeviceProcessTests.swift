@@ -141,6 +141,65 @@ import Testing
         )
         #expect(cluster.role("node-a") == "active" && cluster.role("node-b") == "standby")
     }
+
+    /// The LUN stalls under both nodes (its backing file system frozen: every write waits, reads go on), for three
+    /// seconds: a slow disk is not a dead peer. The disk channel goes down and the alarm says so, nothing moves
+    /// (the network renews the lease), and after the thaw the alarm clears and the writes that waited complete.
+    @Test(.enabled(if: getuid() == 0, "needs root for loop devices, mount and fsfreeze: NOT CHECKED on this machine"))
+    func aStalledLUNRaisesTheAlarmAndMovesNothing() throws {
+        let cluster = try LoopbackCluster(onDevice: true)
+        defer { cluster.tearDown() }
+        // The LUN's backing file on a small ext4 of its own, which fsfreeze can stall.
+        let outer = cluster.root + "/outer.img"
+        let mount = cluster.root + "/array"
+        #expect(FileManager.default.createFile(atPath: outer, contents: nil))
+        #expect(truncate(outer, 64 << 20) == 0)
+        _ = try run("/sbin/mkfs.ext4", ["-q", outer])
+        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
+        _ = try run("/bin/mount", ["-o", "loop", outer, mount])
+        defer {
+            _ = try? run("/sbin/fsfreeze", ["--unfreeze", mount])
+            _ = try? run("/bin/umount", [mount])
+        }
+        let image = mount + "/lun.img"
+        #expect(FileManager.default.createFile(atPath: image, contents: Data(count: 16 << 20)))
+        #expect(try servha(["disk", "init", image, "--cluster", "loop"]).status == 0)
+        let loop = try run("/sbin/losetup", ["--find", "--show", image]).trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(loop.hasPrefix("/dev/loop"), "losetup: \(loop)")
+        defer { _ = try? run("/sbin/losetup", ["--detach", loop]) }
+        cluster.device = loop
+        for node in ["node-a", "node-b"] {
+            try cluster.config(for: node).write(toFile: cluster.root + "/\(node).yaml", atomically: true, encoding: .utf8)
+        }
+        try cluster.start("node-a")
+        #expect(cluster.waitUntil("node-a active") { cluster.role("node-a") == "active" && cluster.serviceAnswers() })
+        try cluster.start("node-b")
+        #expect(cluster.waitUntil("node-b standby") { cluster.role("node-b") == "standby" && cluster.peerHealthy("node-b") })
+
+        _ = try run("/sbin/fsfreeze", ["--freeze", mount])
+        let alarms = cluster.root + "/node-b-alarms.txt"
+        #expect(
+            cluster.waitUntil("the disk channel alarm on node-b", seconds: 10) {
+                ((try? String(contentsOfFile: alarms, encoding: .utf8)) ?? "").contains("raised channel-down")
+            },
+            "\(cluster.output("node-b"))"
+        )
+        let until = Date().addingTimeInterval(3)
+        while Date() < until {
+            #expect(cluster.role("node-a") == "active")
+            #expect(cluster.role("node-b") == "standby")
+            usleep(100_000)
+        }
+        #expect(cluster.serviceAnswers())
+        _ = try run("/sbin/fsfreeze", ["--unfreeze", mount])
+        #expect(
+            cluster.waitUntil("the alarm cleared", seconds: 10) {
+                ((try? String(contentsOfFile: alarms, encoding: .utf8)) ?? "").contains("cleared channel-down")
+            },
+            "\(cluster.output("node-b"))"
+        )
+        #expect(cluster.role("node-a") == "active" && cluster.role("node-b") == "standby")
+    }
 }
 
 /// Moves a loop device's window past the end of its file (every I/O through it fails) and back, with
