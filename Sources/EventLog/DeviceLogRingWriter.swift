@@ -124,25 +124,7 @@ public final class DeviceLogRingWriter: SharedLogCopy {
         } catch {
             outcome = .failure(EventLogError.wrap(error, path: device.path))
         }
-        let event: MirrorEvent? = control.withLock { c in
-            switch outcome {
-            case .success(let lag):
-                c.status.lagBytes = lag
-                c.status.completedPasses += 1
-                if lag == 0 { c.status.caughtUpAt = monotonicNow() }
-                c.status.lastError = nil
-                if !c.status.healthy {
-                    c.status.healthy = true
-                    return .recovered
-                }
-                return nil
-            case .failure(let error):
-                let changed = c.status.healthy || c.status.lastError?.message != error.message
-                c.status.healthy = false
-                c.status.lastError = error
-                return changed ? .failing(error) : nil
-            }
-        }
+        let event = control.withLock { $0.status.record(outcome) }
         if let event { onEvent(event) }
         if case .success = outcome { return true }
         return false

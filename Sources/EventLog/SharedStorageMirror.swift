@@ -29,6 +29,31 @@ public struct MirrorStatus: Sendable, Hashable {
     public init() {}
 }
 
+extension MirrorStatus {
+    /// Takes in the outcome of one copy pass (the bytes still behind, or the error) and returns what to tell the
+    /// owner: `failing` when the copy starts failing (or fails differently), `recovered` when it works again.
+    /// Shared by both kinds of shared copy (`SharedStorageMirror`, `DeviceLogRingWriter`).
+    mutating func record(_ outcome: Result<Int, EventLogError>) -> MirrorEvent? {
+        switch outcome {
+        case .success(let lag):
+            lagBytes = lag
+            completedPasses += 1
+            if lag == 0 { caughtUpAt = monotonicNow() }
+            lastError = nil
+            if !healthy {
+                healthy = true
+                return .recovered
+            }
+            return nil
+        case .failure(let error):
+            let changed = healthy || lastError?.message != error.message
+            healthy = false
+            lastError = error
+            return changed ? .failing(error) : nil
+        }
+    }
+}
+
 public struct MirrorOptions: Sendable {
     /// How long to wait before retrying after a failure (and the longest the mirror sleeps without a nudge).
     public var retryIntervalNanos: UInt64 = 1_000_000_000
@@ -144,25 +169,7 @@ public final class SharedStorageMirror: Sendable {
         } catch {
             outcome = .failure(EventLogError.wrap(error, path: target))
         }
-        let event: MirrorEvent? = control.withLock { c in
-            switch outcome {
-            case .success(let lag):
-                c.status.lagBytes = lag
-                c.status.completedPasses += 1
-                if lag == 0 { c.status.caughtUpAt = monotonicNow() }
-                c.status.lastError = nil
-                if !c.status.healthy {
-                    c.status.healthy = true
-                    return .recovered
-                }
-                return nil
-            case .failure(let error):
-                let changed = c.status.healthy || c.status.lastError?.message != error.message
-                c.status.healthy = false
-                c.status.lastError = error
-                return changed ? .failing(error) : nil
-            }
-        }
+        let event = control.withLock { $0.status.record(outcome) }
         if let event { onEvent(event) }
         if case .success = outcome { return true }
         return false
