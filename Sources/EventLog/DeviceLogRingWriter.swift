@@ -81,6 +81,9 @@ public final class DeviceLogRingWriter: SharedLogCopy {
 
     var ringBlocks: Int { layout.logBlocks - 1 }
 
+    /// How much of the local segment one read takes (larger than any batch frame the daemon writes).
+    static let readPiece = 256 * 1024
+
     public func start() {
         let first = control.withLock { c in
             defer { c.started = true }
@@ -226,10 +229,7 @@ public final class DeviceLogRingWriter: SharedLogCopy {
             let segment = local.segments[index]
             let file = try SystemFile.open(segment.path, flags: O_RDONLY)
             let size = try file.size()
-            let tailStart = position.offset
-            let tail = try file.read(count: max(0, size - tailStart), at: tailStart)
             var stream = FrameStream(startingAt: position.offset)
-            stream.feed(tail)
             var chunk: [UInt8] = []
             var chunkFirst = position.nextSequence
             var chunkPrevious = position.previous
@@ -249,33 +249,48 @@ public final class DeviceLogRingWriter: SharedLogCopy {
                 p.nextNumber += 1
                 chunk = []
             }
-            reading: while true {
-                switch stream.next() {
-                case .frame(let frame):
-                    if chunk.count + frame.bytes.count > DeviceLogRing.maximumEntryBytes {
-                        try flush(&p)
+            // The open segment is zero-filled up to a mebibyte ahead of the writer: read it in pieces and stop at
+            // the zero fill, rather than reading the whole fill on every pass.
+            var readAt = position.offset
+            var dataEnd = position.offset
+            while readAt < size {
+                let piece = try file.read(count: min(Self.readPiece, size - readAt), at: readAt)
+                if piece.isEmpty { break }
+                stream.feed(piece)
+                let nonZero = piece.withUnsafeBytes { SegmentScanner.endOfNonZeroData($0, from: 0) }
+                if nonZero > 0 { dataEnd = readAt + nonZero }
+                readAt += piece.count
+                reading: while true {
+                    switch stream.next() {
+                    case .frame(let frame):
+                        if chunk.count + frame.bytes.count > DeviceLogRing.maximumEntryBytes {
+                            try flush(&p)
+                        }
+                        if chunk.isEmpty {
+                            chunkFirst = frame.header.firstSequence
+                            chunkPrevious = position.previous
+                        }
+                        chunk += frame.bytes
+                        position.offset = frame.offset + frame.bytes.count
+                        position.previous = frame.header.chainDigest
+                        position.nextSequence = frame.header.lastSequence + 1
+                    case .needMore:
+                        break reading
+                    case .damaged(let at, let reason):
+                        throw EventLogError(.corruption, "local segment is damaged: \(reason)", path: segment.path,
+                            offset: Int64(at))
                     }
-                    if chunk.isEmpty {
-                        chunkFirst = frame.header.firstSequence
-                        chunkPrevious = position.previous
-                    }
-                    chunk += frame.bytes
-                    position.offset = frame.offset + frame.bytes.count
-                    position.previous = frame.header.chainDigest
-                    position.nextSequence = frame.header.lastSequence + 1
-                case .needMore:
-                    break reading
-                case .damaged(let at, let reason):
-                    throw EventLogError(.corruption, "local segment is damaged: \(reason)", path: segment.path,
-                        offset: Int64(at))
                 }
+                if nonZero < piece.count { break }
             }
             try flush(&p)
             p.position = position
             if segment.isOpen || index + 1 >= local.segments.count {
-                let dataEnd = tailStart + tail.withUnsafeBytes { SegmentScanner.endOfNonZeroData($0, from: 0) }
                 return max(0, dataEnd - position.offset)
             }
+            // A sealed segment holds frames up to its end; a piece that happened to end in zeros inside a frame
+            // stopped the reading early: the next pass goes on from here.
+            if position.offset < size { return size - position.offset }
             // Sealed and copied to its end: on to the next segment, from its header.
             let next = local.segments[index + 1]
             let head = try SystemFile.open(next.path, flags: O_RDONLY).read(count: SegmentHeader.maximumSize, at: 0)
