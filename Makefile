@@ -47,10 +47,13 @@ bench: release
 
 # End to end, as root, in network namespaces the scripts create (and remove) themselves: two servha hosts and a
 # client on a bridge, a real VIP, PostgreSQL on the shared storage. PASS/FAIL per check; see scripts/e2e/.
+# STORAGE=device: servha's own shared storage on a raw LUN (a loop device laid out with `servha disk init`).
 e2e: release deps-e2e
 	scripts/e2e/host-death.sh
 	FAILBACK=auto scripts/e2e/host-death.sh
+	STORAGE=device scripts/e2e/host-death.sh
 	scripts/e2e/partition.sh
+	STORAGE=device scripts/e2e/partition.sh
 	scripts/e2e/start-failure.sh
 	scripts/e2e/switchover.sh
 	scripts/e2e/paused.sh
@@ -59,6 +62,7 @@ e2e: release deps-e2e
 	scripts/e2e/frozen.sh
 	scripts/e2e/dns-alias.sh
 	scripts/e2e/console.sh
+	scripts/e2e/shared-lun.sh
 
 e2e-host-death: release deps-e2e
 	scripts/e2e/host-death.sh
@@ -92,14 +96,16 @@ e2e-console: release deps-e2e
 # The database's filesystem as a resource (OCF heartbeat/Filesystem, ext4) on a LUN both hosts see (loop devices on
 # sparse files, a path of its own for each host), and the active host dies with its storage: node-b replays the
 # journal and starts PostgreSQL, no acknowledged commit lost, the filesystem never mounted on both nodes (sampled
-# every 20 ms), then a failback and e2fsck. Not in `make e2e` yet.
+# every 20 ms), then a failback and e2fsck; servha's own storage on a second, raw LUN (device mode), read by the
+# survivor after the death (servha timeline, disk dump, replay verify).
 .PHONY: e2e-shared-lun
 e2e-shared-lun: release deps-e2e
 	scripts/e2e/shared-lun.sh
 
 # Client-visible outage after host death at the default and the fast profile, servha against keepalived, death to
-# first PostgreSQL query (through the VIP, and by name through a caching resolver at TTL 5 s and 1 s), and the same
-# with fencing: a table and one JSON line (docs/benchmarks.md). ROWS=... runs some rows only.
+# first PostgreSQL query (through the VIP, with servha's storage in a directory and on a raw LUN, and by name through
+# a caching resolver at TTL 5 s and 1 s), and the same with fencing: a table and one JSON line (docs/benchmarks.md).
+# ROWS=... runs some rows only.
 bench-failover: release deps-e2e
 	scripts/e2e/bench-failover.sh
 

@@ -104,7 +104,10 @@ import Testing
         let attach = try run("/sbin/losetup", ["--find", "--show", image])
         let loop = attach.trimmingCharacters(in: .whitespacesAndNewlines)
         try #require(loop.hasPrefix("/dev/loop"), "losetup: \(attach)")
-        defer { _ = try? run("/sbin/losetup", ["--detach", loop]) }
+        defer {
+            for node in cluster.processes.keys { cluster.killHost(node) }
+            _ = try? run("/sbin/losetup", ["--detach", loop])
+        }
         cluster.device = loop
         for node in ["node-a", "node-b"] {
             try cluster.config(for: node).write(toFile: cluster.root + "/\(node).yaml", atomically: true, encoding: .utf8)
@@ -157,16 +160,22 @@ import Testing
         _ = try run("/sbin/mkfs.ext4", ["-q", outer])
         try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
         _ = try run("/bin/mount", ["-o", "loop", outer, mount])
+        var loop = ""
+        // In this order, whatever happened: the daemons hold the inner loop device open, which keeps the file
+        // system busy, so they go first; then the loop device, the thaw, the unmount.
         defer {
+            for node in cluster.processes.keys { cluster.killHost(node) }
+            if !loop.isEmpty { _ = try? run("/sbin/losetup", ["--detach", loop]) }
             _ = try? run("/sbin/fsfreeze", ["--unfreeze", mount])
             _ = try? run("/bin/umount", [mount])
+            #expect(!((try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? "").contains(mount),
+                "the test's file system is still mounted at \(mount)")
         }
         let image = mount + "/lun.img"
         #expect(FileManager.default.createFile(atPath: image, contents: Data(count: 16 << 20)))
         #expect(try servha(["disk", "init", image, "--cluster", "loop"]).status == 0)
-        let loop = try run("/sbin/losetup", ["--find", "--show", image]).trimmingCharacters(in: .whitespacesAndNewlines)
+        loop = try run("/sbin/losetup", ["--find", "--show", image]).trimmingCharacters(in: .whitespacesAndNewlines)
         try #require(loop.hasPrefix("/dev/loop"), "losetup: \(loop)")
-        defer { _ = try? run("/sbin/losetup", ["--detach", loop]) }
         cluster.device = loop
         for node in ["node-a", "node-b"] {
             try cluster.config(for: node).write(toFile: cluster.root + "/\(node).yaml", atomically: true, encoding: .utf8)

@@ -10,8 +10,12 @@
 #
 # No namespace has a route out (only the connected /25s), and the switch has no link to the host: nothing can
 # leave. The shared storage is a directory of the run ($RUN/shared), which both nodes see (mount namespaces are
-# shared). Namespaces are named servha-e2e-<pid of the run>-<host>, so that a run never trips over the
-# asynchronous deletion of an earlier one, and so that leftovers are recognised.
+# shared). With STORAGE=device (for the scenarios that say they support it, E2E_STORAGE_MODES), servha's own shared
+# storage (slots, lease, both nodes' log copies) is instead a raw LUN, SERVHA_LUN: a loop device on a 16 MiB sparse
+# file of the run, laid out with `servha disk init` before any daemon starts (`shared_storage: { device: ... }`),
+# detached at teardown; $RUN/shared stays, for what the scenario keeps there (PostgreSQL's data). Namespaces are
+# named servha-e2e-<pid of the run>-<host>, so that a run never trips over the asynchronous deletion of an earlier
+# one, and so that leftovers are recognised.
 #
 # Everything is torn down on exit (normal, failure, error or ^C): every process in our namespaces is killed
 # (daemons, postgres, clients), the namespaces are deleted (which destroys the bridges and veths in them), and
@@ -25,6 +29,13 @@ SERVHA=${SERVHA:-$E2E_ROOT/.build/release/servha}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 # Debian's python3: psycopg2 comes from python3-psycopg2, which another python3 on the PATH would not see.
 PYTHON=${PYTHON:-/usr/bin/python3}
+# Where servha keeps its shared storage: directory ($RUN/shared/servha) or device (SERVHA_LUN, a raw loop device).
+STORAGE=${STORAGE:-directory}
+# The storage modes the scenario supports: a scenario made to work on the LUN sets "directory device" after sourcing
+# this file (e2e_start refuses STORAGE=device otherwise).
+E2E_STORAGE_MODES=directory
+# The cluster's name, in the configuration and in the LUN's header.
+E2E_CLUSTER=e2e
 
 E2E_PREFIX=servha-e2e
 RUN_ID=$$
@@ -98,6 +109,13 @@ e2e_start() {
     fi
     ip netns del "$E2E_PREFIX-$RUN_ID-check"
     rm -f "/tmp/$E2E_PREFIX-$RUN_ID-check.err"
+    case " $E2E_STORAGE_MODES " in
+        *" $STORAGE "*) ;;
+        *)
+            echo "servha-e2e: STORAGE=$STORAGE is not supported by $name (it supports: $E2E_STORAGE_MODES)" >&2
+            exit 2
+            ;;
+    esac
     if [[ ! -x $SERVHA ]]; then
         echo "servha-e2e: no servha binary at $SERVHA; run 'swift build -c release' (or make e2e)" >&2
         exit 2
@@ -109,7 +127,7 @@ e2e_start() {
     trap 'e2e_teardown' EXIT
     trap 'say "interrupted"; exit 130' INT TERM
     trap 'say "error at ${BASH_SOURCE[0]##*/}:$LINENO: $BASH_COMMAND"' ERR
-    say "run $RUN_ID: $name, files in $RUN"
+    say "run $RUN_ID: $name, files in $RUN (servha's shared storage: $STORAGE)"
 }
 
 # Namespaces of an earlier run whose harness is gone are deleted. Those of a run still going make this one
@@ -271,12 +289,43 @@ client_mac_for_vip() { ip -n "$NS_C" neigh show "$VIP" dev eth0 | awk '/lladdr/ 
 # ---------------------------------------------------------------------------------------------------------
 # servha
 
-# servha_setup: the cluster key, the shared storage, and each node's directories.
+# servha_setup: the cluster key, the shared storage, and each node's directories. $RUN/shared is made in both
+# storage modes (PostgreSQL's data goes there); servha's own storage is $RUN/shared/servha, or in device mode
+# SERVHA_LUN, laid out (servha_storage_fresh).
 servha_setup() {
     head -c 48 /dev/urandom >"$RUN/key"
     chmod 600 "$RUN/key"
-    mkdir -p "$RUN/shared/servha" "$RUN/node-a" "$RUN/node-b"
+    mkdir -p "$RUN/shared" "$RUN/node-a" "$RUN/node-b"
     chmod 755 "$RUN/shared" "$RUN/node-a" "$RUN/node-b"
+    servha_storage_fresh
+}
+
+# servha_storage_fresh [--force]: servha's shared storage, empty. Directory mode: $RUN/shared/servha, made anew.
+# Device mode: SERVHA_LUN (made by servha_lun_up if the run has none yet) laid out with `servha disk init` for
+# $E2E_CLUSTER; --force to lay it out again over an earlier layout (cluster_reset; both daemons must be down).
+servha_storage_fresh() {
+    if [[ $STORAGE == device ]]; then
+        servha_lun_up
+        if ! "$SERVHA" disk init "$SERVHA_LUN" --cluster "$E2E_CLUSTER" "$@" >>"$RUN/disk-init.out" 2>&1; then
+            echo "servha-e2e: servha disk init $SERVHA_LUN --cluster $E2E_CLUSTER${*:+ $*} failed: $(tail -1 "$RUN/disk-init.out")" >&2
+            exit 2
+        fi
+        say "SERVHA_LUN $SERVHA_LUN laid out: $(tail -1 "$RUN/disk-init.out")"
+    else
+        rm -rf "${RUN:?}/shared/servha"
+        mkdir -p "$RUN/shared/servha"
+    fi
+}
+
+# The shared_storage value of the configuration.
+storage_yaml() {
+    if [[ $STORAGE == device ]]; then echo "{ device: $SERVHA_LUN }"; else echo "$RUN/shared/servha"; fi
+}
+
+# shared_log NODE: NODE's log copy on servha's shared storage, as the log, replay and timeline commands take it: its
+# directory, or in device mode SERVHA_LUN:NODE (its ring on the LUN).
+shared_log() {
+    if [[ $STORAGE == device ]]; then echo "$SERVHA_LUN:$1"; else echo "$RUN/shared/servha/logs/$1"; fi
 }
 
 # servha_config NODE RESOURCES_YAML [EXTRA_YAML]: writes $RUN/NODE.yaml. Timing keys are left at their
@@ -286,7 +335,7 @@ servha_setup() {
 servha_config() {
     local node=$1 resources=$2 extra=${3:-}
     cat >"$RUN/$node.yaml" <<EOF
-cluster: e2e
+cluster: $E2E_CLUSTER
 this_node: $node
 ${PROFILE:+profile: $PROFILE}
 ${REALTIME:+realtime: $REALTIME}
@@ -298,7 +347,7 @@ heartbeat:
   channels:
     - { name: lan, port: 7400, addresses: { node-a: ${LAN_IP[node-a]}, node-b: ${LAN_IP[node-b]} } }
     - { name: hb, port: 7401, addresses: { node-a: ${HB_IP[node-a]}, node-b: ${HB_IP[node-b]} } }
-shared_storage: $RUN/shared/servha
+shared_storage: $(storage_yaml)
 arbitrator:
   address: $GATEWAY
 ${ARBITRATOR_INTERVAL:+  interval: $ARBITRATOR_INTERVAL}
@@ -431,7 +480,7 @@ cluster_reset() {
         host_reboot "$node"
         rm -rf "${RUN:?}/$node/log" "$RUN/$node/alarms.txt"
     done
-    rm -rf "$RUN/shared/servha" && mkdir -p "$RUN/shared/servha"
+    servha_storage_fresh --force
 }
 
 # host_kill NODE: the host dies. Its cables are pulled at the switch, then every process on it (servha,
@@ -470,6 +519,92 @@ log_events() { "$SERVHA" log stats "$1" --json | grep -o '"events":[0-9]*' | cut
 
 # replay_verify DIR...: every log re-runs to the same decisions and digests.
 replay_verify() { "$SERVHA" replay verify "$@" >>"$RUN/replay-verify.out" 2>&1; }
+
+# ---------------------------------------------------------------------------------------------------------
+# Device mode: what the survivor reads from the LUN after a takeover
+
+# last_decision NODE: NODE's newest decision in its local log, as "SEQUENCE KIND EPOCH" (e.g. "#60 lease-acquired 1").
+last_decision() {
+    "$SERVHA" replay decisions "$RUN/$1/log" 2>/dev/null |
+        awk '$3 == "decision" { seq = $2; kind = $4; epoch = $6 } END { sub(/:$/, "", epoch); if (seq != "") print seq, kind, epoch }'
+}
+
+# timeline_shows FILE NODE SEQUENCE KIND: servha timeline's output FILE has NODE's decision SEQUENCE of KIND.
+timeline_shows() { awk -v n="$2" -v s="$3" -v k="$4" '$2 == n && $3 == s && $4 == "decision" && $5 == k { f = 1 } END { exit !f }' "$1"; }
+
+# lun_timeline_has_last_decision DEAD SURVIVOR OUT: servha timeline, run in SURVIVOR's namespace on its own log and
+# DEAD's log as the LUN holds it (into OUT), exits 0 and shows DEAD's newest decision (read from DEAD's local log,
+# which only the harness sees: the reference). Sets LUN_TIMELINE_RC and LUN_DECISION.
+lun_timeline_has_last_decision() {
+    local dead=$1 survivor=$2 out=$3 seq kind epoch
+    LUN_TIMELINE_RC=0
+    ip netns exec "${NODE_NS[$survivor]}" "$SERVHA" timeline "$RUN/$survivor/log" "$SERVHA_LUN:$dead" >"$out" 2>&1 ||
+        LUN_TIMELINE_RC=$?
+    LUN_DECISION=$(last_decision "$dead")
+    read -r seq kind epoch <<<"$LUN_DECISION"
+    ((LUN_TIMELINE_RC == 0)) && [[ -n $seq ]] && timeline_shows "$out" "$dead" "$seq" "$kind"
+}
+
+# lun_newest_slot DUMP NODE: the state in NODE's newest slot copy (the higher write counter) in `servha disk dump`'s
+# output DUMP ("active, epoch 2, holds the lease, disk-only lease 3000 ms, resources up 11").
+lun_newest_slot() {
+    awk -v n="$2" '
+        /^node rank [0-9]+: / { inside = ($4 == n); next }
+        inside && /^  slot copy [0-9]+ @[0-9]+: counter [0-9]+,/ {
+            c = $6; sub(/,$/, "", c)
+            if (best == "" || c + 0 > best + 0) { best = c; state = $0; sub(/^.*Z: /, "", state) }
+        }
+        END { print state }' "$1"
+}
+
+# rfc3339_us TIME: microseconds since the epoch.
+rfc3339_us() { date -u -d "$1" +%s%6N; }
+
+# lun_after_takeover DEAD SURVIVOR EPOCH_BEFORE [DEATH_US]: (device mode) after SURVIVOR took the group from DEAD,
+# what SURVIVOR alone reads from the LUN, every command run in its namespace (the LUN is a host path that both
+# nodes see), the outputs in $RUN/lun-after-takeover-*.txt:
+#   servha timeline SURVIVOR's log_dir SERVHA_LUN:DEAD exits 0 and shows DEAD's newest decision (polled for up to 5 s:
+#     a node writes its ring at most every half second, and a DEAD that is only cut off goes on writing it);
+#   with DEATH_US (DEAD is dead): DEAD's log on the LUN reaches to within 1 s of its death (servha log stats);
+#   servha disk dump SERVHA_LUN: SURVIVOR's newest slot copy says active, holding the lease, at SURVIVOR's epoch now,
+#     which is above EPOCH_BEFORE;
+#   servha replay verify SERVHA_LUN exits 0: both nodes' logs, as the LUN holds them, replay identically.
+lun_after_takeover() {
+    local dead=$1 survivor=$2 epoch_before=$3 death_us=${4:-} ns=${NODE_NS[$2]} out=$RUN/lun-after-takeover
+    local epoch slot last_time last_us rc
+    if wait_until 5 lun_timeline_has_last_decision "$dead" "$survivor" "$out-timeline.txt"; then
+        pass "$survivor alone: servha timeline $survivor's log $SERVHA_LUN:$dead exits 0 and shows $dead's last decision ($LUN_DECISION) and $(grep -c " $dead  #" "$out-timeline.txt") of its events"
+    else
+        fail "$survivor alone: servha timeline $survivor's log $SERVHA_LUN:$dead (exit $LUN_TIMELINE_RC) shows $dead's last decision (${LUN_DECISION:-none}; see $out-timeline.txt)"
+    fi
+    if [[ -n $death_us ]]; then
+        last_time=$(ip netns exec "$ns" "$SERVHA" log stats "$SERVHA_LUN:$dead" --json 2>/dev/null |
+            grep -o '"last_time":"[^"]*"' | cut -d'"' -f4) || true
+        last_us=""
+        [[ -z $last_time ]] || last_us=$(rfc3339_us "$last_time") || last_us=""
+        if [[ -n $last_us ]] && ((death_us - last_us <= 1000000)); then
+            pass "$dead's log on the LUN reaches to $(((death_us - last_us) / 1000)) ms before its death (its last event there at $last_time)"
+        else
+            fail "$dead's log on the LUN reaches to within 1 s of its death (its last event there: ${last_time:-none})"
+        fi
+    fi
+    epoch=$(epoch_of "$survivor")
+    rc=0
+    ip netns exec "$ns" "$SERVHA" disk dump "$SERVHA_LUN" >"$out-dump.txt" 2>&1 || rc=$?
+    slot=$(lun_newest_slot "$out-dump.txt" "$survivor")
+    if ((rc == 0)) && [[ -n $epoch ]] && ((epoch > epoch_before)) && [[ $slot == "active, epoch $epoch, holds the lease"* ]]; then
+        pass "$survivor alone: servha disk dump $SERVHA_LUN: $survivor's slot holds the lease with the new epoch $epoch (was $epoch_before): $slot"
+    else
+        fail "$survivor alone: servha disk dump $SERVHA_LUN (exit $rc): $survivor's slot holds the lease with the new epoch (status epoch ${epoch:-?}, was $epoch_before; its newest slot: ${slot:-none}; see $out-dump.txt)"
+    fi
+    rc=0
+    ip netns exec "$ns" "$SERVHA" replay verify "$SERVHA_LUN" >"$out-verify.txt" 2>&1 || rc=$?
+    if ((rc == 0)) && (($(grep -c ': ok: ' "$out-verify.txt") == 2)); then
+        pass "$survivor alone: servha replay verify $SERVHA_LUN: both nodes' logs from the LUN replay identically ($(awk -F': ok: ' 'NF > 1 { n = $1; sub(/.*\//, "", n); e = $2; sub(/ \(.*/, "", e); printf "%s%s %s", sep, n, e; sep = ", " }' "$out-verify.txt"))"
+    else
+        fail "$survivor alone: servha replay verify $SERVHA_LUN exits 0 for both nodes' logs (exit $rc; see $out-verify.txt)"
+    fi
+}
 
 # ---------------------------------------------------------------------------------------------------------
 # PostgreSQL on the shared storage
@@ -884,40 +1019,61 @@ topology_routed_up() {
 # journal.
 
 LUN_DIR=""
-SERVHA_LUN=""    # 16 MiB, raw: for servha's own disk (not used yet)
+SERVHA_LUN=""    # 16 MiB, raw: servha's own disk in device mode (STORAGE=device; servha_lun_up)
 DATA_LUN=""      # the data LUN as the root namespace sees it: set-up and inspection only, never mounted by a node
 DATA_LUN_FILE="" # its backing file (the array's disk)
 DATA_MNT=""      # where a node mounts it: the same path on both nodes, each in its own mount namespace
 declare -A DATA_PATH=() # each host's own path to the data LUN: a loop device of its own on DATA_LUN_FILE
 LUN_LOOPS=()            # every loop device this run attached (detached at teardown)
 LUN_LAST=""
+LUN_TEARDOWN_ARMED=0
 # shellcheck disable=SC2034 # set by host_kill_lun, read by the scenarios
 HOST_DEATH_US=""
 LUN_CUT_US=""
 MOUNT_SAMPLES=""
 MOUNT_SAMPLER=""
 
-# lun_attach FILE: a loop device on FILE (its name in LUN_LAST), detached at teardown.
+# lun_attach FILE: a loop device on FILE (its name in LUN_LAST), detached at teardown (armed before the attach, so
+# that a run ending anywhere after it detaches it).
 lun_attach() {
+    if ((LUN_TEARDOWN_ARMED == 0)); then
+        e2e_on_exit lun_teardown
+        LUN_TEARDOWN_ARMED=1
+    fi
     LUN_LAST=$(losetup --find --show "$1")
     LUN_LOOPS+=("$LUN_LAST")
 }
 
+# servha_lun_up [FILE] [MIB]: SERVHA_LUN, servha's raw LUN: a loop device on a sparse file of MIB (default 16) MiB,
+# FILE (default $RUN/servha.lun), left raw (servha_storage_fresh lays it out). Nothing when the run has one already.
+servha_lun_up() {
+    [[ -z $SERVHA_LUN ]] || return 0
+    local file=${1:-$RUN/servha.lun} mib=${2:-16}
+    lun_clean_leftovers
+    truncate -s "${mib}M" "$file"
+    lun_attach "$file"
+    SERVHA_LUN=$LUN_LAST
+    export SERVHA_LUN
+    say "SERVHA_LUN $SERVHA_LUN on $file (${mib} MiB, sparse)"
+}
+
 # lun_setup [SERVHA_MIB] [DATA_MIB]: the array's two LUNs, sparse files in $RUN/array on loop devices: SERVHA_LUN
-# (default 16 MiB, left raw) and DATA_LUN (default 256 MiB, ext4), and each node's path to the data LUN
-# (DATA_PATH). Every loop device goes at teardown, whatever way the run ends.
+# (default 16 MiB, left raw here; servha_setup, which must come after, lays it out in device mode) and DATA_LUN
+# (default 256 MiB, ext4), and each node's path to the data LUN (DATA_PATH). Every loop device goes at teardown,
+# whatever way the run ends.
 lun_setup() {
     local servha_mib=${1:-16} data_mib=${2:-256} node
     lun_clean_leftovers
     LUN_DIR=$RUN/array
     DATA_MNT=$RUN/data
     mkdir -p "$LUN_DIR" "$DATA_MNT"
-    e2e_on_exit lun_teardown
-    truncate -s "${servha_mib}M" "$LUN_DIR/servha.lun"
+    if [[ -n $SERVHA_LUN ]]; then
+        echo "servha-e2e: lun_setup must come before servha_setup (SERVHA_LUN $SERVHA_LUN exists already)" >&2
+        exit 2
+    fi
+    servha_lun_up "$LUN_DIR/servha.lun" "$servha_mib"
     DATA_LUN_FILE=$LUN_DIR/data.lun
     truncate -s "${data_mib}M" "$DATA_LUN_FILE"
-    lun_attach "$LUN_DIR/servha.lun"
-    SERVHA_LUN=$LUN_LAST
     lun_attach "$DATA_LUN_FILE"
     DATA_LUN=$LUN_LAST
     # errors=continue: an I/O error on a dead host's cut path must not take the (shared) kernel down. No lazy
@@ -955,8 +1111,8 @@ lun_teardown() {
     for ns in "$NS_A" "$NS_B"; do ns_kill_all "$ns" 2>/dev/null || true; done
     if [[ -n $DATA_MNT ]] && mountpoint -q "$DATA_MNT"; then umount "$DATA_MNT" || umount -l "$DATA_MNT"; fi
     for dev in "${LUN_LOOPS[@]}"; do losetup -d "$dev" 2>/dev/null || true; done
-    if [[ -n $LUN_DIR ]] && ! wait_until 5 eval "! losetup --list --noheadings --output BACK-FILE | grep -q '$LUN_DIR/'"; then
-        say "warning: loop devices still on $LUN_DIR: $(losetup --list --noheadings --output NAME,BACK-FILE | grep "$LUN_DIR/" | tr '\n' ' ')"
+    if [[ -n $RUN ]] && ! wait_until 5 eval "! losetup --list --noheadings --output BACK-FILE | grep -q '$RUN/'"; then
+        say "warning: loop devices still on files of $RUN: $(losetup --list --noheadings --output NAME,BACK-FILE | grep "$RUN/" | tr '\n' ' ')"
     fi
 }
 

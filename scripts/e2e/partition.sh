@@ -15,8 +15,16 @@
 # heartbeat network); a node's path to the arbitrator is cut with a blackhole route to its address on the
 # gateway, so the gateway's replies to it go nowhere, while bridged traffic is untouched.
 #
-# Usage (as root): scripts/e2e/partition.sh      PASS/FAIL per check; exit 0 only when every check passed.
+# With STORAGE=device, servha's shared storage (and so the disk heartbeat the partition leaves) is a raw LUN
+# (SERVHA_LUN, a loop device laid out with `servha disk init`; PostgreSQL's data stays in the shared directory), and
+# after node-b took the group in phase 2, node-b alone must read node-a's last decision from the LUN (servha
+# timeline), see its own slot holding the lease at the new epoch (servha disk dump), and replay both nodes' logs from
+# the LUN identically (servha replay verify DEVICE).
+#
+# Usage (as root): [STORAGE=device] scripts/e2e/partition.sh      PASS/FAIL per check; exit 0 only when every check
+#                  passed.
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
+E2E_STORAGE_MODES="directory device"
 
 SAMPLES=""
 SAMPLER=""
@@ -88,6 +96,7 @@ check "healed: node-a active, node-b standby, each hearing the other" wait_until
 
 # --- 2. the active cannot reach the arbitrator: it steps down, the standby takes the group -------------------
 say "phase 2: node-a loses the arbitrator, then the heartbeat networks are cut"
+EPOCH_BEFORE=$(epoch_of node-a)
 sampler_start 2
 arbitrator_path node-a cut
 check "node-a notices it cannot reach the arbitrator" wait_until 10 has_alarm node-a arbitrator-unreachable
@@ -105,6 +114,8 @@ check "node-a is standby" is_role node-a standby
 MAC_B=$(mac_of node-b)
 check "client's neighbour entry for $VIP is node-b's MAC" eval '[[ $(client_mac_for_vip) == "$MAC_B" ]]'
 check "the client reaches PostgreSQL through the VIP" eval "pgclient first-query $VIP $(now_us) 5 >/dev/null"
+# node-a is cut off, not dead: it goes on writing its ring on the LUN (no death time to check its log's age against).
+[[ $STORAGE != device ]] || lun_after_takeover node-a node-b "$EPOCH_BEFORE"
 
 say "healing"
 partition off
@@ -115,5 +126,5 @@ daemon_stop node-a
 daemon_stop node-b
 for node in node-a node-b; do
     check "servha replay verify $node's local log and its shared copy" \
-        replay_verify "$RUN/$node/log" "$RUN/shared/servha/logs/$node"
+        replay_verify "$RUN/$node/log" "$(shared_log "$node")"
 done

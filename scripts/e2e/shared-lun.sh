@@ -3,9 +3,13 @@
 # active host dies.
 #
 # The array: two sparse files under the run directory on loop devices (lun_setup in harness.sh): SERVHA_LUN
-# (16 MiB, raw, for servha's own disk later; both nodes see it) and DATA_LUN (256 MiB, ext4; PostgreSQL's data
+# (16 MiB, raw: servha's own disk, laid out with `servha disk init` before the daemons start; both nodes use the same
+# loop device, servha reading and writing it with O_DIRECT|O_DSYNC) and DATA_LUN (256 MiB, ext4; PostgreSQL's data
 # directory initialised on it from the root namespace, then unmounted). Each host reaches the data LUN through a
-# path of its own (DATA_PATH[node], a loop device of its own on the same file), as through its own HBA.
+# path of its own (DATA_PATH[node], a loop device of its own on the same file), as through its own HBA. So this is
+# the SAN set-up of issue 15: servha's slots, lease and both nodes' log copies on the small raw LUN
+# (`shared_storage: { device: SERVHA_LUN }`), the data filesystem on the other LUN, mounted on the active only.
+# (STORAGE=directory keeps servha's storage in a shared directory instead, as before; SERVHA_LUN then stays raw.)
 #
 # The group: the VIP, then the filesystem (OCF heartbeat/Filesystem, Debian's agent unchanged: device, directory,
 # fstype ext4), then PostgreSQL (OCF pgsql) with its data directory on that filesystem. The filesystem must be
@@ -34,9 +38,17 @@
 # node's path). Then node-a returns, the group fails back (node-b unmounts cleanly, node-a mounts without
 # recovery), and at the end e2fsck finds the filesystem consistent.
 #
-# Usage (as root): scripts/e2e/shared-lun.sh      (make e2e-shared-lun)
+# servha's LUN (device mode, the default): before the nodes start, SERVHA_LUN is laid out for the cluster and
+# `servha disk init` refuses the data LUN (it holds a filesystem); after the host death, node-b alone reads node-a's
+# last events from the LUN (servha timeline, node-a's log there reaching to within 1 s of its death), sees its own
+# slot holding the lease at the new epoch (servha disk dump), and replays both nodes' logs from the LUN identically
+# (servha replay verify DEVICE); at the end each node's local log and its ring on the LUN replay identically.
+#
+# Usage (as root): [STORAGE=directory] scripts/e2e/shared-lun.sh      (make e2e-shared-lun)
 #                  PASS/FAIL per check; exit 0 only when every check passed (a timeout is a failure).
+STORAGE=${STORAGE:-device}
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
+E2E_STORAGE_MODES="directory device"
 
 SAMPLE_INTERVAL=0.02
 
@@ -66,8 +78,8 @@ last_sample_between() { awk -v f="$1" -v t="$2" -v c="$3" '$1 > f && $1 < t && $
 e2e_start shared-lun
 e2e_deadline 600
 topology_up
+lun_setup 16 256 # before servha_setup, which lays SERVHA_LUN out in device mode
 servha_setup
-lun_setup 16 256
 pg_init_lun
 for node in node-a node-b; do
     servha_config "$node" "$(vip_resource)
@@ -76,11 +88,25 @@ $(pg_resource "$node")" "failback: { mode: manual, preferred_node: node-a }"
 done
 
 # --- the array before any node starts ------------------------------------------------------------------------
-check "SERVHA_LUN $SERVHA_LUN: 16 MiB, raw (no filesystem)" \
-    eval '[[ $(blockdev --getsize64 "$SERVHA_LUN") == 16777216 && -z $(blkid -p -o value -s TYPE "$SERVHA_LUN" || true) ]]'
+if [[ $STORAGE == device ]]; then
+    "$SERVHA" disk dump "$SERVHA_LUN" >"$RUN/disk-dump-initial.txt" 2>&1 || true
+    check "SERVHA_LUN $SERVHA_LUN: 16 MiB, no filesystem, laid out for cluster $E2E_CLUSTER with both log areas empty (servha disk dump)" \
+        eval '[[ $(blockdev --getsize64 "$SERVHA_LUN") == 16777216 && -z $(blkid -p -o value -s TYPE "$SERVHA_LUN" || true) ]] &&
+            grep -q "^cluster *$E2E_CLUSTER\$" "$RUN/disk-dump-initial.txt" && (($(grep -c "log area: no batches" "$RUN/disk-dump-initial.txt") == 2))'
+else
+    check "SERVHA_LUN $SERVHA_LUN: 16 MiB, raw (no filesystem)" \
+        eval '[[ $(blockdev --getsize64 "$SERVHA_LUN") == 16777216 && -z $(blkid -p -o value -s TYPE "$SERVHA_LUN" || true) ]]'
+fi
 dumpe2fs -h "$DATA_LUN_FILE" >"$RUN/dumpe2fs-initial.txt" 2>&1
 check "DATA_LUN $DATA_LUN: ext4, cleanly unmounted after initdb ($(grep '^Filesystem state' "$RUN/dumpe2fs-initial.txt" | tr -s ' '))" \
     eval '[[ $(blkid -p -o value -s TYPE "$DATA_LUN" || true) == ext4 ]] && grep -q "^Filesystem state: *clean$" "$RUN/dumpe2fs-initial.txt" && ! grep -q needs_recovery "$RUN/dumpe2fs-initial.txt"'
+if [[ $STORAGE == device ]]; then
+    # servha pointed at the wrong LUN must not lay it out: the data LUN holds a filesystem.
+    DISK_INIT_RC=0
+    "$SERVHA" disk init "$DATA_LUN" --cluster "$E2E_CLUSTER" >"$RUN/disk-init-data-lun.txt" 2>&1 || DISK_INIT_RC=$?
+    check "servha disk init refuses the data LUN $DATA_LUN, which holds ext4 (exit $DISK_INIT_RC: $(head -1 "$RUN/disk-init-data-lun.txt")), and leaves it as it was" \
+        eval '((DISK_INIT_RC != 0)) && [[ $(blkid -p -o value -s TYPE "$DATA_LUN" || true) == ext4 ]]'
+fi
 check "each node's path to the data LUN is a loop device of its own on the same file (node-a ${DATA_PATH[node-a]}, node-b ${DATA_PATH[node-b]})" \
     eval '[[ ${DATA_PATH[node-a]} != "${DATA_PATH[node-b]}" && $(losetup -n -O BACK-FILE "${DATA_PATH[node-a]}") == "$DATA_LUN_FILE" && $(losetup -n -O BACK-FILE "${DATA_PATH[node-b]}") == "$DATA_LUN_FILE" ]]'
 
@@ -115,6 +141,7 @@ wait_until 30 eval '(($(acks) >= 100))' || true
 # --- node-a dies, with its storage ------------------------------------------------------------------------------
 kmsg_mark "node-a dies"
 say "node-a dies: processes stopped, cables pulled, its path to the LUN cut, every process SIGKILLed ($(acks) commits acknowledged so far)"
+EPOCH_BEFORE=$(epoch_of node-a)
 host_kill_lun node-a
 T0=$HOST_DEATH_US
 KILLED_US=$(now_us)
@@ -208,6 +235,8 @@ else
     fail "node-b started the filesystem before PostgreSQL (see $RUN/explain-node-b.txt)"
 fi
 
+[[ $STORAGE != device ]] || lun_after_takeover node-a node-b "$EPOCH_BEFORE" "$T0"
+
 # --- node-a comes back, and the group fails back ------------------------------------------------------------------
 say "node-a repaired: its path to the LUN and its cables back, servha started"
 check "node-a's path to the LUN restored (once the kernel had let go of its old mount)" lun_path_restore node-a
@@ -251,6 +280,10 @@ if e2fsck -f -n "$DATA_LUN_FILE" >"$RUN/e2fsck.out" 2>&1; then
 else
     fail "e2fsck -fn: the filesystem is consistent at the end (see $RUN/e2fsck.out)"
 fi
+for node in node-a node-b; do
+    check "servha replay verify $node's local log and its copy on servha's shared storage ($(shared_log "$node"))" \
+        replay_verify "$RUN/$node/log" "$(shared_log "$node")"
+done
 
 # --- the samples ----------------------------------------------------------------------------------------------------
 read -r N DURATION_MS MAX_GAP_MS BOTH_MOUNTED BOTH_SB HOST_SEEN A_SAMPLES B_SAMPLES < <(awk '
@@ -272,4 +305,4 @@ check "the failover and the failback are both in the samples (node-a mounted, th
 
 PATH_CUT_MS=${LUN_CUT_US:+$(ms_between "$T0" "$LUN_CUT_US")}
 B_MOUNTED_MS=${B_MOUNT_US:+$(ms_between "$T0" "$B_MOUNT_US")}
-echo "shared-lun: {\"samples\":$N,\"sampled_ms\":$DURATION_MS,\"max_gap_ms\":$MAX_GAP_MS,\"both_mounted\":$BOTH_MOUNTED,\"acks\":$(acks),\"path_cut_ms\":${PATH_CUT_MS:-null},\"b_mounted_ms\":${B_MOUNTED_MS:-null},\"first_query_ms\":${FIRST_QUERY_MS:-null},\"client_resumed_ms\":${RESUMED_MS:-null}}"
+echo "shared-lun: {\"storage\":\"$STORAGE\",\"samples\":$N,\"sampled_ms\":$DURATION_MS,\"max_gap_ms\":$MAX_GAP_MS,\"both_mounted\":$BOTH_MOUNTED,\"acks\":$(acks),\"path_cut_ms\":${PATH_CUT_MS:-null},\"b_mounted_ms\":${B_MOUNTED_MS:-null},\"first_query_ms\":${FIRST_QUERY_MS:-null},\"client_resumed_ms\":${RESUMED_MS:-null}}"
