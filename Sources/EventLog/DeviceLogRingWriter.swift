@@ -112,8 +112,11 @@ public final class DeviceLogRingWriter: SharedLogCopy {
             wakeup.wait(until: monotonicNow() + (ok ? 5_000_000_000 : 1_000_000_000))
             // Gather what came meanwhile into one entry, unless stopping.
             let earliest = began + minimumIntervalNanos
-            while !control.withLock({ $0.stopping }), monotonicNow() < earliest {
-                usleep(useconds_t(min(earliest - monotonicNow(), 50_000_000) / 1000))
+            while !control.withLock({ $0.stopping }) {
+                // One reading of the clock: reading it again for the sleep could pass `earliest` and underflow.
+                let now = monotonicNow()
+                guard now < earliest else { break }
+                usleep(useconds_t(min(earliest - now, 50_000_000) / 1000))
             }
         }
         exited.signal()
