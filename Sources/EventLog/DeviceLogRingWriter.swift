@@ -30,18 +30,8 @@ public final class DeviceLogRingWriter: SharedLogCopy {
     public let layout: SharedDeviceLayout
     public let rank: Int
     public let owner: DeviceLogRing.Owner
-    private let minimumIntervalNanos: UInt64
-    private let onEvent: @Sendable (MirrorEvent) -> Void
-    private let wakeup = Wakeup()
-    private let exited = Wakeup()
-    private let control = Mutex(Control())
+    private let loop: CopyPassLoop
     private let progress = Mutex(Progress())
-
-    private struct Control {
-        var stopping = false
-        var started = false
-        var status = MirrorStatus()
-    }
 
     /// Where the copy stands in the local log, and in the ring.
     private struct Progress {
@@ -73,54 +63,26 @@ public final class DeviceLogRingWriter: SharedLogCopy {
         self.layout = layout
         self.rank = rank
         self.owner = owner
-        self.minimumIntervalNanos = minimumIntervalNanos
-        self.onEvent = onEvent
+        loop = CopyPassLoop(
+            idleWaitNanos: 5_000_000_000,
+            retryWaitNanos: 1_000_000_000,
+            minimumIntervalNanos: minimumIntervalNanos,
+            onEvent: onEvent
+        )
     }
 
-    public var status: MirrorStatus { control.withLock { $0.status } }
+    public var status: MirrorStatus { loop.status }
 
     var ringBlocks: Int { layout.logBlocks - 1 }
 
     /// How much of the local segment one read takes (larger than any batch frame the daemon writes).
     static let readPiece = 256 * 1024
 
-    public func start() {
-        let first = control.withLock { c in
-            defer { c.started = true }
-            return !c.started
-        }
-        guard first else { return }
-        Thread { [self] in self.run() }.start()
-    }
+    public func start() { loop.start { [self] in passAndReport() } }
 
-    public func nudge() { wakeup.signal() }
+    public func nudge() { loop.nudge() }
 
-    public func stop() {
-        let wasRunning = control.withLock { c in
-            defer { c.stopping = true }
-            return c.started && !c.stopping
-        }
-        guard wasRunning else { return }
-        wakeup.signal()
-        exited.wait()
-    }
-
-    private func run() {
-        while !control.withLock({ $0.stopping }) {
-            let began = monotonicNow()
-            let ok = passAndReport()
-            wakeup.wait(until: monotonicNow() + (ok ? 5_000_000_000 : 1_000_000_000))
-            // Gather what came meanwhile into one entry, unless stopping.
-            let earliest = began + minimumIntervalNanos
-            while !control.withLock({ $0.stopping }) {
-                // One reading of the clock: reading it again for the sleep could pass `earliest` and underflow.
-                let now = monotonicNow()
-                guard now < earliest else { break }
-                usleep(useconds_t(min(earliest - now, 50_000_000) / 1000))
-            }
-        }
-        exited.signal()
-    }
+    public func stop() { loop.stop() }
 
     @discardableResult
     public func passAndReport() -> Bool {
@@ -130,10 +92,7 @@ public final class DeviceLogRingWriter: SharedLogCopy {
         } catch {
             outcome = .failure(EventLogError.wrap(error, path: device.path))
         }
-        let event = control.withLock { $0.status.record(outcome) }
-        if let event { onEvent(event) }
-        if case .success = outcome { return true }
-        return false
+        return loop.report(outcome)
     }
 
     private func copyPass() throws -> Int {

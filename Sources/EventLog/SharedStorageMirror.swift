@@ -79,17 +79,8 @@ public final class SharedStorageMirror: Sendable {
     public let source: String
     public let target: String
     private let options: MirrorOptions
-    private let onEvent: @Sendable (MirrorEvent) -> Void
-    private let wakeup = Wakeup()
-    private let exited = Wakeup()
-    private let control = Mutex(Control())
+    private let loop: CopyPassLoop
     private let progress = Mutex(Progress())
-
-    private struct Control {
-        var stopping = false
-        var started = false
-        var status = MirrorStatus()
-    }
 
     /// What the mirror has verified in the target (touched only by the mirror pass, under its own lock).
     private struct Progress {
@@ -121,43 +112,23 @@ public final class SharedStorageMirror: Sendable {
         self.source = source
         self.target = target
         self.options = options
-        self.onEvent = onEvent
+        loop = CopyPassLoop(
+            idleWaitNanos: options.retryIntervalNanos * 5,
+            retryWaitNanos: options.retryIntervalNanos,
+            onEvent: onEvent
+        )
     }
 
-    public var status: MirrorStatus { control.withLock { $0.status } }
+    public var status: MirrorStatus { loop.status }
 
     /// Starts the mirror thread.
-    public func start() {
-        let first = control.withLock { c in
-            defer { c.started = true }
-            return !c.started
-        }
-        guard first else { return }
-        let thread = Thread { [self] in self.run() }
-        thread.start()
-    }
+    public func start() { loop.start { [self] in passAndReport() } }
 
     /// Tells the mirror there is something new to copy. Never blocks.
-    public func nudge() { wakeup.signal() }
+    public func nudge() { loop.nudge() }
 
     /// Stops the mirror thread after its current pass.
-    public func stop() {
-        let wasRunning = control.withLock { c in
-            defer { c.stopping = true }
-            return c.started && !c.stopping
-        }
-        guard wasRunning else { return }
-        wakeup.signal()
-        exited.wait()
-    }
-
-    private func run() {
-        while !control.withLock({ $0.stopping }) {
-            let ok = passAndReport()
-            wakeup.wait(until: monotonicNow() + (ok ? options.retryIntervalNanos * 5 : options.retryIntervalNanos))
-        }
-        exited.signal()
-    }
+    public func stop() { loop.stop() }
 
     /// Runs one copy pass now, on the calling thread, and reports any change of health. Returns true when the
     /// copy caught up.
@@ -169,10 +140,7 @@ public final class SharedStorageMirror: Sendable {
         } catch {
             outcome = .failure(EventLogError.wrap(error, path: target))
         }
-        let event = control.withLock { $0.status.record(outcome) }
-        if let event { onEvent(event) }
-        if case .success = outcome { return true }
-        return false
+        return loop.report(outcome)
     }
 
     /// Copies whatever is missing. Returns the bytes still behind (non-zero only when the local log grew during
@@ -233,7 +201,7 @@ public final class SharedStorageMirror: Sendable {
             $0.verifiedSealed.insert(segment.name)
             $0.openCopied[openName] = nil
         }
-        if copied { control.withLock { $0.status.segmentsCopied += 1 } }
+        if copied { loop.update { $0.segmentsCopied += 1 } }
         // The open copy of this segment (if it was not the one finished in place) is superseded by the sealed one.
         if SystemDirectory.fileExists(openPath) {
             try SystemDirectory.remove(openPath)
@@ -470,13 +438,13 @@ public final class SharedStorageMirror: Sendable {
     /// Writes to shared storage, counted in the status.
     private func writeShared(_ file: borrowing SystemFile, _ bytes: [UInt8], at offset: Int) throws {
         try file.write(bytes, at: offset)
-        control.withLock { $0.status.bytesWritten += bytes.count }
+        loop.update { $0.bytesWritten += bytes.count }
     }
 
     /// Reads from shared storage, counted in the status.
     private func readShared(_ file: borrowing SystemFile, count: Int, at offset: Int) throws -> [UInt8] {
         let bytes = try file.read(count: count, at: offset)
-        control.withLock { $0.status.bytesRead += bytes.count }
+        loop.update { $0.bytesRead += bytes.count }
         return bytes
     }
 }
