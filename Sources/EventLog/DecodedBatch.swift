@@ -11,6 +11,7 @@ public struct DecodedBatch {
     private var payloadStart: [Int] = []
     private var payloads: [UInt8] = []
     private var lastOfType = LastPayloadTable()
+    private var lastOfKind = TimeTable()
 
     public init() {}
 
@@ -39,6 +40,15 @@ public struct DecodedBatch {
         payloadStart.reserveCapacity(count + 1)
 
         var directory = ByteSource(body)
+        // Format 2 opens with the unit of its times; format 1 counts nanoseconds.
+        var unit: Int64 = 1
+        let perKind = header.formatVersion >= 2
+        if perKind {
+            guard let exponent = try? directory.readByte(), exponent <= BatchBody.largestUnitExponent else {
+                throw BatchDecodeFailure("the body's time unit is missing or above 10^9 ns")
+            }
+            unit = BatchBody.power(exponent)
+        }
         var lengths = [Int](repeating: 0, count: 6)
         do {
             for i in 0..<6 {
@@ -74,6 +84,7 @@ public struct DecodedBatch {
 
         var monotonic = header.firstMonotonic
         var delta: Int64 = 0
+        lastOfKind.removeAll()
         var offset = header.firstWall &- Int64(bitPattern: header.firstMonotonic)
         do {
             for _ in 0..<count {
@@ -82,14 +93,21 @@ public struct DecodedBatch {
                 guard type <= UInt64(UInt16.max), node <= UInt64(UInt16.max) else {
                     throw BatchDecodeFailure("record type or node out of range")
                 }
-                delta = delta &+ (try monoColumn.readSignedVarint())
-                monotonic = monotonic &+ UInt64(bitPattern: delta)
-                offset = offset &+ (try wallColumn.readSignedVarint())
+                let t = UInt16(type)
+                if perKind {
+                    let reference = lastOfKind[t]
+                    delta = (reference?.earlierDelta ?? 0) &+ (try monoColumn.readSignedVarint())
+                    monotonic = (reference?.time ?? monotonic) &+ UInt64(bitPattern: delta &* unit)
+                    lastOfKind[t] = (monotonic, delta, reference?.delta ?? delta)
+                } else {
+                    delta = delta &+ (try monoColumn.readSignedVarint())
+                    monotonic = monotonic &+ UInt64(bitPattern: delta)
+                }
+                offset = offset &+ (try wallColumn.readSignedVarint()) &* unit
                 let size = try sizeColumn.readVarint()
                 guard size <= UInt64(payloadColumn.remaining - payloadPosition) else {
                     throw BatchDecodeFailure("payload sizes run past the payload column")
                 }
-                let t = UInt16(type)
                 let payloadSize = Int(size)
                 let rawStart = payloads.count
                 payloadStart.append(rawStart)

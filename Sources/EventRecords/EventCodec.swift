@@ -15,7 +15,8 @@ import EventLog
 ///        3  input config-loaded         stamp, ClusterConfig.encode
 ///        4  input timer-fired           stamp
 ///        5  input disk-slot             stamp, node, readable, counter, view, at − started at
-///        6  input slot-written          stamp, flags (1 succeeded, 2 owns, 4 disk-only lease), started at, epoch
+///        6  input slot-written          stamp, flags (1 succeeded, 2 owns, 4 disk-only lease), at − started at
+///                                      (version 3 on; the instant before), epoch
 ///        7  input arbitrator            stamp, reachable
 ///        8  input resource-outcome      stamp, resource, operation, result, epoch, took, output
 ///        9  input fence-outcome         stamp, succeeded, detail
@@ -44,6 +45,12 @@ import EventLog
 /// is stored as its distance back from `at` (a few bytes for a round trip, where the instant itself takes 5-8);
 /// its presence rides in the low bit of the channel. A disk slot reading's start is likewise stored back from `at`.
 ///
+/// Version 3 stores the three distances (a heartbeat's echo, a slot reading's and a slot write's start, each back
+/// from `at`) as *durations*: a byte with the exponent of the unit (the largest 10^k ns, k ≤ 5, that divides it),
+/// then the count of units. The shell stamps to 100 µs, so a round trip takes two bytes where nanoseconds took
+/// four, and the same exponent in every record lets the payload filter zero it. Version 3 also stores a slot
+/// write's start as a distance, not as an instant.
+///
 /// Version 2 added the echoed sequence to the heartbeat (so that `replay merge` can pair both nodes' logs
 /// exchange by exchange); version 1 records still decode, with no echoed sequence.
 ///
@@ -58,7 +65,7 @@ import EventLog
 /// epoch), 7 clear-alarm (kind), 8 read-peer-slot. Resource results: 0 succeeded, 1 not running, 2 failed (exit
 /// code), 3 timed out. Tags, like record types, are never reused or renumbered.
 public enum EventCodec {
-    public static let formatVersion: UInt8 = 2
+    public static let formatVersion: UInt8 = 3
 
     /// The record types, numbered as in the table above.
     public enum RecordType: UInt16, CaseIterable, Sendable, CustomStringConvertible {
@@ -238,7 +245,7 @@ public enum EventCodec {
             out.appendVarint(UInt64(heartbeat.from))
             out.appendVarint(heartbeat.sequence)
             heartbeat.view.encode(into: &out)
-            if let echo = heartbeat.echoOfOwnSentAt { out.appendVarint(stamped.at &- echo) }
+            if let echo = heartbeat.echoOfOwnSentAt { appendDuration(stamped.at &- echo, into: &out) }
             out.appendVarint(heartbeat.echo)
         case .started(let start):
             out.appendVarint(UInt64(start.node))
@@ -254,10 +261,10 @@ public enum EventCodec {
             out.append(reading.readable ? 1 : 0)
             out.appendVarint(reading.counter)
             reading.view.encode(into: &out)
-            out.appendVarint(stamped.at &- reading.startedAt)
+            appendDuration(stamped.at &- reading.startedAt, into: &out)
         case .slotWritten(let write):
             out.append((write.succeeded ? 1 : 0) | (write.owns ? 2 : 0) | (write.diskOnly ? 4 : 0))
-            out.appendVarint(write.startedAt)
+            appendDuration(stamped.at &- write.startedAt, into: &out)
             out.appendVarint(write.epoch)
         case .arbitrator(let reachable):
             out.append(reachable ? 1 : 0)
@@ -300,6 +307,41 @@ public enum EventCodec {
             out.appendString(outcome.segment)
             out.appendString(outcome.detail)
         }
+    }
+
+    /// The largest unit a stored duration is counted in: 10^5 ns, the resolution of the clock that stamps the
+    /// shell's inputs (`StampClock`). Capped so that the unit stays the same from one record to the next (a
+    /// distance that happens to be a whole millisecond is still counted in 100 µs), which keeps the payload filter's
+    /// differences zero.
+    static let largestDurationUnitExponent: UInt8 = 5
+
+    /// A duration (version 3 on): the exponent of its unit (the largest 10^k ns, k ≤ 5, that divides it) as a byte,
+    /// then the count of units as a varint. Exact for any duration; two bytes for a round trip stamped to 100 µs,
+    /// where nanoseconds take four.
+    private static func appendDuration(_ nanos: UInt64, into out: inout ByteSink) {
+        var exponent: UInt8 = 0
+        var count = nanos
+        while exponent < largestDurationUnitExponent, count % 10 == 0, count != 0 {
+            count /= 10
+            exponent += 1
+        }
+        if nanos == 0 { exponent = largestDurationUnitExponent }
+        out.append(exponent)
+        out.appendVarint(count)
+    }
+
+    /// A duration as `appendDuration` stores it (version 3 on), or a varint of nanoseconds (versions 1 and 2).
+    private static func readDuration(version: UInt8, _ source: inout ByteSource) throws -> UInt64 {
+        guard version >= 3 else { return try source.readVarint() }
+        let exponent = try source.readByte()
+        guard exponent <= 9 else { throw CodecError("invalid duration unit 10^\(exponent) ns") }
+        var value = try source.readVarint()
+        for _ in 0..<exponent {
+            let (product, overflow) = value.multipliedReportingOverflow(by: 10)
+            guard !overflow else { throw CodecError("duration out of range") }
+            value = product
+        }
+        return value
     }
 
     private static func encodeChannel(_ channel: UInt8, up: Bool, lastHeard: Instant?, into out: inout ByteSink) {
@@ -517,7 +559,7 @@ public enum EventCodec {
             let from = try readNode(&source)
             let sequence = try source.readVarint()
             let view = try Advertisement.decode(from: &source)
-            let echo = header & 1 != 0 ? at &- (try source.readVarint()) : nil
+            let echo = header & 1 != 0 ? at &- (try readDuration(version: version, &source)) : nil
             let echoSequence = version >= 2 ? try source.readVarint() : 0
             input = .heartbeat(
                 Heartbeat(
@@ -544,14 +586,15 @@ public enum EventCodec {
             let readable = try readBool("readable", &source)
             let counter = try source.readVarint()
             let view = try Advertisement.decode(from: &source)
-            let startedAt = at &- (try source.readVarint())
+            let startedAt = at &- (try readDuration(version: version, &source))
             input = .diskSlot(
                 SlotReading(node: node, readable: readable, counter: counter, view: view, startedAt: startedAt)
             )
         case .slotWritten:
             let flags = try source.readByte()
             guard flags <= 7 else { throw CodecError("invalid slot write flags \(flags)") }
-            let startedAt = try source.readVarint()
+            // Version 3 stores the write's start back from `at`, as the slot reading does; before, the instant.
+            let startedAt = version >= 3 ? at &- (try readDuration(version: version, &source)) : try source.readVarint()
             let epoch = try source.readVarint()
             input = .slotWritten(
                 SlotWrite(

@@ -14,7 +14,11 @@ import EventLog
 enum BatchFuzzCheck {
     static func check(_ input: [UInt8]) throws(FuzzViolation) -> FuzzOutcome {
         var parameters = FuzzParameters(input)
-        let mode = parameters.byte() & 3
+        let first = parameters.byte()
+        let mode = first & 3
+        // Bit 2 picks the body format of modes 2 and 3: format 1 (logs written before format 2, still read) or the
+        // newest.
+        let version = first & 4 != 0 ? 1 : BatchBody.formatVersion
         switch mode {
         case 0, 1:
             var frame = parameters.rest
@@ -22,7 +26,7 @@ enum BatchFuzzCheck {
             return try checkFrame(frame, previous: mode == 1 ? .zero : nil)
         default:
             // count u32, first sequence, first and last monotonic, first and last wall
-            var fields: [UInt8] = [BatchBody.formatVersion, mode == 2 ? 0 : 1, 0, 0]
+            var fields: [UInt8] = [version, mode == 2 ? 0 : 1, 0, 0]
             for _ in 0..<(4 + 5 * 8) { fields.append(parameters.byte()) }
             let uncompressed: [UInt8] = mode == 3 ? (0..<4).map { _ in parameters.byte() } : [0, 0, 0, 0]
             fields += uncompressed + [UInt8](repeating: 0, count: 32)

@@ -130,13 +130,14 @@ public enum FuzzSeeds {
                 LogBytes.appendLE(header.lastMonotonic, to: &fields)
                 LogBytes.appendLE(header.firstWall, to: &fields)
                 LogBytes.appendLE(header.lastWall, to: &fields)
+                let format: UInt8 = header.formatVersion == 1 ? 4 : 0  // BatchFuzzCheck: bit 2 for format 1
                 switch header.codec {
                 case .raw:
-                    seeds.append(Seed(name: "\(label)-body", bytes: [2] + fields + stored))
+                    seeds.append(Seed(name: "\(label)-body", bytes: [2 | format] + fields + stored))
                 case .lz4Block:
                     var length: [UInt8] = []
                     LogBytes.appendLE(header.uncompressedLength, to: &length)
-                    seeds.append(Seed(name: "\(label)-lz4", bytes: [3] + fields + length + stored))
+                    seeds.append(Seed(name: "\(label)-lz4", bytes: [3 | format] + fields + length + stored))
                 }
             }
         }

@@ -164,6 +164,7 @@ enum LogBytes {
         )
         var rebuiltHeader = header
         rebuiltHeader.uncompressedLength = UInt32(again.count)
+        rebuiltHeader.formatVersion = BatchBody.formatVersion  // the writer writes the newest format (1 is read too)
         var decoded = DecodedBatch()
         do {
             try again.withUnsafeBytes { try decoded.decode($0, header: rebuiltHeader) }

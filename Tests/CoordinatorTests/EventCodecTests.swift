@@ -457,6 +457,34 @@ import Testing
         #expect(try Self.decode(type: 1, echoed) == Self.heartbeat(echo: 4_999_000_000))
     }
 
+    @Test func durationsOfAnyPrecisionRoundTrip() throws {
+        // Version 3 stores each distance in the largest unit up to 10^5 ns that divides it: exact at any precision.
+        let at: Instant = 9_000_000_000_000
+        for distance: UInt64 in [0, 1, 999, 100_000, 700_000, 1_234_567, 10_000_000, 3_000_000_000_000, at] {
+            let events: [Event] = [
+                Self.heartbeat(at: at, wall: 5, echo: at - distance),
+                .input(StampedInput(at: at, wall: 5, .diskSlot(SlotReading(node: 2, readable: true, counter: 9, view: Self.view, startedAt: at - distance)))),
+                .input(StampedInput(at: at, wall: 5, .slotWritten(SlotWrite(succeeded: true, startedAt: at - distance, owns: true, epoch: 3)))),
+            ]
+            for event in events {
+                let payload = EventCodec.payload(of: event)
+                #expect(try Self.decode(type: EventCodec.recordType(of: event), payload, at: at, wall: 5) == event)
+            }
+        }
+        // A round trip stamped to 100 µs: a unit byte and one byte of count.
+        let plain = EventCodec.payload(of: Self.heartbeat(at: at, echo: nil))
+        #expect(EventCodec.payload(of: Self.heartbeat(at: at, echo: at - 700_000)).count == plain.count + 2)
+    }
+
+    @Test func aVersionTwoSlotWriteStillDecodesItsInstant() throws {
+        // Version 2 stored the write's start as an instant (varint), not as a distance back from `at`.
+        let payload: [UInt8] = [2, 3, 0xC0, 0x84, 0x3D, 7]  // succeeded and owns, started at 1,000,000, epoch 7
+        #expect(
+            try Self.decode(type: 6, payload, at: 5_000_000)
+                == .input(StampedInput(at: 5_000_000, wall: 1_790_000_000_123_456_789, .slotWritten(SlotWrite(succeeded: true, startedAt: 1_000_000, owns: true, epoch: 7))))
+        )
+    }
+
     @Test func aVersionOneHeartbeatStillDecodesWithoutItsEchoSequence() throws {
         // Version 1 (the first fixtures) ended after the echo's distance; version 2 appends the echoed sequence.
         guard case .input(var stamped) = Self.heartbeat(echo: 4_999_000_000),
@@ -465,8 +493,10 @@ import Testing
         heartbeat.echo = 77
         stamped.input = .heartbeat(heartbeat)
         var payload = EventCodec.payload(of: .input(stamped))
-        #expect(payload.last == 77)
-        payload.removeLast()
+        #expect(Array(payload.suffix(3)) == [5, 10, 77])  // version 3: the echo 1 ms back as 10 × 10^5 ns
+        // Version 1 stored the echo's distance in nanoseconds, and nothing after it.
+        payload.removeLast(3)
+        payload += [0xC0, 0x84, 0x3D]  // 1,000,000 as a varint
         payload[0] = 1
         heartbeat.echo = 0
         stamped.input = .heartbeat(heartbeat)
@@ -534,10 +564,10 @@ import Testing
     @Test func newerFormatVersionThrows() {
         let heartbeat = Self.heartbeat(echo: nil)
         var payload = EventCodec.payload(of: heartbeat)
-        payload[0] = 3
+        payload[0] = 4
         let reason = Self.failure(type: 1, payload)
         #expect(reason?.contains("newer") == true)
-        #expect(reason?.contains("event format version 3 is newer than this servha reads (2); upgrade servha") == true)
+        #expect(reason?.contains("event format version 4 is newer than this servha reads (3); upgrade servha") == true)
         #expect(reason?.contains("heartbeat") == true)
         #expect(Self.failure(type: 70, [0xFF])?.contains("version 255 is newer") == true)
     }

@@ -190,7 +190,7 @@ public final class Daemon: Sendable {
             channel,
             bytes,
             source in
-            arrivals.yield(Datagram(channel: channel, bytes: bytes, source: source, at: monotonicNow()))
+            arrivals.yield(Datagram(channel: channel, bytes: bytes, source: source, at: StampClock.monotonic()))
         }
         do {
             try await transport.start()
@@ -352,13 +352,15 @@ public final class Daemon: Sendable {
     public static let version = "0.2.0"
 
     /// How the daemon's log writes. Routine events (heartbeats, echoes, renewals) reach the file in one batch a
-    /// quarter second: one frame, checksum and chain digest, and one LZ4 block, for a hundred events instead of
-    /// a few each tick. Whatever changes who runs what is flushed at once (`NodeDriver`), so the bound only
-    /// decides how much routine history a crash can cost: half a second at most (docs/log-format.md, "What a tick
-    /// writes").
+    /// second: one frame, checksum and chain digest, and one LZ4 block, for two hundred events instead of a few
+    /// each tick. The length is what LZ4 needs: it finds repeats only in the batch's own history, and an idle node
+    /// stored 145 MB a day in quarter-second batches, 100 in half-second ones and 80 in one-second ones
+    /// (docs/benchmarks.md). Whatever changes who runs what is flushed at once (`NodeDriver`), so the bound only
+    /// decides how much routine history a crash can cost: a second and a quarter at most (docs/log-format.md,
+    /// "What a tick writes").
     public static var writerOptions: WriterOptions {
         var options = WriterOptions()
-        options.maxBufferDelayNanos = 250_000_000
+        options.maxBufferDelayNanos = 1_000_000_000
         options.syncIntervalNanos = 250_000_000
         options.compressionLevel = 9
         // Zero-filled ahead by about a minute of routine events, not 1 MiB (five minutes at 3.6 KB/s): a sync still

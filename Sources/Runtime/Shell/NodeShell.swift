@@ -95,7 +95,8 @@ public actor NodeShell {
     /// Hands one input to the core, stamped now (or at `at`, when it was observed earlier).
     public func deliver(_ input: Input, at: Instant? = nil) async {
         guard !stopped else { return }
-        await carryOut(driver.observe(input, at: at ?? monotonicNow(), wall: wallNow()))
+        let at = at ?? StampClock.monotonic()
+        await carryOut(driver.observe(input, at: at, wall: StampClock.wall(at: at)))
     }
 
     /// A datagram from a heartbeat channel.
@@ -117,7 +118,7 @@ public actor NodeShell {
                 echo: packet.echo,
                 view: packet.view,
                 at: at,
-                wall: wallNow()
+                wall: StampClock.wall(at: at)
             )
             await carryOut(effects)
         case .rejected(let rejected):
@@ -274,9 +275,9 @@ public actor NodeShell {
 
     private func tick() async {
         guard !stopped else { return }
-        let now = monotonicNow()
+        let now = StampClock.monotonic()
         noteStall(now)
-        await carryOut(driver.tick(at: now, wall: wallNow()))
+        await carryOut(driver.tick(at: now, wall: StampClock.wall(at: now)))
         console?.ticked(at: now)
         // systemd's watchdog is fed from the heartbeat loop itself: a daemon that no longer ticks is not alive.
         if let systemd, let every = systemd.watchdogEvery, now >= lastWatchdogPing + every, !stopped {
@@ -313,7 +314,8 @@ public actor NodeShell {
 
     private func monitor(_ index: Int) async {
         guard !stopped else { return }
-        await carryOut(driver.monitorDue(index, at: monotonicNow(), wall: wallNow()))
+        let stamp = StampClock.now()
+        await carryOut(driver.monitorDue(index, at: stamp.at, wall: stamp.wall))
     }
 
     // MARK: - Effects
@@ -386,9 +388,12 @@ public actor NodeShell {
             case .runAgent(let index, let operation, let epoch):
                 run(operation, index, epoch)
             case .wake(let at, let token):
+                // Woken at the first stamp at or after `at`: stamps are rounded down, so an earlier wake-up would
+                // be stamped before the deadline and do nothing.
+                let due = (at + StampClock.resolution - 1) / StampClock.resolution * StampClock.resolution
                 Task { [weak self] in
                     let now = monotonicNow()
-                    if at > now { try? await Task.sleep(nanoseconds: at - now) }
+                    if due > now { try? await Task.sleep(nanoseconds: due - now) }
                     await self?.timerFired(token)
                 }
             case .announce:
@@ -472,19 +477,22 @@ public actor NodeShell {
 
     private func slotWritten(ok: Bool, startedAt: Instant, view: Advertisement) async {
         guard !stopped else { return }
+        let stamp = StampClock.now()
         await carryOut(
-            driver.slotWritten(succeeded: ok, startedAt: startedAt, view: view, at: monotonicNow(), wall: wallNow())
+            driver.slotWritten(succeeded: ok, startedAt: startedAt, view: view, at: stamp.at, wall: stamp.wall)
         )
     }
 
     private func slotRead(_ reading: SlotReading) async {
         guard !stopped else { return }
-        await carryOut(driver.slotRead(reading, at: monotonicNow(), wall: wallNow()))
+        let stamp = StampClock.now()
+        await carryOut(driver.slotRead(reading, at: stamp.at, wall: stamp.wall))
     }
 
     private func timerFired(_ token: UInt64) async {
         guard !stopped else { return }
-        await carryOut(driver.timerFired(token: token, at: monotonicNow(), wall: wallNow()))
+        let stamp = StampClock.now()
+        await carryOut(driver.timerFired(token: token, at: stamp.at, wall: stamp.wall))
     }
 
     private func run(_ operation: ResourceOperation, _ index: Int, _ epoch: Epoch) {
@@ -514,7 +522,8 @@ public actor NodeShell {
 
     private func agentFinished(_ outcome: ResourceOutcome) async {
         guard !stopped else { return }
-        await carryOut(driver.agentFinished(outcome, at: monotonicNow(), wall: wallNow()))
+        let stamp = StampClock.now()
+        await carryOut(driver.agentFinished(outcome, at: stamp.at, wall: stamp.wall))
     }
 
     /// Logs derived events for the operator (the log holds them all; this is the readable summary).
