@@ -5,12 +5,12 @@ import Glibc
 ///
 /// This is a synchronization primitive (a pthread mutex and condition variable), not logic; its state is only
 /// touched under its own mutex.
-final class Wakeup: @unchecked Sendable {
+public final class Wakeup: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var signaled = false
 
-    init() {
+    public init() {
         pthread_mutex_init(mutex, nil)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
@@ -26,7 +26,7 @@ final class Wakeup: @unchecked Sendable {
         condition.deallocate()
     }
 
-    func signal() {
+    public func signal() {
         pthread_mutex_lock(mutex)
         signaled = true
         pthread_cond_signal(condition)
@@ -34,7 +34,7 @@ final class Wakeup: @unchecked Sendable {
     }
 
     /// Waits until signaled or until the monotonic clock reaches `deadline` (nanoseconds), then clears the flag.
-    func wait(until deadline: UInt64? = nil) {
+    public func wait(until deadline: UInt64? = nil) {
         pthread_mutex_lock(mutex)
         while !signaled {
             if let deadline {

@@ -212,7 +212,8 @@ public final class Daemon: Sendable {
         )
         snapshotTaker.withLock { $0 = shell }
         await shell.startedFromSnapshot(rebuilt.snapshot)
-        let pump = Task {
+        // On the shell's own thread: a datagram is one wake-up of it, not one of a pool thread and then of it.
+        let pump = Task(executorPreference: shell.executor) {
             for await datagram in datagrams {
                 await shell.received(datagram.bytes, channel: datagram.channel, source: datagram.source, at: datagram.at)
             }

@@ -8,10 +8,14 @@ import Logging
 /// a time, appends what the core derived to the log (durably before any action with an outside effect), and
 /// carries the actions out, feeding each outcome back as a new input.
 ///
-/// Periodic work (heartbeats, the disk slot, the arbitrator, monitors) runs in its own tasks, and the slow
-/// parts (disk writes, resource agents) run off the actor, so that a stalled disk or agent never delays a
-/// heartbeat.
+/// The shell runs on a thread of its own (`ShellExecutor`), which also times its tick and the core's wake-ups; the
+/// slow parts (disk writes and reads on their own threads, resource agents in tasks) run off it, so that a
+/// stalled disk or agent never delays a heartbeat. Less frequent periodic work (the arbitrator, monitors, log
+/// space, retention, snapshots) runs in tasks of its own.
 public actor NodeShell {
+    /// The thread this shell runs on (`ShellExecutor`): its tick, its wake-ups and every input land there.
+    nonisolated let executor = ShellExecutor(name: "servha shell")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     public let config: DaemonConfig
     private var driver: NodeDriver
     private let log: EventLogWriter
@@ -161,8 +165,7 @@ public actor NodeShell {
 
     /// Starts the periodic tasks (heartbeats, slot writes and reads, arbitrator, monitors).
     public func startPeriodicWork() {
-        let interval = config.cluster.heartbeatInterval
-        tasks.append(Self.every(interval) { [weak self] in await self?.tick() })
+        scheduleTick(at: StampClock.monotonic())
         if let arbitrator = config.arbitrator {
             tasks.append(Self.every(arbitrator.interval) { [weak self] in await self?.probeArbitrator(arbitrator) })
         }
@@ -273,8 +276,20 @@ public actor NodeShell {
         }
     }
 
-    private func tick() async {
+    /// The heartbeat loop: a timer of the shell's own thread, due every heartbeat interval from the first (a tick
+    /// that runs late is not made up for: the next is due an interval after it).
+    private func scheduleTick(at deadline: UInt64) {
+        executor.schedule(at: deadline) { [weak self] in await self?.tick(due: deadline) }
+    }
+
+    private func tick(due: UInt64) async {
         guard !stopped else { return }
+        let interval = config.cluster.heartbeatInterval
+        defer {
+            let next = due + interval
+            let now = monotonicNow()
+            scheduleTick(at: next > now ? next : now)
+        }
         let now = StampClock.monotonic()
         noteStall(now)
         await carryOut(driver.tick(at: now, wall: StampClock.wall(at: now)))
@@ -368,22 +383,21 @@ public actor NodeShell {
                 )
                 send(authenticator.seal(packet), heartbeat.channel)
             case .writeSlot(let counter, let view, let startedAt):
-                let (store, name, node) = (slots, config.thisNodeName, config.thisNode)
-                Task.detached { [weak self] in
-                    let ok = await Self.slotWriter.run {
+                let (store, name, node, executor) = (slots, config.thisNodeName, config.thisNode, executor)
+                Self.slotWriter.submit { [weak self] in
+                    let ok =
                         (try? store.write(nodeName: name, node: node, counter: counter, wall: wallNow(), view: view))
-                            != nil
-                    }
-                    await self?.slotWritten(ok: ok, startedAt: startedAt, view: view)
+                        != nil
+                    let shell = self
+                    executor.run { await shell?.slotWritten(ok: ok, startedAt: startedAt, view: view) }
                 }
             case .readSlot(let startedAt):
                 guard let peer = config.peer else { continue }
-                let store = slots
-                Task.detached { [weak self] in
-                    let reading = await Self.slotReader.run {
-                        store.read(nodeName: peer.name, node: peer.id, startedAt: startedAt)
-                    }
-                    await self?.slotRead(reading)
+                let (store, executor) = (slots, executor)
+                Self.slotReader.submit { [weak self] in
+                    let reading = store.read(nodeName: peer.name, node: peer.id, startedAt: startedAt)
+                    let shell = self
+                    executor.run { await shell?.slotRead(reading) }
                 }
             case .runAgent(let index, let operation, let epoch):
                 run(operation, index, epoch)
@@ -391,11 +405,7 @@ public actor NodeShell {
                 // Woken at the first stamp at or after `at`: stamps are rounded down, so an earlier wake-up would
                 // be stamped before the deadline and do nothing.
                 let due = (at + StampClock.resolution - 1) / StampClock.resolution * StampClock.resolution
-                Task { [weak self] in
-                    let now = monotonicNow()
-                    if due > now { try? await Task.sleep(nanoseconds: due - now) }
-                    await self?.timerFired(token)
-                }
+                executor.schedule(at: due) { [weak self] in await self?.timerFired(token) }
             case .announce:
                 for agent in agents { Task { await agent.reassert() } }
             case .fence:
@@ -458,8 +468,8 @@ public actor NodeShell {
     }
 
     /// The threads that write this node's slot and read the peer's (one daemon per process: shared).
-    private static let slotWriter = BlockingWorker(name: "servha slot writer")
-    private static let slotReader = BlockingWorker(name: "servha slot reader")
+    private static let slotWriter = BlockingWorker(name: "servha slot out")
+    private static let slotReader = BlockingWorker(name: "servha slot in")
 
     /// Where a failed log is noted for the next run to record.
     static func logFailureMarker(_ config: DaemonConfig) -> String { config.adminSocket + ".log-failure" }
@@ -564,18 +574,15 @@ final class BlockingWorker: @unchecked Sendable {
     private var jobs: [@Sendable () -> Void] = []
 
     init(name: String) {
-        let thread = Thread { [unowned(unsafe) self] in self.loop() }
-        thread.name = name
-        thread.start()
+        startThread(named: name) { [unowned(unsafe) self] in self.loop() }
     }
 
-    func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            condition.lock()
-            jobs.append { continuation.resume(returning: body()) }
-            condition.signal()
-            condition.unlock()
-        }
+    /// Runs `job` on this worker's thread, after the jobs before it.
+    func submit(_ job: @escaping @Sendable () -> Void) {
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
     }
 
     private func loop() {
