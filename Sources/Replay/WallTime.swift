@@ -1,15 +1,18 @@
 import Glibc
 
 /// Wall-clock nanoseconds as RFC 3339 UTC with nanoseconds: `2026-11-26T13:22:30.123456789Z`.
-public func rfc3339(_ wallNanos: Int64) -> String {
+public func rfc3339(_ wallNanos: Int64) -> String { rfc3339(wallNanos, fraction: true) }
+
+/// Wall-clock nanoseconds as RFC 3339 UTC, with nanoseconds or to the second (`2026-11-26T13:22:30Z`).
+public func rfc3339(_ wallNanos: Int64, fraction: Bool) -> String {
     var seconds = time_t(wallNanos >= 0 ? wallNanos / 1_000_000_000 : (wallNanos - 999_999_999) / 1_000_000_000)
     let nanos = wallNanos - Int64(seconds) * 1_000_000_000
     var parts = tm()
     gmtime_r(&seconds, &parts)
     let frac = String(nanos)
     return "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))T"
-        + "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2))."
-        + String(repeating: "0", count: 9 - frac.count) + frac + "Z"
+        + "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2))"
+        + (fraction ? "." + String(repeating: "0", count: 9 - frac.count) + frac : "") + "Z"
 }
 
 /// Parses the times people give `--from` and `--to`: RFC 3339 (`2026-11-26T13:22:30Z`, with an optional

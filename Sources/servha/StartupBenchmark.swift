@@ -19,12 +19,65 @@ struct StartupBenchmark: ParsableCommand {
             The log is recorded from a long simulated run of one node (lossy links, about 290 events a second), \
             written as the daemon writes it (its writer options, a snapshot every 10 minutes of log time, \
             segments of --segment-mib). Exit status 1 when a target is missed.
+
+            With --days N (a year: --days 365), the log is the one node-a of a healthy pair would have after N days \
+            with retention applied (max_age 365d, max_bytes --max-bytes), and a real `servha daemon` is started on \
+            it. How the log is made, and what is exact:
+
+            - History: the simulator runs a healthy pair (seed 7, no faults) for 15 minutes and one steady period \
+            (--period-minutes, cut at a multiple of the core's digest interval). Node-a's recorded inputs are its \
+            start and those 15 minutes, then the period repeated to fill N days, each repetition shifted by the \
+            period in time and by what the period adds to the peer's heartbeat sequences, echoes and slot counter. \
+            Every input is folded through one core (Coordinator.handle, as replay does) and the events it derives \
+            are what is written, at once: each snapshot is the true state of that fold. The wall clock is shifted \
+            so that the N days end when the command runs.
+
+            - Written: by the daemon's writer (Daemon.writerOptions: LZ4HC; segments of 8 MiB unless \
+            --segment-mib), on tmpfs; each batch ended as the daemon's are (a second of log time after its first \
+            record, and after each snapshot); a snapshot every 10 minutes of log time and after each sealed segment \
+            (a few batches later than the daemon's: the writing runs behind the core); after each snapshot, the \
+            daemon's retention (LogRetention.plan and apply, as LogKeeper runs them) at the log's own time, each \
+            sealed segment's modification time set to when it was sealed in log time (what max_age goes by).
+
+            - Skipped: only the last --written-days are written (by default what max_bytes keeps, a tenth more \
+            and two segments, sized by writing a short probe log first); the run fails unless retention removed \
+            written segments too, so all that came before would have gone as well. Of the repetitions before \
+            those, the first three are folded; over the rest the state is extrapolated (every instant and counter \
+            moved on by what it moved in one repetition), which is used only once it predicted the third from the \
+            first two exactly. The sequence numbers count the skipped events exactly (every repetition derives the \
+            same events, checked for each one folded; timed snapshots go by the clock), except the snapshots after \
+            the seals of segments that were never made.
+
+            - Not as a full run of the year would leave them: batch and segment boundaries (they depend on every \
+            byte before), hence the digest chain (the first segment written continues a stand-in digest; retention \
+            removes it), the segment headers' creation times (when this command ran), and which segment retention \
+            stops at (within one).
+
+            Checks: `servha log verify` of what is left; StartupFold.rebuild of it ends in the state of the core \
+            that wrote it; retention removed written segments. Start-up is measured twice: at the end of the N \
+            days, and after the history went on until the newest segment was nearly full, up to just before the \
+            next timed snapshot (start-up reads the newest segment that holds a snapshot whole, then folds what \
+            follows the snapshot: the most of both). Each time: StartupFold.rebuild in a child process (best of 3), \
+            and three starts of `servha daemon` (node-a of a loopback pair whose peer never comes, dry-run VIP, \
+            its shared copy already made and verified by the daemon's own mirror, as a year-old node's is) on hard \
+            links to the log, timed from exec to systemd's READY=1 (sent once the state is rebuilt and the sockets \
+            listen), its peak resident memory the VmHWM then. Its configuration is not the simulated one, so it \
+            starts as after a configuration change (sealing the open segment). Exit status 1 when a check fails or \
+            the slowest start misses a target (1 s, 50 MB).
             """
     )
 
     @Option(help: "Hours of log.") var hours = 6.0
-    @Option(help: "Segment size in MiB (the daemon's is 64).") var segmentMib = 8
-    @Option(help: "Directory for the log (removed afterwards).") var dir: String?
+    @Option(help: "Segment size in MiB (default: the daemon's, 8).") var segmentMib: Int?
+    @Option(help: "Days of log, with retention and a real daemon's start (a year: 365); instead of --hours.")
+    var days: Double?
+    @Option(help: "With --days: log.retention.max_bytes (a small disk's share).") var maxBytes = "2GiB"
+    @Option(help: "With --days: how many of the last days to write (default: what max_bytes keeps, and more).")
+    var writtenDays: Double?
+    @Option(help: "With --days: the repeated period of simulated history, in minutes.") var periodMinutes = 60
+    @Flag(help: "With --days: keep the directory (default /dev/shm/servha-bench-year-PID, about twice max_bytes).")
+    var keep = false
+    @Option(help: "Directory for the log (removed afterwards, unless --keep).") var dir: String?
     @Flag(help: "Print only the JSON line.") var json = false
     @Option(help: .hidden) var foldFrom: String?
     @Option(help: .hidden) var foldAll: String?
@@ -42,6 +95,8 @@ struct StartupBenchmark: ParsableCommand {
                 return Coordinator(node: foldNode, folding: events).state.inputsRecorded
             }
         }
+        if let days { return try runYear(days: days) }
+        let segmentMib = segmentMib ?? 8
         let base = dir ?? NSTemporaryDirectory() + "servha-bench-startup-\(getpid())"
         try? FileManager.default.removeItem(atPath: base)
         defer { try? FileManager.default.removeItem(atPath: base) }
@@ -121,10 +176,15 @@ struct StartupBenchmark: ParsableCommand {
         print("\(ms) \(peak) \(folded)")
     }
 
-    private func measure(_ arguments: [String], node: NodeID) throws -> (ms: Double, rssMB: Double, folded: Int) {
+    /// This servha binary, for the child processes.
+    static var executablePath: String {
+        CommandLine.arguments[0].hasPrefix("/")
+            ? CommandLine.arguments[0] : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]
+    }
+
+    func measure(_ arguments: [String], node: NodeID) throws -> (ms: Double, rssMB: Double, folded: Int) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0].hasPrefix("/")
-            ? CommandLine.arguments[0] : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0])
+        process.executableURL = URL(fileURLWithPath: Self.executablePath)
         process.arguments = ["bench", "startup"] + arguments + ["--fold-node", "\(node)"]
         let pipe = Pipe()
         process.standardOutput = pipe

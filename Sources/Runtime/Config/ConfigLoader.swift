@@ -42,7 +42,9 @@ public enum ConfigLoader {
         }
         let document: Node?
         do {
-            document = try Yams.compose(yaml: text)
+            // `.basic`: no tag-resolution rules. The default resolver compiles seven NSRegularExpressions (ICU) on first
+            // use; the loader reads every scalar as its string and never asks a node for its tag.
+            document = try Yams.compose(yaml: text, .basic)
         } catch let error as YamlError {
             reader.problem(yamlMessage(error), at: yamlMark(error))
             return .failure(ConfigErrors(problems: reader.problems))

@@ -2,6 +2,7 @@ import Coordinator
 import EventLog
 import Foundation
 import Logging
+import Replay
 import Synchronization
 
 /// Delivers alarm notices to the configured sinks, off the core's path, retrying failed deliveries.
@@ -37,7 +38,7 @@ public final class AlarmDispatcher: Sendable {
         let state = raised ? "raised" : "cleared"
         let message = raised ? alarm.message : "\(alarm.kind) cleared"
         let json =
-            "{\"kind\":\(jsonString(alarm.kind.description)),\"severity\":\"\(severity)\",\"state\":\"\(state)\",\"node\":\(jsonString(node)),\"epoch\":\(alarm.epoch),\"message\":\(jsonString(message)),\"time\":\(jsonString(ISO8601DateFormatter().string(from: Date())))}"
+            "{\"kind\":\(jsonString(alarm.kind.description)),\"severity\":\"\(severity)\",\"state\":\"\(state)\",\"node\":\(jsonString(node)),\"epoch\":\(alarm.epoch),\"message\":\(jsonString(message)),\"time\":\(jsonString(rfc3339(wallNow(), fraction: false)))}"
         let environment = [
             "SERVHA_ALARM_KIND": alarm.kind.description, "SERVHA_ALARM_SEVERITY": severity,
             "SERVHA_ALARM_MESSAGE": message, "SERVHA_ALARM_NODE": node, "SERVHA_ALARM_EPOCH": "\(alarm.epoch)",
@@ -111,3 +112,4 @@ public enum ArbitratorProbe {
         return outcome.result == .succeeded
     }
 }
+

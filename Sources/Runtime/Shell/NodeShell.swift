@@ -177,7 +177,7 @@ public actor NodeShell {
         tasks.append(Self.every(Self.snapshotInterval) { [weak self] in await self?.requestSnapshot() })
     }
 
-    /// A snapshot this often too, not only at seals: a 64 MiB segment holds hours of events, and start-up folds
+    /// A snapshot this often too, not only at seals: an 8 MiB segment holds hours of events, and start-up folds
     /// what follows the newest snapshot (about 130,000 events at most this way, a tenth of a second).
     static let snapshotInterval: UInt64 = 600_000_000_000
 
