@@ -39,10 +39,9 @@ public actor NodeShell {
     private var loss: [ChannelLoss] = []
     private var tasks: [Task<Void, Never>] = []
     private var stopped = false
-    /// Events the driver derived that are not in the log yet (between an observation and its appends); a snapshot
-    /// is written only when there are none, so that it is exactly the state after the records before it.
-    private var unappendedEvents = 0
-    /// A snapshot is due (a segment was sealed) and waits for `unappendedEvents` to be 0.
+    /// Why appending to the log failed, from `logged` (which cannot wait) until `carryOut` acts on it.
+    private var logFailure: (any Error)?
+    /// A snapshot is due (a segment was sealed): written after the current step's effects.
     private var snapshotDue = false
     /// Refused admin commands so far, and the last reason (for the admin socket's reply).
     private(set) var refusalsSeen = 0
@@ -100,7 +99,7 @@ public actor NodeShell {
     public func deliver(_ input: Input, at: Instant? = nil) async {
         guard !stopped else { return }
         let at = at ?? StampClock.monotonic()
-        await carryOut(driver.observe(input, at: at, wall: StampClock.wall(at: at)))
+        await carryOut(logged(driver.observe(input, at: at, wall: StampClock.wall(at: at))))
     }
 
     /// A datagram from a heartbeat channel.
@@ -124,7 +123,7 @@ public actor NodeShell {
                 at: at,
                 wall: StampClock.wall(at: at)
             )
-            await carryOut(effects)
+            await carryOut(logged(effects))
         case .rejected(let rejected):
             console?.rejected(rejected.reason)
             if rejections.shouldRecord(reason: rejected.reason, at: at) {
@@ -242,7 +241,7 @@ public actor NodeShell {
 
     /// Appends the state as a snapshot when one is due and every derived event is in the log.
     private func snapshotNow() {
-        guard !stopped, unappendedEvents == 0 else { return }
+        guard !stopped, logFailure == nil else { return }
         snapshotDue = false
         let state = driver.state
         guard state.config != nil else { return }
@@ -292,7 +291,7 @@ public actor NodeShell {
         }
         let now = StampClock.monotonic()
         noteStall(now)
-        await carryOut(driver.tick(at: now, wall: StampClock.wall(at: now)))
+        await carryOut(logged(driver.tick(at: now, wall: StampClock.wall(at: now))))
         console?.ticked(at: now)
         // systemd's watchdog is fed from the heartbeat loop itself: a daemon that no longer ticks is not alive.
         if let systemd, let every = systemd.watchdogEvery, now >= lastWatchdogPing + every, !stopped {
@@ -330,19 +329,44 @@ public actor NodeShell {
     private func monitor(_ index: Int) async {
         guard !stopped else { return }
         let stamp = StampClock.now()
-        await carryOut(driver.monitorDue(index, at: stamp.at, wall: stamp.wall))
+        await carryOut(logged(driver.monitorDue(index, at: stamp.at, wall: stamp.wall)))
     }
 
     // MARK: - Effects
 
-    /// Carries out the driver's effects in order: events are appended (and made durable before anything with an
-    /// outside effect), then the rest is started. Outcomes come back through the driver.
+    /// Appends what the driver derived to the log, in the driver's order, before anything else can reach the
+    /// driver. It must not wait: the driver's step and its appends are one synchronous stretch of the actor, or an
+    /// input arriving at an `await` between them would be stepped after but logged before, and replay would not
+    /// reproduce the state the core decided on (caught by `replay verify` in an e2e run: a heartbeat logged before
+    /// an admin command that the core had handled first). Every call site is `carryOut(logged(driver.…))`.
+    private func logged(_ effects: [NodeDriver.Effect]) -> [NodeDriver.Effect] {
+        guard !stopped, logFailure == nil else { return effects }
+        for case .append(let events, _) in effects {
+            do {
+                if let console {
+                    var entries: [ConsoleFeed.Entry] = []
+                    entries.reserveCapacity(events.count)
+                    for (event, draft) in zip(events, EventCodec.drafts(events, node: config.thisNode)) {
+                        let sequence = try log.append(draft)
+                        entries.append(ConsoleFeed.Entry(sequence: sequence, wall: draft.wallNanos, event: event))
+                    }
+                    console.appended(entries, state: driver.state)
+                } else {
+                    for draft in EventCodec.drafts(events, node: config.thisNode) { try log.append(draft) }
+                }
+            } catch {
+                logFailure = error
+                break
+            }
+        }
+        return effects
+    }
+
+    /// Carries out the driver's effects in order, once `logged` has appended their events: the events are made
+    /// durable before anything with an outside effect, then the rest is started. Outcomes come back through the
+    /// driver.
     private func carryOut(_ effects: [NodeDriver.Effect]) async {
-        let derived = effects.reduce(0) { if case .append(let events, _) = $1 { $0 + events.count } else { $0 } }
-        unappendedEvents += derived
-        var appended = 0
         defer {
-            unappendedEvents -= derived - appended  // what a stop or a log failure left out
             if snapshotDue { snapshotNow() }
             publishStatus()
         }
@@ -351,19 +375,7 @@ public actor NodeShell {
             switch effect {
             case .append(let events, let flush):
                 do {
-                    if let console {
-                        var entries: [ConsoleFeed.Entry] = []
-                        entries.reserveCapacity(events.count)
-                        for (event, draft) in zip(events, EventCodec.drafts(events, node: config.thisNode)) {
-                            let sequence = try log.append(draft)
-                            entries.append(ConsoleFeed.Entry(sequence: sequence, wall: draft.wallNanos, event: event))
-                        }
-                        console.appended(entries, state: driver.state)
-                    } else {
-                        for draft in EventCodec.drafts(events, node: config.thisNode) { try log.append(draft) }
-                    }
-                    appended += events.count
-                    unappendedEvents -= events.count
+                    if let logFailure { throw logFailure }
                     if flush { try await log.flush() }  // decisions are durable before their effects
                 } catch {
                     await cannotLog(error)
@@ -489,20 +501,20 @@ public actor NodeShell {
         guard !stopped else { return }
         let stamp = StampClock.now()
         await carryOut(
-            driver.slotWritten(succeeded: ok, startedAt: startedAt, view: view, at: stamp.at, wall: stamp.wall)
+            logged(driver.slotWritten(succeeded: ok, startedAt: startedAt, view: view, at: stamp.at, wall: stamp.wall))
         )
     }
 
     private func slotRead(_ reading: SlotReading) async {
         guard !stopped else { return }
         let stamp = StampClock.now()
-        await carryOut(driver.slotRead(reading, at: stamp.at, wall: stamp.wall))
+        await carryOut(logged(driver.slotRead(reading, at: stamp.at, wall: stamp.wall)))
     }
 
     private func timerFired(_ token: UInt64) async {
         guard !stopped else { return }
         let stamp = StampClock.now()
-        await carryOut(driver.timerFired(token: token, at: stamp.at, wall: stamp.wall))
+        await carryOut(logged(driver.timerFired(token: token, at: stamp.at, wall: stamp.wall)))
     }
 
     private func run(_ operation: ResourceOperation, _ index: Int, _ epoch: Epoch) {
@@ -533,7 +545,7 @@ public actor NodeShell {
     private func agentFinished(_ outcome: ResourceOutcome) async {
         guard !stopped else { return }
         let stamp = StampClock.now()
-        await carryOut(driver.agentFinished(outcome, at: stamp.at, wall: stamp.wall))
+        await carryOut(logged(driver.agentFinished(outcome, at: stamp.at, wall: stamp.wall)))
     }
 
     /// Logs derived events for the operator (the log holds them all; this is the readable summary).
