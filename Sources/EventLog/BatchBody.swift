@@ -188,13 +188,14 @@ public struct BatchBody: Sendable {
     }
 }
 
-/// Where the last payload of each record type sits; a flat array for the common small types.
-struct LastPayloadTable: Sendable {
-    private var small = [Range<Int>?](repeating: nil, count: 256)
-    private var large: [UInt16: Range<Int>] = [:]
+/// Something kept per record type within a batch (where its last payload sits, its last time): a flat array for the
+/// common small types, a dictionary for the rest, emptied in the time it was filled.
+struct TypeTable<Value> {
+    private var small = [Value?](repeating: nil, count: 256)
+    private var large: [UInt16: Value] = [:]
     private var used: [UInt16] = []
 
-    subscript(type: UInt16) -> Range<Int>? {
+    subscript(type: UInt16) -> Value? {
         get { type < 256 ? small[Int(type)] : large[type] }
         set {
             if type < 256 {
@@ -213,28 +214,11 @@ struct LastPayloadTable: Sendable {
     }
 }
 
-/// The last time (and its stored delta) of each record type in a batch, for the per-type delta-of-delta.
-struct TimeTable {
-    typealias Entry = (time: UInt64, delta: Int64, earlierDelta: Int64)
-    private var small = [Entry?](repeating: nil, count: 256)
-    private var large: [UInt16: Entry] = [:]
-    private var used: [UInt16] = []
+extension TypeTable: Sendable where Value: Sendable {}
 
-    subscript(type: UInt16) -> Entry? {
-        get { type < 256 ? small[Int(type)] : large[type] }
-        set {
-            if type < 256 {
-                if small[Int(type)] == nil { used.append(type) }
-                small[Int(type)] = newValue
-            } else {
-                large[type] = newValue
-            }
-        }
-    }
+/// Where the last payload of each record type sits (in the unfiltered payloads).
+typealias LastPayloadTable = TypeTable<Range<Int>>
 
-    mutating func removeAll() {
-        for type in used { small[Int(type)] = nil }
-        used.removeAll(keepingCapacity: true)
-        if !large.isEmpty { large.removeAll() }
-    }
-}
+/// The last time of each record type in a batch, with its distance from the one before it and that one's own
+/// distance, for the per-type delta-of-delta.
+typealias TimeTable = TypeTable<(time: UInt64, delta: Int64, earlierDelta: Int64)>

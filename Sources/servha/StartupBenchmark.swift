@@ -170,10 +170,7 @@ struct StartupBenchmark: ParsableCommand {
         let folded = try fold()
         let ms = Double(monotonicNow() - t0) / 1e6
         // VmHWM, not getrusage's ru_maxrss: Linux keeps that across exec, so it would count the parent's memory.
-        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        let peak = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }?
-            .split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.map(String.init) ?? "0"
-        print("\(ms) \(peak) \(folded)")
+        print("\(ms) \(Int(YearLogDaemonStart.highWaterMB(getpid()) * 1024)) \(folded)")
     }
 
     /// This servha binary, for the child processes.
