@@ -25,8 +25,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
-        // liblz4 (apt: liblz4-dev) plus the one C routine Swift cannot express: the SSE4.2 crc32 instruction
-        // behind a runtime CPU check.
+        // liblz4 (apt: liblz4-dev) plus what Swift cannot express or its Glibc module leaves out: the SSE4.2 crc32
+        // instruction behind a runtime CPU check, and ppoll and eventfd for the shell thread's loop.
         .systemLibrary(
             name: "CLZ4",
             pkgConfig: "liblz4",
@@ -68,6 +68,7 @@ let package = Package(
         .target(
             name: "Runtime",
             dependencies: [
+                "CLZ4",
                 "EventLog",
                 "EventRecords",
                 "Coordinator",
@@ -98,6 +99,7 @@ let package = Package(
         .executableTarget(
             name: "servha",
             dependencies: [
+                "CLZ4",
                 "EventLog",
                 "EventRecords",
                 "Coordinator",

@@ -5,5 +5,6 @@
 #include <lz4hc.h>
 #include <lz4frame.h>
 #include "crc32c_hw.h"
+#include "system_shim.h"
 
 #endif

@@ -262,7 +262,7 @@ public final class SharedStorageMirror: Sendable {
         }
         // Marked before it is compared: a write after this erases the mark, one before it shows in the comparison.
         let marked = mark.apply(to: copy)
-        guard try readShared(copy, count: size, at: 0) == (try local.read(count: size, at: 0)) else {
+        guard try sameBytes(copy, local, count: size) else {
             // Take the mark off again: this copy is about to be replaced, and if that fails the next start must
             // not trust it.
             if marked { try copy.touch() }
@@ -308,19 +308,20 @@ public final class SharedStorageMirror: Sendable {
         size: Int,
         mark: VerifiedMark
     ) throws {
-        let localBytes = try local.read(count: size, at: 0)
         let finalPath = target + "/" + segment.name
         let temporary = finalPath + ".copying"
         options.beforeWrite?(temporary)
         do {
             let file = try SystemFile.open(temporary, flags: O_RDWR | O_CREAT | O_TRUNC)
-            try writeShared(file, localBytes, at: 0)
+            // In pieces, so that copying a segment costs a piece of memory, not the segment's size.
+            for offset in stride(from: 0, to: size, by: Self.pieceBytes) {
+                try writeShared(file, try local.read(count: min(Self.pieceBytes, size - offset), at: offset), at: offset)
+            }
             try file.syncData()
             // Marked before the read-back: a write after this erases the mark, one before it shows in the
             // comparison. The rename keeps the modification time.
             _ = mark.apply(to: file)
-            let back = try readShared(file, count: localBytes.count, at: 0)
-            guard back == localBytes else {
+            guard try sameBytes(file, local, count: size) else {
                 throw EventLogError(
                     .corruption,
                     "copy does not read back identical to \(segment.path)",
@@ -373,10 +374,14 @@ public final class SharedStorageMirror: Sendable {
             // Unknown state (first pass, or the copy changed behind our back): compare what is there, or restart.
             options.beforeWrite?(targetPath)
             targetFile = try SystemFile.open(targetPath, flags: O_RDWR | O_CREAT)
-            let existing = try readShared(targetFile, count: try targetFile.size(), at: 0)
-            let localPrefix = try local.read(count: min(existing.count, localSize), at: 0)
-            if !existing.isEmpty && existing == localPrefix && SegmentScanner.isWholeFrames(existing) {
-                start = existing.count
+            let existing = try targetFile.size()
+            // Compared in pieces; then, the copy being the local segment's first `existing` bytes, those are checked
+            // to end at a frame's end (read locally: each byte of the copy is read from shared storage once).
+            var matches = existing > 0 && existing <= localSize
+            if matches { matches = try sameBytes(targetFile, local, count: existing) }
+            if matches { matches = SegmentScanner.isWholeFrames(try local.read(count: existing, at: 0)) }
+            if matches {
+                start = existing
             } else {
                 try targetFile.truncate(to: 0)
                 start = 0
@@ -391,48 +396,85 @@ public final class SharedStorageMirror: Sendable {
             pending = Array(head[0..<headerLength])
         }
         let framesStart = start + pending.count
-        let tail = try local.read(count: max(0, localSize - framesStart), at: framesStart)
+        // The local segment's new bytes are read, and appended to the copy, a piece at a time: a first copy of a
+        // large open segment costs a piece of memory, not the segment's size.
         var stream = FrameStream(startingAt: framesStart)
-        stream.feed(tail)
         var frameBytes = 0
-        reading: while true {
-            switch stream.next() {
-            case .frame(let frame):
-                pending += frame.bytes
-                frameBytes += frame.bytes.count
-            case .needMore: break reading
-            case .damaged(let at, let reason):
-                throw EventLogError(
-                    .corruption,
-                    "local segment is damaged: \(reason)",
-                    path: localPath,
-                    offset: Int64(at)
-                )
+        var unwritten = 0
+        var readAt = framesStart
+        var end = start
+        reading: while readAt < localSize {
+            let piece = try local.read(count: min(Self.pieceBytes, localSize - readAt), at: readAt)
+            let dataEnd = SegmentScanner.endOfNonZeroData(piece, from: 0)
+            if dataEnd > 0 { unwritten = readAt - framesStart + dataEnd }
+            readAt += piece.count
+            stream.feed(piece)
+            framing: while true {
+                switch stream.next() {
+                case .frame(let frame):
+                    pending += frame.bytes
+                    frameBytes += frame.bytes.count
+                    if pending.count >= Self.pieceBytes {
+                        try append(&pending, to: targetFile, path: targetPath, end: &end)
+                    }
+                case .needMore: break framing
+                case .damaged(let at, let reason):
+                    throw EventLogError(
+                        .corruption,
+                        "local segment is damaged: \(reason)",
+                        path: localPath,
+                        offset: Int64(at)
+                    )
+                }
             }
+            if piece.count < Self.pieceBytes { break reading }
         }
-        if !pending.isEmpty {
-            options.beforeWrite?(targetPath)
-            try writeShared(targetFile, pending, at: start)
-            try targetFile.syncData()
-        }
-        if !pending.isEmpty || carried != mark {
+        try append(&pending, to: targetFile, path: targetPath, end: &end)
+        let appended = end > start
+        if appended { try targetFile.syncData() }
+        if appended || carried != mark {
             carried = mark.apply(to: targetFile) ? mark : nil
         }
-        if !pending.isEmpty {
-            let back = try readShared(targetFile, count: pending.count, at: start)
-            guard back == pending else {
-                throw EventLogError(
-                    .corruption,
-                    "copy does not read back identical to \(localPath)",
-                    path: targetPath
-                )
-            }
+        // Read back and compared with the local segment, whose bytes up to its last whole frame never change.
+        if appended, try !sameBytes(targetFile, local, count: end - start, at: start) {
+            throw EventLogError(
+                .corruption,
+                "copy does not read back identical to \(localPath)",
+                path: targetPath
+            )
         }
         if created { try SystemDirectory.sync(target) }
-        let end = start + pending.count
         progress.withLock { $0.openCopied[copyName] = OpenCopy(end: end, mark: carried) }
-        let unwritten = SegmentScanner.endOfNonZeroData(tail, from: 0)
         return CatchUp(end: end, behind: max(0, unwritten - frameBytes))
+    }
+
+    /// Writes `pending` to the copy at `end`, and empties it.
+    private func append(_ pending: inout [UInt8], to file: borrowing SystemFile, path: String, end: inout Int) throws {
+        guard !pending.isEmpty else { return }
+        options.beforeWrite?(path)
+        try writeShared(file, pending, at: end)
+        end += pending.count
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    /// How much of a segment the mirror holds in memory at a time when it copies or compares whole segments.
+    static let pieceBytes = 1 << 20
+
+    /// True when the first `count` bytes of `copy` (on shared storage) and `local` are the same, read a piece at a
+    /// time.
+    private func sameBytes(
+        _ copy: borrowing SystemFile,
+        _ local: borrowing SystemFile,
+        count: Int,
+        at start: Int = 0
+    ) throws -> Bool {
+        for offset in stride(from: start, to: start + count, by: Self.pieceBytes) {
+            let length = min(Self.pieceBytes, start + count - offset)
+            guard try readShared(copy, count: length, at: offset) == (try local.read(count: length, at: offset)) else {
+                return false
+            }
+        }
+        return true
     }
 
     /// Writes to shared storage, counted in the status.

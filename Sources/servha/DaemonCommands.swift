@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLZ4
 import Coordinator
 import Dispatch
 import Foundation
@@ -24,6 +25,10 @@ struct DaemonCommand: AsyncParsableCommand {
     var dryRunVip = false
 
     func run() async throws {
+        // Buffers of 256 KiB and more (a segment read at start-up, the mirror's pieces) get pages of their own,
+        // given back to the system when freed. By default glibc raises this threshold to the largest buffer freed,
+        // after which a start-up's 8 MiB reads stay in the heap and count in the daemon's memory for good.
+        _ = servha_set_mmap_threshold(256 << 10)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .info

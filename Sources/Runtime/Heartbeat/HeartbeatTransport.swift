@@ -1,7 +1,6 @@
 import Coordinator
 import Glibc
 import NIOCore
-import NIOPosix
 import Synchronization
 
 /// Why the heartbeat transport could not start, as one line naming the channel.
@@ -16,16 +15,15 @@ public struct HeartbeatTransportError: Error, Sendable, Hashable, CustomStringCo
 /// The network heartbeat channels: one UDP socket per channel, bound to this node's address and the channel's
 /// port, sending to the peer's address and the same port.
 ///
-/// Receiving runs on an event loop thread of its own, so that nothing else the daemon does (a slow disk, a
-/// resource script) delays a heartbeat; `onDatagram` is called on that thread and must hand the bytes on quickly.
+/// Receiving is polled by the thread given as `loop`, the node's shell thread in the daemon: a datagram then wakes
+/// the thread that acts on it, and no other (an event loop thread of its own cost a second thread switch per
+/// datagram, a sixth of an idle daemon's CPU). Nothing on that thread blocks (disk I/O and resource scripts run
+/// elsewhere), so a slow disk or agent does not delay a heartbeat. `onDatagram` is called on that thread and
+/// must hand the bytes on quickly. Without a `loop`, the transport polls on a thread of its own.
 ///
-/// Sending does not go through SwiftNIO's write path: a datagram channel that hits a send error other than
-/// EMSGSIZE or EHOSTUNREACH (ENETUNREACH when a route goes away, EPERM from a firewall rule, EINVAL) closes
-/// itself, and would stop receiving on that channel for good: one path failing one way would silence it both
-/// ways (`aSendErrorDoesNotStopReceiving` in the tests covers this). Instead each socket
-/// is created here and handed to SwiftNIO for receiving, and a duplicate descriptor of it sends with
-/// `sendto(MSG_DONTWAIT)` from the caller's thread: it never blocks, a failure drops that one datagram, and the
-/// source address and port are the channel's own.
+/// Both directions use the socket directly, without blocking: `recvfrom` and `sendto` with MSG_DONTWAIT. An
+/// error on one datagram (a send refused by a firewall rule, a route gone, an ICMP error reported on the socket)
+/// affects that datagram only: receiving goes on, on every channel (`aSendErrorDoesNotStopReceiving` in the tests).
 public final class HeartbeatTransport: Sendable {
     public let channels: [ChannelEndpoint]
     public let thisNode: NodeID
@@ -33,13 +31,10 @@ public final class HeartbeatTransport: Sendable {
     private let onDatagram: @Sendable (_ channel: Int, _ bytes: [UInt8], _ source: String) -> Void
     private let onProblem: @Sendable (String) -> Void
     private let state = Mutex(State())
-
-    /// How long to wait before registering a socket again after SwiftNIO closed it (a fatal receive error).
-    static let reopenDelay = TimeAmount.seconds(1)
+    private let loop: ShellExecutor
 
     private struct State {
         var phase = Phase.idle
-        var group: MultiThreadedEventLoopGroup?
         var slots: [Slot] = []
     }
 
@@ -47,68 +42,66 @@ public final class HeartbeatTransport: Sendable {
 
     private struct Slot {
         var name: String
-        /// The bound socket, kept for sending and for registering again; SwiftNIO receives on a duplicate of it.
-        var sendDescriptor: CInt
+        /// The bound socket, for sending and receiving.
+        var descriptor: CInt
         var peer: SocketAddress
         var peerText: String
-        /// Nil while the socket is being registered again.
-        var receiver: (any Channel)?
         /// The errno of the last failed send (0: the last send went out), so that a path that is down is
         /// reported once, and again when it comes back, rather than at every heartbeat.
         var sendErrno: CInt = 0
+        /// The same for receiving.
+        var receiveErrno: CInt = 0
     }
 
     /// - Parameters:
-    ///   - onProblem: Told, as one line, when sending on a channel starts or stops failing and when a receiving
-    ///     socket had to be registered again.
+    ///   - loop: The thread that polls the sockets and calls `onDatagram` (nil: a thread of the transport's own).
+    ///   - onProblem: Told, as one line, when sending or receiving on a channel starts or stops failing.
     ///   - onDatagram: Every datagram received, with its channel index and source address (`ip:port`), on the
-    ///     transport's event loop thread.
-    public init(
+    ///     `loop` thread.
+    init(
         channels: [ChannelEndpoint],
         thisNode: NodeID,
         peer: NodeID,
+        loop: ShellExecutor?,
         onProblem: @escaping @Sendable (String) -> Void = { _ in },
         onDatagram: @escaping @Sendable (_ channel: Int, _ bytes: [UInt8], _ source: String) -> Void
     ) {
         self.channels = channels
         self.thisNode = thisNode
         self.peer = peer
+        self.loop = loop ?? ShellExecutor(name: "servha hb in")
         self.onProblem = onProblem
         self.onDatagram = onDatagram
+    }
+
+    public convenience init(
+        channels: [ChannelEndpoint],
+        thisNode: NodeID,
+        peer: NodeID,
+        onProblem: @escaping @Sendable (String) -> Void = { _ in },
+        onDatagram: @escaping @Sendable (_ channel: Int, _ bytes: [UInt8], _ source: String) -> Void
+    ) {
+        self.init(
+            channels: channels, thisNode: thisNode, peer: peer, loop: nil, onProblem: onProblem,
+            onDatagram: onDatagram
+        )
     }
 
     /// Binds every channel's socket. On failure nothing stays bound, and the error names the channel and the
     /// address ("heartbeat channel lan: cannot bind 192.0.2.1:7400: Address already in use").
     public func start() async throws {
-        let group = try state.withLock { state throws(HeartbeatTransportError) -> MultiThreadedEventLoopGroup in
+        try state.withLock { state throws(HeartbeatTransportError) in
             guard state.phase == .idle else {
                 throw HeartbeatTransportError("heartbeat transport can only be started once")
             }
             state.phase = .running
-            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-            state.group = group
-            return group
         }
         var slots: [Slot] = []
         do {
-            for (index, endpoint) in channels.enumerated() {
-                var slot = try Self.openSocket(endpoint, thisNode: thisNode, peer: peer)
-                slots.append(slot)
-                let receiver = try await register(channel: index, duplicate: dup(slot.sendDescriptor), group: group)
-                slot.receiver = receiver
-                slots[index] = slot
-                watch(receiver, channel: index)
-            }
+            for endpoint in channels { slots.append(try Self.openSocket(endpoint, thisNode: thisNode, peer: peer)) }
         } catch {
-            for slot in slots {
-                try? await slot.receiver?.close()
-                close(slot.sendDescriptor)
-            }
-            state.withLock { state in
-                state.phase = .stopped
-                state.group = nil
-            }
-            try? await group.shutdownGracefully()
+            for slot in slots { close(slot.descriptor) }
+            state.withLock { $0.phase = .stopped }
             throw error
         }
         let stoppedMeanwhile = state.withLock { state in
@@ -117,12 +110,48 @@ public final class HeartbeatTransport: Sendable {
             return false
         }
         if stoppedMeanwhile {
-            for slot in slots {
-                try? await slot.receiver?.close()
-                close(slot.sendDescriptor)
-            }
+            for slot in slots { close(slot.descriptor) }
             throw HeartbeatTransportError("heartbeat transport stopped while it was starting")
         }
+        for (index, slot) in slots.enumerated() {
+            loop.watch(slot.descriptor) { [weak self] in self?.receive(channel: index, descriptor: slot.descriptor) }
+        }
+    }
+
+    /// Reads what has arrived on one channel (on the loop thread), at most a few dozen datagrams at a time so that
+    /// a flood on one channel cannot hold the others and the timers back.
+    private func receive(channel index: Int, descriptor: CInt) {
+        let scratch = scratch
+        for _ in 0..<64 {
+            var source = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let count = scratch.buffer.withUnsafeMutableBytes { bytes in
+                withUnsafeMutablePointer(to: &source) { address in
+                    address.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        recvfrom(descriptor, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT), $0, &length)
+                    }
+                }
+            }
+            let code = count < 0 ? errno : 0
+            if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return }
+            noteReceive(code, channel: index)
+            guard count >= 0 else { return }  // an ICMP error reported on the socket: the next heartbeat tells
+            onDatagram(index, Array(scratch.buffer[0..<count]), scratch.text(of: source))
+        }
+    }
+
+    /// Receiving's buffer, and the text of the last source address (it is the peer's, datagram after datagram).
+    private let scratch = ReceiveScratch()
+
+    private func noteReceive(_ code: CInt, channel index: Int) {
+        let problem: String? = state.withLock { state in
+            guard state.slots.indices.contains(index), state.slots[index].receiveErrno != code else { return nil }
+            state.slots[index].receiveErrno = code
+            let name = state.slots[index].name
+            if code == 0 { return "heartbeat channel \(name): receiving works again" }
+            return "heartbeat channel \(name): receive error: \(String(cString: strerror(code)))"
+        }
+        if let problem { onProblem(problem) }
     }
 
     /// Sends one datagram to the peer on channel `channel`, without blocking; dropped if it cannot go out now.
@@ -133,7 +162,7 @@ public final class HeartbeatTransport: Sendable {
             let code = bytes.withUnsafeBytes { buffer in
                 slot.peer.withSockAddr { address, length in
                     let sent = sendto(
-                        slot.sendDescriptor,
+                        slot.descriptor,
                         buffer.baseAddress,
                         buffer.count,
                         Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL),
@@ -152,34 +181,44 @@ public final class HeartbeatTransport: Sendable {
         if let problem { onProblem(problem) }
     }
 
-    /// Closes every socket and stops the event loop thread; `onDatagram` is not called after this returns.
+    /// Stops receiving and closes every socket; `onDatagram` is not called after this returns (unless this is
+    /// called from `onDatagram` itself).
     public func stop() async {
-        let (slots, group) = state.withLock { state in
-            let taken = (state.slots, state.group)
+        let slots = state.withLock { state in
+            let taken = state.slots
             state.phase = .stopped
             state.slots = []
-            state.group = nil
-            // Closed under the lock, so that no `send` is using one.
-            for slot in taken.0 { close(slot.sendDescriptor) }
             return taken
         }
-        for slot in slots { try? await slot.receiver?.close() }
-        try? await group?.shutdownGracefully()
+        for slot in slots { loop.unwatch(slot.descriptor) }
+        // Closed under the lock, so that no `send` is using one.
+        state.withLock { _ in for slot in slots { close(slot.descriptor) } }
     }
 
-    /// The address a channel's socket is bound to (nil before `start`, after `stop`, or while registering again).
+    /// The address a channel's socket is bound to (nil before `start` and after `stop`).
     public func localAddress(channel: Int) -> SocketAddress? {
-        state.withLock { $0.slots.indices.contains(channel) ? $0.slots[channel].receiver?.localAddress : nil }
-    }
-
-    /// The receiving channel, for tests that simulate SwiftNIO closing it.
-    func receiver(channel: Int) -> (any Channel)? {
-        state.withLock { $0.slots.indices.contains(channel) ? $0.slots[channel].receiver : nil }
+        state.withLock { state in
+            guard state.slots.indices.contains(channel) else { return nil }
+            let descriptor = state.slots[channel].descriptor
+            var address = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let got = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+            }
+            guard got == 0 else { return nil }
+            // Parsed back from its text: the port bound may differ from the configured one (port 0).
+            let text = Self.describe(address)
+            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else {
+                return nil
+            }
+            let host = text[..<colon].filter { $0 != "[" && $0 != "]" }
+            return try? SocketAddress(ipAddress: host, port: port)
+        }
     }
 
     // MARK: Sockets
 
-    /// Creates and binds the socket of one channel; the caller owns `sendDescriptor`.
+    /// Creates and binds the socket of one channel; the caller owns its descriptor.
     private static func openSocket(_ endpoint: ChannelEndpoint, thisNode: NodeID, peer: NodeID) throws -> Slot {
         func fail(_ problem: String) -> HeartbeatTransportError {
             HeartbeatTransportError("heartbeat channel \(endpoint.name): \(problem)")
@@ -206,90 +245,10 @@ public final class HeartbeatTransport: Sendable {
         }
         return Slot(
             name: endpoint.name,
-            sendDescriptor: descriptor,
+            descriptor: descriptor,
             peer: remote,
             peerText: hostPort(peerText, endpoint.port)
         )
-    }
-
-    /// Hands `duplicate` (a duplicate of a channel's socket) to SwiftNIO for receiving; SwiftNIO owns it from here.
-    private func register(
-        channel index: Int,
-        duplicate: CInt,
-        group: MultiThreadedEventLoopGroup
-    ) async throws -> any Channel {
-        let name = channels[index].name
-        guard duplicate >= 0 else {
-            throw HeartbeatTransportError(
-                "heartbeat channel \(name): cannot duplicate its socket: \(String(cString: strerror(errno)))"
-            )
-        }
-        let onDatagram = onDatagram
-        let bootstrap = DatagramBootstrap(group: group).channelInitializer { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(Receiver(channel: index, deliver: onDatagram))
-            }
-        }
-        do {
-            return try await bootstrap.withBoundSocket(duplicate).get()
-        } catch {
-            throw HeartbeatTransportError("heartbeat channel \(name): cannot receive: \(error)")
-        }
-    }
-
-    /// Registers the socket again if SwiftNIO closes it while the transport runs.
-    private func watch(_ receiver: any Channel, channel index: Int) {
-        receiver.closeFuture.whenComplete { _ in
-            let lost = self.state.withLock { state in
-                guard state.phase == .running, state.slots.indices.contains(index),
-                    let current = state.slots[index].receiver, current === receiver
-                else { return false }
-                state.slots[index].receiver = nil
-                self.scheduleReopen(channel: index, state: state)
-                return true
-            }
-            guard lost else { return }
-            self.onProblem(
-                "heartbeat channel \(self.channels[index].name): receiving stopped; registering its socket again"
-            )
-        }
-    }
-
-    /// Called under the lock, so that `stop` cannot shut the event loop down in between.
-    private func scheduleReopen(channel index: Int, state: borrowing State) {
-        guard state.phase == .running, let group = state.group else { return }
-        group.next().scheduleTask(in: Self.reopenDelay) {
-            Task { await self.reopen(channel: index, group: group) }
-        }
-    }
-
-    private func reopen(channel index: Int, group: MultiThreadedEventLoopGroup) async {
-        // Duplicated under the lock: `stop` closes the socket under it, and its number could then be reused.
-        let duplicate: CInt? = state.withLock { state in
-            guard state.phase == .running, state.slots.indices.contains(index) else { return nil }
-            return dup(state.slots[index].sendDescriptor)
-        }
-        guard let duplicate else { return }
-        do {
-            let receiver = try await register(channel: index, duplicate: duplicate, group: group)
-            let kept = state.withLock { state in
-                guard state.phase == .running, state.slots[index].receiver == nil else { return false }
-                state.slots[index].receiver = receiver
-                return true
-            }
-            guard kept else {
-                try? await receiver.close()
-                return
-            }
-            watch(receiver, channel: index)
-            onProblem("heartbeat channel \(channels[index].name): receiving again")
-        } catch {
-            let retrying = state.withLock { state in
-                scheduleReopen(channel: index, state: state)
-                return state.phase == .running
-            }
-            if retrying { onProblem("\(error); retrying") }
-        }
     }
 
     /// `ip:port`, with brackets around an IPv6 address.
@@ -297,30 +256,42 @@ public final class HeartbeatTransport: Sendable {
         host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
-    static func describe(_ address: SocketAddress) -> String {
-        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
-        return hostPort(ip, UInt16(clamping: port))
+    /// A received datagram's source as `ip:port`.
+    static func describe(_ address: sockaddr_storage) -> String {
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        var copy = address
+        return withUnsafePointer(to: &copy) { pointer in
+            switch Int32(address.ss_family) {
+            case AF_INET:
+                return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { inet in
+                    var ip = inet.pointee.sin_addr
+                    inet_ntop(AF_INET, &ip, &text, socklen_t(text.count))
+                    return hostPort(String(cString: text), UInt16(bigEndian: inet.pointee.sin_port))
+                }
+            case AF_INET6:
+                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { inet6 in
+                    var ip = inet6.pointee.sin6_addr
+                    inet_ntop(AF_INET6, &ip, &text, socklen_t(text.count))
+                    return hostPort(String(cString: text), UInt16(bigEndian: inet6.pointee.sin6_port))
+                }
+            default:
+                return "an address of family \(address.ss_family)"
+            }
+        }
     }
 }
 
-/// Passes each datagram of one channel on, as bytes and a source address.
-private final class Receiver: ChannelInboundHandler {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+/// What receiving reuses from one datagram to the next. Touched only on the loop thread (one `receive` at a time).
+private final class ReceiveScratch: @unchecked Sendable {
+    var buffer = [UInt8](repeating: 0, count: 2048)
+    private var lastSource = sockaddr_storage()
+    private var lastText: String?
 
-    let channel: Int
-    let deliver: @Sendable (_ channel: Int, _ bytes: [UInt8], _ source: String) -> Void
-
-    init(channel: Int, deliver: @escaping @Sendable (_ channel: Int, _ bytes: [UInt8], _ source: String) -> Void) {
-        self.channel = channel
-        self.deliver = deliver
+    func text(of source: sockaddr_storage) -> String {
+        var (last, now) = (lastSource, source)
+        if let lastText, memcmp(&last, &now, MemoryLayout<sockaddr_storage>.size) == 0 { return lastText }
+        let text = HeartbeatTransport.describe(source)
+        (lastSource, lastText) = (source, text)
+        return text
     }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let envelope = Self.unwrapInboundIn(data)
-        deliver(channel, Array(envelope.data.readableBytesView), HeartbeatTransport.describe(envelope.remoteAddress))
-    }
-
-    /// Non-fatal receive errors (an ICMP error reported on the socket) are nothing to act on: the next heartbeat
-    /// tells. Fatal ones close the channel, and the transport registers the socket again.
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {}
 }

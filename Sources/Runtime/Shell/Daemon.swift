@@ -186,10 +186,11 @@ public final class Daemon: Sendable {
             of: Datagram.self,
             bufferingPolicy: .bufferingNewest(4096)
         )
-        let transport = HeartbeatTransport(channels: config.channels, thisNode: config.thisNode, peer: peer.id) {
-            channel,
-            bytes,
-            source in
+        // The shell's thread polls the heartbeat sockets itself: a datagram wakes one thread, the one that acts on it.
+        let executor = ShellExecutor(name: "servha shell")
+        let transport = HeartbeatTransport(
+            channels: config.channels, thisNode: config.thisNode, peer: peer.id, loop: executor
+        ) { channel, bytes, source in
             arrivals.yield(Datagram(channel: channel, bytes: bytes, source: source, at: StampClock.monotonic()))
         }
         do {
@@ -199,6 +200,7 @@ public final class Daemon: Sendable {
         }
         undo.append { await transport.stop() }
         let shell = NodeShell(
+            executor: executor,
             config: config,
             core: core,
             log: log,

@@ -14,7 +14,7 @@ import Logging
 /// space, retention, snapshots) runs in tasks of its own.
 public actor NodeShell {
     /// The thread this shell runs on (`ShellExecutor`): its tick, its wake-ups and every input land there.
-    nonisolated let executor = ShellExecutor(name: "servha shell")
+    nonisolated let executor: ShellExecutor
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     public let config: DaemonConfig
     private var driver: NodeDriver
@@ -49,7 +49,8 @@ public actor NodeShell {
     /// The console's view of this node (nil: `http:` is off, and none of this costs anything).
     private var console: ConsoleFeed?
 
-    public init(
+    init(
+        executor: ShellExecutor = ShellExecutor(name: "servha shell"),
         config: DaemonConfig,
         core: Coordinator,
         log: EventLogWriter,
@@ -61,6 +62,7 @@ public actor NodeShell {
         hold: GroupHold = GroupHold(),
         logger: Logger
     ) {
+        self.executor = executor
         self.guardLink = guardLink
         self.hold = hold
         (fatalFailures, fatal) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))

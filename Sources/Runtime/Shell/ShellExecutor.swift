@@ -1,15 +1,17 @@
+import CLZ4
 import EventLog
 import Glibc
 import Synchronization
 
 /// The thread a node's shell runs on: the `NodeShell` actor's executor, the preferred executor of the tasks that
-/// hand it inputs, and the clock of its tick and wake-ups.
+/// hand it inputs, the clock of its tick and wake-ups, and the receiver of its heartbeat sockets.
 ///
 /// Why a thread of its own rather than the shared pool: an idle node does the same few things every tick, and on
 /// the pool each of them was a hop between threads (the pool's timer thread, a worker, the actor, the disk
 /// threads, a worker again): about 17 thread switches a tick, which cost more CPU than the work itself (a
-/// context switch is tens of microseconds in a virtual machine). Here the tick is a timed wait of this thread, an
-/// input from the disk threads or the network is one job queued to it, and the work runs where it lands.
+/// context switch is tens of microseconds in a virtual machine). Here the tick is a timed wait of this thread, a
+/// datagram wakes this thread itself (its sockets are polled here, not on an event loop thread that would then
+/// wake this one), an input from the disk threads is one job queued to it, and the work runs where it lands.
 final class ShellExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     private let queue = JobQueue()
 
@@ -38,42 +40,96 @@ final class ShellExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     func run(_ work: @escaping @Sendable () async -> Void) {
         Task(executorPreference: self) { await work() }
     }
+
+    /// Calls `onReadable` on this thread whenever `descriptor` has something to read, until `unwatch`. It must
+    /// read what is there without blocking (or it is called again at once).
+    func watch(_ descriptor: CInt, _ onReadable: @escaping @Sendable () -> Void) {
+        queue.watch(descriptor, onReadable)
+    }
+
+    /// Stops watching `descriptor`. Once this returns, its `onReadable` is not running and is not called again
+    /// (unless called from `onReadable` itself, which is then finishing).
+    func unwatch(_ descriptor: CInt) { queue.unwatch(descriptor) }
 }
 
-/// The executor's jobs and timers, and its thread's loop. Apart from the executor so that the thread does not
-/// keep it alive: when the shell (and so its executor) goes, the thread ends.
+/// The executor's jobs, timers and watched descriptors, and its thread's loop. Apart from the executor so that
+/// the thread does not keep it alive: when the shell (and so its executor) goes, the thread ends.
 private final class JobQueue: @unchecked Sendable {
     private struct Pending {
         var jobs: [UnownedJob] = []
         var timers: [(deadline: UInt64, fire: @Sendable () -> Void)] = []
+        var watched: [(descriptor: CInt, onReadable: @Sendable () -> Void)] = []
         var shutDown = false
+        /// The loop is in (or about to enter) its wait: whoever adds work must write to `wakeDescriptor`. Cleared
+        /// by the first who does, so that a burst of inputs costs one system call, and none while the loop runs.
+        var sleeping = false
+        /// Bumped after each round of `onReadable` calls, so that `unwatch` can wait for the one in progress.
+        var round: UInt64 = 0
+        var inRound = false
     }
     private let pending = Mutex(Pending())
-    private let wakeup = Wakeup()
+    /// An eventfd: written to wake the loop out of its poll.
+    private let wakeDescriptor: CInt
+    private let roundDone = Wakeup()
+    private let thread = Mutex<pthread_t?>(nil)
     /// The executor the jobs run isolated to. Weak: the queue (and its thread) must not keep it alive.
     let executor = Mutex(WeakExecutor())
     struct WeakExecutor: @unchecked Sendable { weak var value: ShellExecutor? }
 
-    func push(_ job: UnownedJob) {
-        pending.withLock { $0.jobs.append(job) }
-        wakeup.signal()
+    init() {
+        wakeDescriptor = servha_eventfd()
+        precondition(wakeDescriptor >= 0, "cannot make an eventfd: \(String(cString: strerror(errno)))")
     }
+
+    deinit { close(wakeDescriptor) }
+
+    private func change(_ body: (inout Pending) -> Void) {
+        let wake = pending.withLock { state in
+            body(&state)
+            defer { state.sleeping = false }
+            return state.sleeping
+        }
+        if wake {
+            var one: UInt64 = 1
+            _ = write(wakeDescriptor, &one, 8)
+        }
+    }
+
+    func push(_ job: UnownedJob) { change { $0.jobs.append(job) } }
 
     func addTimer(at deadline: UInt64, _ fire: @escaping @Sendable () -> Void) {
-        pending.withLock { $0.timers.append((deadline, fire)) }
-        wakeup.signal()
+        change { $0.timers.append((deadline, fire)) }
     }
 
-    func shutDown() {
-        pending.withLock { $0.shutDown = true }
-        wakeup.signal()
+    func watch(_ descriptor: CInt, _ onReadable: @escaping @Sendable () -> Void) {
+        change { $0.watched.append((descriptor, onReadable)) }
     }
+
+    func unwatch(_ descriptor: CInt) {
+        var waitFor: UInt64?
+        change { state in
+            state.watched.removeAll { $0.descriptor == descriptor }
+            if state.inRound { waitFor = state.round }
+        }
+        // From another thread while a round of `onReadable` calls runs: wait until it is over.
+        guard let round = waitFor, !isLoopThread else { return }
+        while pending.withLock({ $0.inRound && $0.round == round }) { roundDone.wait(until: monotonicNow() + 1_000_000) }
+    }
+
+    private var isLoopThread: Bool {
+        thread.withLock { $0.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
+    }
+
+    func shutDown() { change { $0.shutDown = true } }
 
     func run() {
+        thread.withLock { $0 = pthread_self() }
         var jobs: [UnownedJob] = []
         var due: [@Sendable () -> Void] = []
+        var polled: [pollfd] = []
+        var handlers: [@Sendable () -> Void] = []
         while true {
-            let (stop, nextDeadline) = pending.withLock { state -> (Bool, UInt64?) in
+            let (stop, sleep, nextDeadline) = pending.withLock { state -> (Bool, Bool, UInt64?) in
                 swap(&jobs, &state.jobs)
                 let now = monotonicNow()
                 var next: UInt64?
@@ -85,7 +141,16 @@ private final class JobQueue: @unchecked Sendable {
                     next = min(next ?? .max, timer.deadline)
                     return false
                 }
-                return (state.shutDown, next)
+                let sleep = jobs.isEmpty && due.isEmpty
+                if sleep {
+                    state.sleeping = true
+                    polled.removeAll(keepingCapacity: true)
+                    polled.append(pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0))
+                    for watched in state.watched {
+                        polled.append(pollfd(fd: watched.descriptor, events: Int16(POLLIN), revents: 0))
+                    }
+                }
+                return (state.shutDown, sleep, next)
             }
             if stop { return }
             for fire in due { fire() }
@@ -100,7 +165,49 @@ private final class JobQueue: @unchecked Sendable {
                 jobs.removeAll(keepingCapacity: true)
                 continue  // what the jobs queued or scheduled is looked at before sleeping
             }
-            wakeup.wait(until: nextDeadline)
+            if !sleep { continue }  // timers fired: look again before sleeping
+            wait(&polled, until: nextDeadline)
+            if polled[0].revents != 0 {
+                var drained: UInt64 = 0
+                _ = read(wakeDescriptor, &drained, 8)
+            }
+            let ready = polled.indices.dropFirst().filter { polled[$0].revents != 0 }
+            guard !ready.isEmpty else { continue }
+            // Only descriptors still watched: `unwatch` may have run during the wait.
+            pending.withLock { state in
+                state.sleeping = false
+                state.inRound = true
+                for index in ready {
+                    if let watched = state.watched.first(where: { $0.descriptor == polled[index].fd }) {
+                        handlers.append(watched.onReadable)
+                    }
+                }
+            }
+            for call in handlers { call() }
+            handlers.removeAll(keepingCapacity: true)
+            pending.withLock { state in
+                state.inRound = false
+                state.round &+= 1
+            }
+            roundDone.signal()
+        }
+    }
+
+    /// Polls until a descriptor is ready or the monotonic clock reaches `deadline`.
+    private func wait(_ polled: inout [pollfd], until deadline: UInt64?) {
+        var timeout = timespec()
+        if let deadline {
+            let now = monotonicNow()
+            let left = deadline > now ? deadline - now : 0
+            timeout = timespec(tv_sec: Int(left / 1_000_000_000), tv_nsec: Int(left % 1_000_000_000))
+        }
+        let count = nfds_t(polled.count)
+        let result = polled.withUnsafeMutableBufferPointer { buffer in
+            deadline == nil ? servha_ppoll(buffer.baseAddress, UInt(count), nil) : servha_ppoll(buffer.baseAddress, UInt(count), &timeout)
+        }
+        pending.withLock { $0.sleeping = false }
+        if result < 0 {
+            for index in polled.indices { polled[index].revents = 0 }  // EINTR: look again
         }
     }
 }
