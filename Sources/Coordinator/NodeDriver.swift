@@ -39,6 +39,13 @@ public struct NodeDriver: Sendable {
     public private(set) var guardDeadline: Instant?
     /// The view as of the last flush: a slot write repeating it is a routine renewal, written without one.
     private var durableView: Advertisement?
+    /// The last slot write asked for: when, and with what view (see `routineWriteDue`).
+    private var lastWrite: (at: Instant, view: Advertisement)?
+    /// When the newest heartbeat from the peer arrived, and the send time of the newest own heartbeat it echoed.
+    private var newestHeard: Instant?
+    private var newestEchoSent: Instant?
+    /// The newest heartbeat's word that the peer accepts this node's ownership (its echoes renew the lease).
+    private var peerAcknowledges = false
 
     /// How many of its own heartbeats a node remembers the send time of (an echo older than that renews nothing).
     public static let echoWindow = 256
@@ -104,6 +111,7 @@ public struct NodeDriver: Sendable {
             // A new boot: nothing from before is in flight any more.
             write = InFlight()
             read = InFlight()
+            lastWrite = nil
             monitoring = []
             timerToken += 1
         }
@@ -111,7 +119,8 @@ public struct NodeDriver: Sendable {
         return effects
     }
 
-    /// The heartbeat interval passed: heartbeats on every channel, the own slot written, the peer's slot read.
+    /// The heartbeat interval passed: heartbeats on every channel, the own slot written (see `routineWriteDue`),
+    /// the peer's slot read.
     public mutating func tick(at: Instant, wall: Int64) -> [Effect] {
         var effects: [Effect] = []
         resume(at: at, wall: wall, into: &effects)
@@ -124,7 +133,7 @@ public struct NodeDriver: Sendable {
                 .send(OutgoingHeartbeat(channel: channel, sequence: sendSequence, echo: newestReceived, view: view))
             )
         }
-        requestWrite(at: at, into: &effects)
+        if routineWriteDue(at: at, view: view, config) { requestWrite(at: at, into: &effects) }
         requestRead(at: at, into: &effects)
         return effects
     }
@@ -140,12 +149,16 @@ public struct NodeDriver: Sendable {
         wall: Int64
     ) -> [Effect] {
         newestReceived = max(newestReceived, sequence)
+        newestHeard = at
+        peerAcknowledges = view.acknowledgesPeer
+        let echoSent = echo == 0 ? nil : sentTime(of: echo)
+        if let echoSent { newestEchoSent = max(newestEchoSent ?? 0, echoSent) }
         let heartbeat = Heartbeat(
             channel: UInt8(truncatingIfNeeded: channel),
             from: from,
             sequence: sequence,
             view: view,
-            echoOfOwnSentAt: echo == 0 ? nil : sentTime(of: echo),
+            echoOfOwnSentAt: echoSent,
             echo: echo
         )
         var effects: [Effect] = []
@@ -164,12 +177,12 @@ public struct NodeDriver: Sendable {
             epoch: view.epoch,
             diskOnly: view.diskOnlyLease
         )
-        return finished(\.write, .slotWritten(written), at: at, wall: wall)
+        return finished(write: true, .slotWritten(written), at: at, wall: wall)
     }
 
     /// A read of the peer's slot finished.
     public mutating func slotRead(_ reading: SlotReading, at: Instant, wall: Int64) -> [Effect] {
-        finished(\.read, .diskSlot(reading), at: at, wall: wall)
+        finished(write: false, .diskSlot(reading), at: at, wall: wall)
     }
 
     /// A resource's monitor interval passed: one monitor, if the resource runs and none is already running.
@@ -214,18 +227,18 @@ public struct NodeDriver: Sendable {
     }
 
     /// A slot write or read came back: the core hears of it, then the one asked for meanwhile (if any) starts.
-    private mutating func finished(
-        _ slot: WritableKeyPath<NodeDriver, InFlight>,
-        _ input: Input,
-        at: Instant,
-        wall: Int64
-    ) -> [Effect] {
+    /// (A flag rather than a key path to `write` or `read`: a key path is looked up at run time, a hundred times a
+    /// second on an idle node.)
+    private mutating func finished(write isWrite: Bool, _ input: Input, at: Instant, wall: Int64) -> [Effect] {
         var effects: [Effect] = []
-        self[keyPath: slot].busy = false
+        if isWrite { write.busy = false } else { read.busy = false }
         feed(input, at: at, wall: wall, into: &effects)
-        if self[keyPath: slot].again {
-            self[keyPath: slot].again = false
-            if slot == \.write { requestWrite(at: at, into: &effects) } else { requestRead(at: at, into: &effects) }
+        if isWrite && write.again {
+            write.again = false
+            requestWrite(at: at, into: &effects)
+        } else if !isWrite && read.again {
+            read.again = false
+            requestRead(at: at, into: &effects)
         }
         return effects
     }
@@ -242,6 +255,40 @@ public struct NodeDriver: Sendable {
         feed(.timerFired, at: at, wall: wall, into: &effects)
     }
 
+    /// Whether this tick writes the slot. Every tick, except while the two nodes hear each other both ways over
+    /// the network (a heartbeat from the peer, and its echo of one of this node's, each within half a channel
+    /// deadline), the peer accepts this node's ownership if it holds the group, and the slot would only say
+    /// again what it says: then every `quietWriteInterval`, which halves an idle pair's slot writes at the
+    /// default timings.
+    ///
+    /// Why that is safe: a node that claims counts from the last change it saw in the peer's slot *and* from the
+    /// last heartbeat it heard, whichever is later, so a slot written less often only lets the disk go quiet
+    /// sooner while the heartbeats keep the claim away; the holder's lease is renewed by the echoes meanwhile.
+    /// Both conditions fail within half a channel deadline of the network going quiet (before any lease or
+    /// claim wait runs out), and a changed view (a claim, a release, a role, health or disk-only lease) is
+    /// written at once.
+    private mutating func routineWriteDue(at: Instant, view: Advertisement, _ config: ClusterConfig) -> Bool {
+        guard let last = lastWrite, last.view == view else { return true }
+        let quiet = Self.quietWriteInterval(config)
+        guard quiet > config.heartbeatInterval else { return true }
+        // A holder whose peer does not accept its ownership renews by its slot writes alone.
+        if view.owns && !peerAcknowledges { return true }
+        let fresh = config.channelDeadline / 2
+        guard let heard = newestHeard, at < heard + fresh, let echoed = newestEchoSent, at < echoed + fresh else {
+            return true
+        }
+        // Half an interval early counts as on time: ticks are stamped a little after they are due.
+        return at + config.heartbeatInterval / 2 >= last.at + quiet
+    }
+
+    /// How often a routine slot write goes out while the pair hears each other (`routineWriteDue`): the peer,
+    /// reading every tick, must see the slot change well within a channel deadline, or it would report the disk
+    /// channel down: a write interval, a read interval and an interval of lateness on each side fit in it.
+    /// 40 ms at the default timings (every second tick); the fast profile's 10 ms (every tick: not relaxed).
+    public static func quietWriteInterval(_ config: ClusterConfig) -> Nanos {
+        config.channelDeadline > 3 * config.heartbeatInterval ? config.channelDeadline - 3 * config.heartbeatInterval : 0
+    }
+
     private mutating func requestWrite(at: Instant, into effects: inout [Effect]) {
         guard !write.busy else {
             write.again = true
@@ -250,6 +297,7 @@ public struct NodeDriver: Sendable {
         write.busy = true
         slotCounter &+= 1
         let view = core.advertisement
+        lastWrite = (at, view)
         if view != durableView {
             // The events that made this view are durable before the slot tells the peer about it.
             if case .append(let events, false)? = effects.last {

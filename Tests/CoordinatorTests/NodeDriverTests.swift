@@ -70,6 +70,63 @@ import Testing
         #expect(sends == [78, 78])
     }
 
+    /// While the pair hears each other both ways, a slot that would only repeat itself is written every other
+    /// tick at the default timings; a silent peer, a peer that does not accept the ownership, or a changed view
+    /// brings back a write every tick.
+    @Test func routineSlotWritesHalveWhileThePairHearsEachOther() {
+        var (driver, now) = Self.activeDriver()
+        let config = driver.state.config!
+        #expect(NodeDriver.quietWriteInterval(config) == 2 * config.heartbeatInterval)
+        let ack = CoreDriver.view(.standby, epoch: 1, ack: true)
+        var peerSequence: UInt64 = 500
+        /// Completes the slot writes and reads among `effects` at once; whether there was a write.
+        func complete(_ effects: [NodeDriver.Effect]) -> Bool {
+            var wrote = false
+            for effect in effects {
+                if case .writeSlot(_, let view, let startedAt) = effect {
+                    wrote = true
+                    _ = driver.slotWritten(succeeded: true, startedAt: startedAt, view: view, at: now, wall: Self.wall)
+                } else if case .readSlot(let startedAt) = effect {
+                    let reading = SlotReading(node: 2, readable: true, counter: peerSequence, view: ack, startedAt: startedAt)
+                    _ = driver.slotRead(reading, at: now, wall: Self.wall)
+                }
+            }
+            return wrote
+        }
+        /// One tick (the peer's heartbeat echoing it arrives a millisecond later when `heard`); whether it wrote.
+        func tick(heard: Bool, view peerView: Advertisement = ack) -> Bool {
+            now += config.heartbeatInterval
+            let wrote = complete(driver.tick(at: now, wall: Self.wall))
+            if heard {
+                peerSequence += 1
+                _ = driver.received(
+                    channel: 0, from: 2, sequence: peerSequence, echo: driver.sendSequence, view: peerView,
+                    at: now + 1_000_000, wall: Self.wall
+                )
+            }
+            return wrote
+        }
+        #expect(tick(heard: true), "nothing written yet")
+        let steady = (0..<8).map { _ in tick(heard: true) }
+        #expect(steady == [false, true, false, true, false, true, false, true])
+        // Heard, but the peer does not accept the ownership: the writes are the renewals, every tick.
+        let unacknowledged = CoreDriver.view(.standby, epoch: 1, ack: false)
+        let notAccepted = (0..<4).map { _ in tick(heard: true, view: unacknowledged) }
+        #expect(notAccepted.dropFirst() == [true, true, true], "from the first such heartbeat on")
+        #expect([tick(heard: true), tick(heard: true), tick(heard: true)].contains(false), "every other tick again")
+        // A changed view is written at once, whatever the interval.
+        let before = driver.core.advertisement
+        let command = driver.observe(.admin(AdminCommand(verb: .maintenanceOn, source: "test")), at: now, wall: Self.wall)
+        #expect(driver.core.advertisement != before)
+        #expect(complete(command) || tick(heard: true), "maintenance changes the view")
+        _ = complete(driver.observe(.admin(AdminCommand(verb: .maintenanceOff, source: "test")), at: now, wall: Self.wall))
+        #expect([tick(heard: true), tick(heard: true), tick(heard: true)].contains(false), "every other tick again")
+        // The peer goes silent: within half a channel deadline every tick writes again.
+        let silent = (0..<6).map { _ in tick(heard: false) }
+        #expect(silent.suffix(4) == [true, true, true, true])
+        #expect(driver.state.role == .active)
+    }
+
     @Test func onlyTheNewestTimerFires() {
         var (driver, now) = Self.activeDriver()
         now += 20_000_000

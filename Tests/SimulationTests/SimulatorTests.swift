@@ -150,8 +150,11 @@ func expectNoViolation(_ report: SimulationReport, sourceLocation: SourceLocatio
 
     /// A survivor whose disk is slow (300 ms a write) holds the group on the disk-only lease: it acquires once and
     /// never self-fences, where the short lease alone gave out on every slow write. Its first claim may back off
-    /// once, for a reason that is no slowness: the dead node's last write, still in flight when it died, lands
-    /// after the claim (its check read sees the dead node's slot change).
+    /// once: when the dead node's last write, still in flight when it died, lands after the claim (its check read
+    /// sees the dead node's slot change), or when the claim is queued behind the slow disk's I/O in flight (a
+    /// routine write that started just before the claim, then a read that started just before the claim was
+    /// written: four slow I/Os in a row outlast the claim's time; seed 2 since routine writes halved while the pair
+    /// hears each other, which moved the dead node's last write).
     @Test func aSurvivorOnASlowDiskHoldsTheGroup() {
         for seed in UInt64(1)...12 {
             let report = Simulator.run(SimulationOptions(seed: seed, faults: [.crash, .stall]))
@@ -165,7 +168,7 @@ func expectNoViolation(_ report: SimulationReport, sourceLocation: SourceLocatio
                 }
                 #expect(backedOff.count <= 1, "\(report.reproduce): \(backedOff)")
                 #expect(
-                    backedOff.allSatisfy { $0.contains("claims the lease too") },
+                    backedOff.allSatisfy { $0.contains("claims the lease too") || $0.contains("did not finish within") },
                     "\(report.reproduce): \(backedOff)"
                 )
             }
