@@ -119,6 +119,7 @@ let package = Package(
             name: "RuntimeTests",
             dependencies: [
                 "Runtime", "EventRecords", "Coordinator", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .testTarget(name: "FuzzChecksTests", dependencies: ["FuzzChecks"]),

@@ -1,4 +1,5 @@
 import Coordinator
+import Crypto
 import Foundation
 import Glibc
 import NIOCore
@@ -50,6 +51,21 @@ private func reason(_ verdict: HeartbeatAuthenticator.Verdict) -> String? {
 private let badHMAC = "bad HMAC (wrong key or forged)"
 
 @Suite struct HeartbeatTests {
+    /// The seal is RFC 2104's HMAC-SHA256 of the body, for a key shorter and one longer than a hash block, and a
+    /// packet of another cluster than the sealer's own carries that cluster's id.
+    @Test func aSealIsTheStandardHMAC() throws {
+        for key in [sharedKey, (0..<100).map { UInt8(truncatingIfNeeded: $0 * 7) }] {
+            for cluster in [clusterName, "another-pair"] {
+                let sent = packet(42, echo: 9, cluster: cluster)
+                let sealed = authenticator(1, key: key).seal(sent)
+                let body = Array(sealed.dropLast(HeartbeatPacket.macLength))
+                #expect(body == sent.encodeBody())
+                let standard = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: key))
+                #expect(Array(sealed.suffix(HeartbeatPacket.macLength)) == Array(standard))
+            }
+        }
+    }
+
     // MARK: Packets
 
     @Test func aSealedPacketOpensAsItWasSent() {

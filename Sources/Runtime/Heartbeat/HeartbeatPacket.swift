@@ -59,12 +59,12 @@ public struct HeartbeatPacket: Sendable, Hashable {
         Array(SHA256.hash(data: Array(cluster.utf8)).prefix(clusterIDLength))
     }
 
-    /// Everything the HMAC covers: header and fields.
-    func encodeBody() -> [UInt8] {
+    /// Everything the HMAC covers: header and fields. `clusterID`: the id of `cluster`, when the caller has it.
+    func encodeBody(clusterID: [UInt8]? = nil) -> [UInt8] {
         var out = ByteSink(capacity: 40)
         out.append(contentsOf: Self.magic)
         out.append(Self.version)
-        out.append(contentsOf: Self.clusterID(cluster))
+        out.append(contentsOf: clusterID ?? Self.clusterID(cluster))
         out.appendVarint(UInt64(from))
         out.append(channel)
         out.appendVarint(sequence)

@@ -136,11 +136,11 @@ public final class HeartbeatTransport: Sendable {
             if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return }
             noteReceive(code, channel: index)
             guard count >= 0 else { return }  // an ICMP error reported on the socket: the next heartbeat tells
-            onDatagram(index, Array(scratch.buffer[0..<count]), scratch.text(of: source))
+            onDatagram(index, Array(scratch.buffer[0..<count]), scratch.text(of: source, channel: index))
         }
     }
 
-    /// Receiving's buffer, and the text of the last source address (it is the peer's, datagram after datagram).
+    /// Receiving's buffer, and the text of each channel's last source address (the peer's, datagram after datagram).
     private let scratch = ReceiveScratch()
 
     private func noteReceive(_ code: CInt, channel index: Int) {
@@ -282,16 +282,20 @@ public final class HeartbeatTransport: Sendable {
 }
 
 /// What receiving reuses from one datagram to the next. Touched only on the loop thread (one `receive` at a time).
+/// The source text is kept per channel: the peer sends each channel from another address or port, so one cache
+/// for all of them missed on every datagram.
 private final class ReceiveScratch: @unchecked Sendable {
     var buffer = [UInt8](repeating: 0, count: 2048)
-    private var lastSource = sockaddr_storage()
-    private var lastText: String?
+    private var last: [(source: sockaddr_storage, text: String)?] = []
 
-    func text(of source: sockaddr_storage) -> String {
-        var (last, now) = (lastSource, source)
-        if let lastText, memcmp(&last, &now, MemoryLayout<sockaddr_storage>.size) == 0 { return lastText }
+    func text(of source: sockaddr_storage, channel: Int) -> String {
+        if channel >= last.count { last += Array(repeating: nil, count: channel + 1 - last.count) }
+        if let entry = last[channel] {
+            var (seen, now) = (entry.source, source)
+            if memcmp(&seen, &now, MemoryLayout<sockaddr_storage>.size) == 0 { return entry.text }
+        }
         let text = HeartbeatTransport.describe(source)
-        (lastSource, lastText) = (source, text)
+        last[channel] = (source, text)
         return text
     }
 }

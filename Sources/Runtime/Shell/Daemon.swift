@@ -19,7 +19,6 @@ public final class Daemon: Sendable {
     private let mirror: any SharedLogCopy
     private let admin: AdminServer
     private let guardLink: GuardLink
-    private let datagrams: (arrivals: AsyncStream<Datagram>.Continuation, pump: Task<Void, Never>)
     /// The read-only console, when `http:` is configured.
     public let console: ConsoleServer?
 
@@ -30,11 +29,9 @@ public final class Daemon: Sendable {
         mirror: any SharedLogCopy,
         admin: AdminServer,
         guardLink: GuardLink,
-        datagrams: (arrivals: AsyncStream<Datagram>.Continuation, pump: Task<Void, Never>),
         console: ConsoleServer?
     ) {
         self.console = console
-        self.datagrams = datagrams
         self.guardLink = guardLink
         self.shell = shell
         self.transport = transport
@@ -180,25 +177,17 @@ public final class Daemon: Sendable {
             channelCount: config.channels.count
         )
         authenticator.restartAfterSilence = config.cluster.channelDeadline
-        // Datagrams reach the core in the order they arrived: the transport's callback only stamps and queues
-        // them, and one task hands them over one after the other (a task per datagram could reorder them).
-        let (datagrams, arrivals) = AsyncStream.makeStream(
-            of: Datagram.self,
-            bufferingPolicy: .bufferingNewest(4096)
-        )
-        // The shell's thread polls the heartbeat sockets itself: a datagram wakes one thread, the one that acts on it.
+        // The shell's thread polls the heartbeat sockets itself, and steps each datagram as it reads it: a datagram
+        // wakes one thread, the one that acts on it, and reaches the core in the order it arrived, with no task
+        // or queue between. (The shell is made first: nothing arrives before the transport starts.)
         let executor = ShellExecutor(name: "servha shell")
+        let receiver = DatagramReceiver()
         let transport = HeartbeatTransport(
             channels: config.channels, thisNode: config.thisNode, peer: peer.id, loop: executor
         ) { channel, bytes, source in
-            arrivals.yield(Datagram(channel: channel, bytes: bytes, source: source, at: StampClock.monotonic()))
+            let at = StampClock.monotonic()
+            receiver.shell?.assumeIsolated { $0.received(bytes, channel: channel, source: source, at: at) }
         }
-        do {
-            try await transport.start()
-        } catch {
-            throw await fail("\(error)")
-        }
-        undo.append { await transport.stop() }
         let shell = NodeShell(
             executor: executor,
             config: config,
@@ -213,17 +202,14 @@ public final class Daemon: Sendable {
             logger: logger
         )
         snapshotTaker.withLock { $0 = shell }
+        receiver.shell = shell
+        do {
+            try await transport.start()
+        } catch {
+            throw await fail("\(error)")
+        }
+        undo.append { await transport.stop() }
         await shell.startedFromSnapshot(rebuilt.snapshot)
-        // On the shell's own thread: a datagram is one wake-up of it, not one of a pool thread and then of it.
-        let pump = Task(executorPreference: shell.executor) {
-            for await datagram in datagrams {
-                await shell.received(datagram.bytes, channel: datagram.channel, source: datagram.source, at: datagram.at)
-            }
-        }
-        undo.append {
-            arrivals.finish()
-            pump.cancel()
-        }
         let admin: AdminServer
         do {
             admin = try AdminServer(path: config.adminSocket, shell: shell)
@@ -281,7 +267,6 @@ public final class Daemon: Sendable {
             mirror: mirror,
             admin: admin,
             guardLink: guardLink,
-            datagrams: (arrivals, pump),
             console: console
         )
     }
@@ -320,8 +305,6 @@ public final class Daemon: Sendable {
         admin.close()
         await console?.stop()
         await transport.stop()
-        datagrams.arrivals.finish()
-        await datagrams.pump.value
         mirror.stop()
         do {
             try log.close()
@@ -387,10 +370,8 @@ public final class Daemon: Sendable {
     }
 }
 
-/// One datagram as the transport received it, stamped on arrival.
-struct Datagram: Sendable {
-    var channel: Int
-    var bytes: [UInt8]
-    var source: String
-    var at: Instant
+/// Where the transport's socket handler finds the shell, which is made after the transport (it sends through it).
+/// Set once, before the transport starts; read on the shell's thread only.
+private final class DatagramReceiver: @unchecked Sendable {
+    weak var shell: NodeShell?
 }

@@ -28,18 +28,26 @@ final class ShellExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
     func asUnownedSerialExecutor() -> UnownedSerialExecutor { UnownedSerialExecutor(ordinary: self) }
     func asUnownedTaskExecutor() -> UnownedTaskExecutor { UnownedTaskExecutor(ordinary: self) }
 
-    /// Runs `work` in a task on this thread once the monotonic clock reaches `deadline`.
-    func schedule(at deadline: UInt64, _ work: @escaping @Sendable () async -> Void) {
-        queue.addTimer(at: deadline) { [weak self] in
-            guard let self else { return }
-            Task(executorPreference: self) { await work() }
-        }
+    /// Calls `work` on this thread, outside any task, once the monotonic clock reaches `deadline` (no task is
+    /// made: `work` reaches its actor through `assumeIsolated`). With `early`, the call may come up to that much
+    /// before `deadline` when the thread is awake then anyway: a periodic call that can shift a little (the
+    /// heartbeat tick) then shares a wake-up with a datagram instead of costing one of its own.
+    func call(at deadline: UInt64, early: UInt64 = 0, _ work: @escaping @Sendable () -> Void) {
+        queue.addTimer(at: deadline, early: early, work)
     }
 
-    /// Runs `work` in a task on this thread now (from another thread: one job queued, one wake-up).
-    func run(_ work: @escaping @Sendable () async -> Void) {
-        Task(executorPreference: self) { await work() }
+    /// Calls `work` on this thread, outside any task, before anything else it does next. With `wake` false the
+    /// thread is not woken for it: it runs at the thread's next wake-up (its next timer at the latest), for an
+    /// outcome that can wait a heartbeat interval and carries its own time.
+    func post(wake: Bool, _ work: @escaping @Sendable () -> Void) { queue.post(wake: wake, work) }
+
+    /// Code running on this thread outside a task (a socket handler, a timer, a posted call) is isolated to the
+    /// actors whose executor this is: the thread runs one thing at a time, jobs and calls alike.
+    func checkIsolated() {
+        precondition(queue.isLoopThread, "not on the thread of the executor \(ObjectIdentifier(self))")
     }
+
+    func isIsolatingCurrentContext() -> Bool? { queue.isLoopThread }
 
     /// Calls `onReadable` on this thread whenever `descriptor` has something to read, until `unwatch`. It must
     /// read what is there without blocking (or it is called again at once).
@@ -57,7 +65,9 @@ final class ShellExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
 private final class JobQueue: @unchecked Sendable {
     private struct Pending {
         var jobs: [UnownedJob] = []
-        var timers: [(deadline: UInt64, fire: @Sendable () -> Void)] = []
+        /// Calls posted from other threads (`post`), run before the timers and jobs.
+        var posted: [@Sendable () -> Void] = []
+        var timers: [(deadline: UInt64, early: UInt64, fire: @Sendable () -> Void)] = []
         var watched: [(descriptor: CInt, onReadable: @Sendable () -> Void)] = []
         var shutDown = false
         /// The loop is in (or about to enter) its wait: whoever adds work must write to `wakeDescriptor`. Cleared
@@ -71,7 +81,9 @@ private final class JobQueue: @unchecked Sendable {
     /// An eventfd: written to wake the loop out of its poll.
     private let wakeDescriptor: CInt
     private let roundDone = Wakeup()
-    private let thread = Mutex<pthread_t?>(nil)
+    /// The loop's thread (0 until it runs): asked on every call into the shell (`assumeIsolated`), so an atomic
+    /// rather than a lock.
+    private let thread = Atomic<UInt>(0)
     /// The executor the jobs run isolated to. Weak: the queue (and its thread) must not keep it alive.
     let executor = Mutex(WeakExecutor())
     struct WeakExecutor: @unchecked Sendable { weak var value: ShellExecutor? }
@@ -83,9 +95,10 @@ private final class JobQueue: @unchecked Sendable {
 
     deinit { close(wakeDescriptor) }
 
-    private func change(_ body: (inout Pending) -> Void) {
+    private func change(wake: Bool = true, _ body: (inout Pending) -> Void) {
         let wake = pending.withLock { state in
             body(&state)
+            guard wake else { return false }
             defer { state.sleeping = false }
             return state.sleeping
         }
@@ -97,8 +110,10 @@ private final class JobQueue: @unchecked Sendable {
 
     func push(_ job: UnownedJob) { change { $0.jobs.append(job) } }
 
-    func addTimer(at deadline: UInt64, _ fire: @escaping @Sendable () -> Void) {
-        change { $0.timers.append((deadline, fire)) }
+    func post(wake: Bool, _ work: @escaping @Sendable () -> Void) { change(wake: wake) { $0.posted.append(work) } }
+
+    func addTimer(at deadline: UInt64, early: UInt64, _ fire: @escaping @Sendable () -> Void) {
+        change { $0.timers.append((deadline, early, fire)) }
     }
 
     func watch(_ descriptor: CInt, _ onReadable: @escaping @Sendable () -> Void) {
@@ -116,32 +131,35 @@ private final class JobQueue: @unchecked Sendable {
         while pending.withLock({ $0.inRound && $0.round == round }) { roundDone.wait(until: monotonicNow() + 1_000_000) }
     }
 
-    private var isLoopThread: Bool {
-        thread.withLock { $0.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
+    var isLoopThread: Bool {
+        thread.load(ordering: .acquiring) == UInt(pthread_self())
     }
 
     func shutDown() { change { $0.shutDown = true } }
 
     func run() {
-        thread.withLock { $0 = pthread_self() }
+        thread.store(UInt(pthread_self()), ordering: .releasing)
         var jobs: [UnownedJob] = []
+        var posted: [@Sendable () -> Void] = []
         var due: [@Sendable () -> Void] = []
         var polled: [pollfd] = []
         var handlers: [@Sendable () -> Void] = []
         while true {
             let (stop, sleep, nextDeadline) = pending.withLock { state -> (Bool, Bool, UInt64?) in
                 swap(&jobs, &state.jobs)
+                swap(&posted, &state.posted)
                 let now = monotonicNow()
                 var next: UInt64?
                 state.timers.removeAll { timer in
-                    if timer.deadline <= now {
+                    // The loop is awake here (a wake-up, or work just done): a timer that may come early does.
+                    if timer.deadline <= now + timer.early {
                         due.append(timer.fire)
                         return true
                     }
                     next = min(next ?? .max, timer.deadline)
                     return false
                 }
-                let sleep = jobs.isEmpty && due.isEmpty
+                let sleep = jobs.isEmpty && due.isEmpty && posted.isEmpty
                 if sleep {
                     state.sleeping = true
                     polled.removeAll(keepingCapacity: true)
@@ -153,6 +171,7 @@ private final class JobQueue: @unchecked Sendable {
                 return (state.shutDown, sleep, next)
             }
             if stop { return }
+            runPosted(&posted)
             for fire in due { fire() }
             due.removeAll(keepingCapacity: true)
             if !jobs.isEmpty {
@@ -173,6 +192,9 @@ private final class JobQueue: @unchecked Sendable {
             }
             let ready = polled.indices.dropFirst().filter { polled[$0].revents != 0 }
             guard !ready.isEmpty else { continue }
+            // Outcomes posted without a wake-up happened before this datagram: they go first, in order.
+            pending.withLock { swap(&posted, &$0.posted) }
+            runPosted(&posted)
             // Only descriptors still watched: `unwatch` may have run during the wait.
             pending.withLock { state in
                 state.sleeping = false
@@ -191,6 +213,11 @@ private final class JobQueue: @unchecked Sendable {
             }
             roundDone.signal()
         }
+    }
+
+    private func runPosted(_ posted: inout [@Sendable () -> Void]) {
+        for call in posted { call() }
+        posted.removeAll(keepingCapacity: true)
     }
 
     /// Polls until a descriptor is ready or the monotonic clock reaches `deadline`.
