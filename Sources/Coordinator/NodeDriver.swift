@@ -41,11 +41,8 @@ public struct NodeDriver: Sendable {
     private var durableView: Advertisement?
     /// The last slot write asked for: when, and with what view (see `routineWriteDue`).
     private var lastWrite: (at: Instant, view: Advertisement)?
-    /// When the newest heartbeat from the peer arrived, and the send time of the newest own heartbeat it echoed.
-    private var newestHeard: Instant?
+    /// The send time of the newest own heartbeat the peer echoed (when it last heard this node).
     private var newestEchoSent: Instant?
-    /// The newest heartbeat's word that the peer accepts this node's ownership (its echoes renew the lease).
-    private var peerAcknowledges = false
 
     /// How many of its own heartbeats a node remembers the send time of (an echo older than that renews nothing).
     public static let echoWindow = 256
@@ -149,8 +146,6 @@ public struct NodeDriver: Sendable {
         wall: Int64
     ) -> [Effect] {
         newestReceived = max(newestReceived, sequence)
-        newestHeard = at
-        peerAcknowledges = view.acknowledgesPeer
         let echoSent = echo == 0 ? nil : sentTime(of: echo)
         if let echoSent { newestEchoSent = max(newestEchoSent ?? 0, echoSent) }
         let heartbeat = Heartbeat(
@@ -271,10 +266,12 @@ public struct NodeDriver: Sendable {
         guard let last = lastWrite, last.view == view else { return true }
         let quiet = Self.quietWriteInterval(config)
         guard quiet > config.heartbeatInterval else { return true }
+        let state = core.state
         // A holder whose peer does not accept its ownership renews by its slot writes alone.
-        if view.owns && !peerAcknowledges { return true }
+        if view.owns && !state.peerView.acknowledgesPeer { return true }
         let fresh = config.channelDeadline / 2
-        guard let heard = newestHeard, at < heard + fresh, let echoed = newestEchoSent, at < echoed + fresh else {
+        guard let heard = state.lastHeardNetwork, at < heard + fresh, let echoed = newestEchoSent, at < echoed + fresh
+        else {
             return true
         }
         // Half an interval early counts as on time: ticks are stamped a little after they are due.
