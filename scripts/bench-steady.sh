@@ -29,14 +29,7 @@ log_bytes() { "$SERVHA" log stats "$OUT/$1-log" --json | grep -o '"stored_bytes"
 log_events() { "$SERVHA" log stats "$OUT/$1-log" --json | grep -o '"events":[0-9]*' | cut -d: -f2; }
 
 loopback_key
-for node in node-a node-b; do
-    {
-        loopback_config steady "$node"
-        echo "resources:"
-        echo "  - { name: vip, type: vip, address: 192.0.2.100/24, interface: lo }"
-        echo "  - { name: svc, type: script, start: 'true', stop: 'true', monitor: 'true' }"
-    } >"$OUT/$node.yaml"
-done
+idle_pair_configs steady
 "$SERVHA" daemon --config "$OUT/node-a.yaml" --dry-run-vip >"$OUT/node-a.out" 2>&1 &
 PIDS+=($!)
 wait_for 20 eval '[[ $(role node-a) == active ]]' || { echo "node-a did not take the group ($OUT/node-a.out)" >&2; exit 1; }

@@ -47,3 +47,17 @@ log_dir: $OUT/$2-log
 admin_socket: $OUT/$2.sock
 EOC
 }
+
+# The idle pair of the steady-state benchmark: both nodes' configs in $OUT, with a dry-run VIP and a one-line
+# service. Usage: idle_pair_configs CLUSTER
+idle_pair_configs() {
+    local node
+    for node in node-a node-b; do
+        {
+            loopback_config "$1" "$node"
+            echo "resources:"
+            echo "  - { name: vip, type: vip, address: 192.0.2.100/24, interface: lo }"
+            echo "  - { name: svc, type: script, start: 'true', stop: 'true', monitor: 'true' }"
+        } >"$OUT/$node.yaml"
+    done
+}
