@@ -25,7 +25,7 @@ RELEASE_FLAGS ?= --static-swift-stdlib -Xlinker --no-export-dynamic -Xswiftc -us
 	-Xlinker -z -Xlinker pack-relative-relocs $(CODE_LAYOUT)
 # The code a daemon runs, laid out together at the front of the binary (scripts/release.order, recorded by
 # scripts/record-code-layout.sh): the kernel maps 64 KiB around each page of code a process first touches, so the
-# few thousand functions a daemon runs, spread over 26 MB of code, made it resident in 13 MB of it (7 MB now; the
+# few thousand functions a daemon runs, spread over 26 MB of code, made it resident in 13 MB of it (6.5 MB now; the
 # rest is in prebuilt libraries whose code cannot be split). Each function has its own section so that lld can
 # move it. A build made before these flags keeps its objects: remove .build/*/release once to get the layout.
 CODE_LAYOUT = -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections \

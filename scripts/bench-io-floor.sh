@@ -18,9 +18,13 @@ trap cleanup EXIT
 CC=${CC:-$(command -v cc || command -v clang)} || { echo "bench-io-floor: no C compiler (cc or clang)" >&2; exit 1; }
 "$CC" -O2 -pthread -o "$WORK/io-floor" "$(dirname "${BASH_SOURCE[0]}")/io-floor.c"
 PORT=$((20000 + RANDOM % 20000))
-"$WORK/io-floor" 127.0.0.1 127.0.0.2 "$PORT" "$WORK/a.slot" "$WORK/b.slot" &
+# SECOND_AFTER_US=N: both tick on a shared grid, the second N µs after the first (unset: wherever they start).
+# IO_FLOOR_NO_DSYNC=1 reaches both: slot writes without O_DSYNC.
+first=() second=()
+if [[ -n ${SECOND_AFTER_US:-} ]]; then first=(IO_FLOOR_TICK_OFFSET_US=0) second=(IO_FLOOR_TICK_OFFSET_US="$SECOND_AFTER_US"); fi
+env "${first[@]}" "$WORK/io-floor" 127.0.0.1 127.0.0.2 "$PORT" "$WORK/a.slot" "$WORK/b.slot" &
 PIDS+=($!)
-"$WORK/io-floor" 127.0.0.2 127.0.0.1 "$PORT" "$WORK/b.slot" "$WORK/a.slot" &
+env "${second[@]}" "$WORK/io-floor" 127.0.0.2 127.0.0.1 "$PORT" "$WORK/b.slot" "$WORK/a.slot" &
 PIDS+=($!)
 sleep 2
 cpu_ns() { awk '{t += $1} END {printf "%d", t}' /proc/"$1"/task/*/schedstat; }

@@ -6,6 +6,8 @@
 // next tick as the timeout. Run two, each the other's peer: scripts/bench-io-floor.sh.
 //
 // Usage: io-floor LOCAL_ADDRESS PEER_ADDRESS PORT OWN_SLOT PEER_SLOT
+// Environment: IO_FLOOR_TICK_OFFSET_US=N puts the ticks on the 20 ms grid of CLOCK_MONOTONIC plus N µs (two
+// processes then tick at a chosen distance); IO_FLOOR_NO_DSYNC=1 writes the slot without O_DSYNC.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -49,7 +51,7 @@ static void *writer(void *unused) {
     memset(record, 1, sizeof record);
     for (unsigned long counter = 0;; counter++) {
         take(&writes, &writes_queued);
-        int fd = open(own_slot, O_WRONLY | O_CREAT | O_DSYNC | O_CLOEXEC, 0644);
+        int fd = open(own_slot, O_WRONLY | O_CREAT | (getenv("IO_FLOOR_NO_DSYNC") ? 0 : O_DSYNC) | O_CLOEXEC, 0644);
         if (fd < 0) { perror("open"); continue; }
         record[0] = (char)counter;
         if (pwrite(fd, record, sizeof record, (off_t)(counter % 2) * 512) != sizeof record) perror("pwrite");
@@ -87,6 +89,8 @@ int main(int argc, char **argv) {
     char packet[120], incoming[2048];
     memset(packet, 7, sizeof packet);
     long long next = monotonic_ns();
+    const char *offset = getenv("IO_FLOOR_TICK_OFFSET_US");
+    if (offset) next = (next / interval_ns + 2) * interval_ns + atoll(offset) * 1000;
     for (unsigned long tick = 0;;) {
         long long left = next - monotonic_ns();
         if (left <= 0) {
