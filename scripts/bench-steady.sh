@@ -13,8 +13,7 @@ OUT=$(mktemp -d /tmp/servha-steady-XXXX)
 source "$(dirname "${BASH_SOURCE[0]}")/loopback-pair.sh"
 PIDS=()
 cleanup() {
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    stop_pair
     [[ ${KEEP:-0} == 1 ]] || rm -rf "$OUT"
 }
 trap cleanup EXIT

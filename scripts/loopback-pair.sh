@@ -61,3 +61,11 @@ idle_pair_configs() {
         } >"$OUT/$node.yaml"
     done
 }
+
+# Stops the daemons in PIDS (SIGTERM: each hands its group over and stops its guard) and waits for them.
+stop_pair() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    PIDS=()
+}

@@ -21,18 +21,17 @@ fi
 [[ -x .build/release/servha ]] || { echo "record-code-layout: no release build (make release first)" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/servha-layout-XXXX)
 OUT=$WORK/pair
+# shellcheck source=scripts/loopback-pair.sh
+source scripts/loopback-pair.sh
 PIDS=()
 cleanup() {
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    stop_pair
     [[ ${KEEP:-0} == 1 ]] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 # valgrind cannot read the debug information lld writes; the symbol table is enough.
 objcopy --strip-debug .build/release/servha "$WORK/servha"
 SERVHA=$WORK/servha
-# shellcheck source=scripts/loopback-pair.sh
-source scripts/loopback-pair.sh
 UNDER_CALLGRIND=(valgrind --tool=callgrind --demangle=no --trace-children=yes
     "--trace-children-skip=/bin/*,/usr/bin/*,*/sh,*/true" "--callgrind-out-file=$WORK/callgrind.%p")
 
@@ -51,9 +50,7 @@ record() {
     start "$second" "$traced"
     wait_for 120 eval "[[ \$(role $second) == standby ]]" || { echo "$second did not join" >&2; exit 1; }
     sleep 60
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    PIDS=()
+    stop_pair
 }
 start() {
     if [[ $1 == "$2" ]]; then

@@ -278,8 +278,8 @@ public actor NodeShell {
         }
     }
 
-    /// The heartbeat loop: a timer of the shell's own thread, due every heartbeat interval (a tick that runs late
-    /// is not made up for: the next is due an interval after it). A tick may run up to a quarter interval early
+    /// The heartbeat loop: a timer of the shell's own thread, due every heartbeat interval on a steady grid (a
+    /// tick that ran late does not move the grid; once more than an interval late, the next runs at once). A tick may run up to a quarter interval early
     /// when the thread is awake anyway (the peer's heartbeats came in): the next one is then due an interval and
     /// a little after it, so that the peer's next heartbeats arrive just before it is due and it runs with them
     /// again. One node's ticks settle on the other's heartbeats and share their wake-ups (a third of its
@@ -297,8 +297,7 @@ public actor NodeShell {
         let interval = config.cluster.heartbeatInterval
         defer {
             let now = monotonicNow()
-            let next = now < due ? now + interval + interval / 20 : due + interval
-            scheduleTick(at: next > now ? next : now)
+            scheduleTick(at: now < due ? now + interval + interval / 20 : max(due + interval, now))
         }
         let now = StampClock.monotonic()
         noteStall(now)
